@@ -1,0 +1,88 @@
+import { assertFiniteNonNegative, assertMatchingSets, zerosLike, type Optimizer, type OptimizerState, type ParamSet } from './types.ts';
+
+/** Defaults of Kingma & Ba (2015), Algorithm 1, as used by PyTorch's Adam/AdamW. */
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+/** PyTorch's AdamW default weight decay. */
+export const ADAMW_DEFAULT_WEIGHT_DECAY = 0.01;
+
+export interface AdamConfig {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /**
+   * Adam: L2 penalty added to the gradient (g += wd·p), as in PyTorch `Adam(weight_decay)`.
+   * AdamW: decoupled decay p ← p − lr·wd·p applied before the Adam step (Loshchilov & Hutter 2019, Algorithm 2).
+   */
+  weightDecay?: number;
+}
+
+export interface ResolvedAdamConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupledWeightDecay: boolean;
+}
+
+const ADAM_SLOTS = ['m', 'v'] as const;
+
+function resolve(config: AdamConfig, decoupled: boolean, defaultDecay: number): ResolvedAdamConfig {
+  const resolved = {
+    beta1: config.beta1 ?? ADAM_DEFAULTS.beta1,
+    beta2: config.beta2 ?? ADAM_DEFAULTS.beta2,
+    eps: config.eps ?? ADAM_DEFAULTS.eps,
+    weightDecay: config.weightDecay ?? defaultDecay,
+    decoupledWeightDecay: decoupled,
+  };
+  for (const beta of ['beta1', 'beta2'] as const) {
+    if (!(resolved[beta] >= 0 && resolved[beta] < 1)) throw new Error(`adam: ${beta} must be in [0, 1), got ${resolved[beta]}`);
+  }
+  assertFiniteNonNegative('adam: eps', resolved.eps);
+  assertFiniteNonNegative('adam: weightDecay', resolved.weightDecay);
+  return resolved;
+}
+
+function makeAdam(name: string, config: ResolvedAdamConfig): Optimizer & { readonly config: ResolvedAdamConfig } {
+  const { beta1, beta2, eps, weightDecay, decoupledWeightDecay } = config;
+  return {
+    name,
+    config,
+    slotNames: ADAM_SLOTS,
+    init: (params) => ({ step: 0, slots: { m: zerosLike(params), v: zerosLike(params) } }),
+    update(params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number) {
+      assertMatchingSets(params, grads, state, ADAM_SLOTS);
+      const t = state.step + 1;
+      const biasCorrection1 = 1 - beta1 ** t;
+      const biasCorrection2 = 1 - beta2 ** t;
+      const stepSize = lr / biasCorrection1;
+      const sqrtBiasCorrection2 = Math.sqrt(biasCorrection2);
+      const decayFactor = decoupledWeightDecay ? 1 - lr * weightDecay : 1;
+      const l2 = decoupledWeightDecay ? 0 : weightDecay;
+      for (const [key, p] of Object.entries(params)) {
+        const g = grads[key]!;
+        const m = state.slots.m![key]!;
+        const v = state.slots.v![key]!;
+        for (let i = 0; i < p.length; i++) {
+          const gi = g[i]! + l2 * p[i]!;
+          const mi = beta1 * m[i]! + (1 - beta1) * gi;
+          const vi = beta2 * v[i]! + (1 - beta2) * gi * gi;
+          m[i] = mi;
+          v[i] = vi;
+          // PyTorch's formulation: p ← p − (lr / bc1) · m / (√v / √bc2 + eps).
+          p[i] = p[i]! * decayFactor - (stepSize * mi) / (Math.sqrt(vi) / sqrtBiasCorrection2 + eps);
+        }
+      }
+      state.step = t;
+    },
+  };
+}
+
+/** Adam (Kingma & Ba 2015) with optional coupled L2 weight decay. */
+export function adam(config: AdamConfig = {}) {
+  return makeAdam('adam', resolve(config, false, 0));
+}
+
+/** AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay. */
+export function adamW(config: AdamConfig = {}) {
+  return makeAdam('adamw', resolve(config, true, ADAMW_DEFAULT_WEIGHT_DECAY));
+}
