@@ -36,7 +36,11 @@ export function sgd(config: SgdConfig = {}): Optimizer & { readonly config: Reso
     name: 'sgd',
     config: resolved,
     slotNames,
-    init: (params) => ({ step: 0, slots: momentum > 0 ? { momentum: zerosLike(params) } : {} }),
+    init: (params): OptimizerState => {
+      const slots: OptimizerState['slots'] = {};
+      if (momentum > 0) slots.momentum = zerosLike(params);
+      return { step: 0, slots };
+    },
     update(params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number) {
       assertMatchingSets(params, grads, state, slotNames);
       const first = state.step === 0;
