@@ -39,7 +39,10 @@ function signedContent(id: string, timestamp: number, message: SignedMessage): U
   return encoder.encode(`${id}.${timestamp}.${message.method.toUpperCase()}.${message.path}.${message.body}`);
 }
 
-async function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
+// Spelled this way because `CryptoKey` is a DOM/Workers global name that Node's types do not declare.
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
+async function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<HmacKey> {
   if (secret.length < MIN_SECRET_LENGTH) {
     throw new Error(`signing secret must be at least ${MIN_SECRET_LENGTH} characters`);
   }
