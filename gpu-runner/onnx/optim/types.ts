@@ -15,6 +15,8 @@ export interface OptimizerState {
 /** A first-order optimizer: pure configuration plus an in-place update over typed arrays. */
 export interface Optimizer {
   readonly name: string;
+  /** Hyper-parameters after defaults were applied (saved with checkpoints; a resume must match them). */
+  readonly config: object;
   /** Slot names this optimizer keeps per parameter, in checkpoint order. */
   readonly slotNames: readonly string[];
   /** Fresh state with zero-filled slots shaped like `params`. */
