@@ -1,0 +1,164 @@
+import type { Value } from '../ir/graph.ts';
+import { range } from '../ir/shape.ts';
+import type { Dim } from '../ir/types.ts';
+import { shapeToString } from '../ir/types.ts';
+import { attrInt, attrInts, defineOp, emit1, need, type InferContext } from './registry.ts';
+import { reduceSum } from './reduce.ts';
+import { concat, slice, split, transpose } from './shape-ops.ts';
+
+export interface ConvOptions {
+  strides?: readonly number[];
+  /** ONNX layout: [begin_0, begin_1, …, end_0, end_1, …]. */
+  pads?: readonly number[];
+  dilations?: readonly number[];
+  group?: number;
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+}
+
+/** ONNX Conv; W is (M, C/group, k…). */
+export function conv(x: Value, w: Value, b: Value | undefined, o: ConvOptions = {}): Value {
+  return emit1('Conv', b ? [x, w, b] : [x, w], convAttrs(w.rank - 2, o));
+}
+
+/** torch.nn.functional.conv2d semantics (symmetric padding). */
+export function conv2d(x: Value, w: Value, b?: Value, o: Conv2dOptions = {}): Value {
+  const s = o.stride ?? 1;
+  const p = o.padding ?? 0;
+  const d = o.dilation ?? 1;
+  return conv(x, w, b, { strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group: o.groups ?? 1 });
+}
+
+/** ONNX ConvTranspose; W is (C, M/group, k…). */
+export function convTranspose(x: Value, w: Value, b: Value | undefined, o: ConvOptions & { outputPadding?: readonly number[] } = {}): Value {
+  const attrs: Record<string, number | number[]> = convAttrs(w.rank - 2, o);
+  if (o.outputPadding) attrs.output_padding = [...o.outputPadding];
+  return emit1('ConvTranspose', b ? [x, w, b] : [x, w], attrs);
+}
+
+function convAttrs(spatial: number, o: ConvOptions): Record<string, number | number[]> {
+  return {
+    strides: [...(o.strides ?? new Array<number>(spatial).fill(1))],
+    pads: [...(o.pads ?? new Array<number>(2 * spatial).fill(0))],
+    dilations: [...(o.dilations ?? new Array<number>(spatial).fill(1))],
+    group: o.group ?? 1,
+  };
+}
+
+interface ConvGeometry {
+  spatial: number;
+  strides: number[];
+  pads: number[];
+  dilations: number[];
+  group: number;
+  kernel: number[];
+}
+
+function geometry(op: string, attrs: InferContext['attrs'], w: readonly Dim[]): ConvGeometry {
+  if (attrs.auto_pad !== undefined && attrs.auto_pad !== 'NOTSET') throw new Error(`${op}: auto_pad is not supported; pass explicit pads`);
+  const spatial = w.length - 2;
+  const kernel = w.slice(2).map((d) => {
+    if (typeof d !== 'number') throw new Error(`${op}: kernel dims must be static`);
+    return d;
+  });
+  return {
+    spatial,
+    kernel,
+    strides: attrInts(attrs, 'strides') ?? new Array<number>(spatial).fill(1),
+    pads: attrInts(attrs, 'pads') ?? new Array<number>(2 * spatial).fill(0),
+    dilations: attrInts(attrs, 'dilations') ?? new Array<number>(spatial).fill(1),
+    group: attrInt(attrs, 'group', 1),
+  };
+}
+
+const convAttrKinds = { strides: 'ints', pads: 'ints', dilations: 'ints', group: 'int', kernel_shape: 'ints', auto_pad: 'string' } as const;
+
+/** Applies `f` to each group's slice of x and dy (split on channels) and concatenates the per-group weight cotangents. */
+function perGroup(x: Value, dy: Value, group: number, f: (xg: Value, dyg: Value) => Value): Value {
+  if (group === 1) return f(x, dy);
+  const xs = split(x, new Array<number>(group).fill(x.staticShape[1]! / group), 1);
+  const dys = split(dy, new Array<number>(group).fill(dy.staticShape[1]! / group), 1);
+  return concat(xs.map((xg, i) => f(xg, dys[i]!)), 0);
+}
+
+/** Swaps the batch and channel axes, (N, C, …) ↔ (C, N, …). */
+function swap01(x: Value): Value {
+  return transpose(x, [1, 0, ...range(x.rank - 2).map((i) => i + 2)]);
+}
+
+/** Crops spatial axes 2… to `kernel` (the weight-gradient convolution can overshoot the kernel size). */
+function cropKernel(x: Value, kernel: readonly number[]): Value {
+  const dims = x.staticShape;
+  if (kernel.every((k, i) => dims[i + 2] === k)) return x;
+  return slice(x, kernel.map(() => 0), kernel, kernel.map((_, i) => i + 2));
+}
+
+defineOp({
+  type: 'Conv', attrs: convAttrKinds,
+  infer: (ctx) => {
+    const x = need(ctx, 0);
+    const w = need(ctx, 1);
+    const geo = geometry('Conv', ctx.attrs, w.shape);
+    if (x.shape.length !== w.shape.length) throw new Error(`Conv: input ${shapeToString(x.shape)} and weight ${shapeToString(w.shape)} ranks differ`);
+    const c = x.shape[1];
+    if (typeof c === 'number' && c !== (w.shape[1] as number) * geo.group) throw new Error(`Conv: input channels ${c} ≠ weight ${shapeToString(w.shape)} × group ${geo.group}`);
+    const out: Dim[] = [x.shape[0]!, w.shape[0]!];
+    for (let i = 0; i < geo.spatial; i++) {
+      const h = x.shape[i + 2]!;
+      if (typeof h !== 'number') throw new Error('Conv: spatial dims must be static');
+      const eff = geo.dilations[i]! * (geo.kernel[i]! - 1) + 1;
+      out.push(Math.floor((h + geo.pads[i]! + geo.pads[i + geo.spatial]! - eff) / geo.strides[i]!) + 1);
+    }
+    return [{ dtype: x.dtype, shape: out }];
+  },
+  // dX: ConvTranspose with the same geometry, output_padding restoring X's size;
+  // dW: correlate X with dY (batch as channels), stride ↔ dilation swapped, cropped to the kernel, per group.
+  vjp: ({ inputs: [x, w, b], dy: [g], attrs }) => {
+    const geo = geometry('Conv', attrs, w!.shape);
+    const xs = x!.staticShape;
+    const ys = g!.staticShape;
+    const outputPadding = range(geo.spatial).map((i) => {
+      const full = geo.strides[i]! * (ys[i + 2]! - 1) + geo.dilations[i]! * (geo.kernel[i]! - 1) + 1 - geo.pads[i]! - geo.pads[i + geo.spatial]!;
+      return xs[i + 2]! - full;
+    });
+    const dx = convTranspose(g!, w!, undefined, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group, outputPadding });
+    const dw = perGroup(x!, g!, geo.group, (xg, gg) =>
+      swap01(cropKernel(conv(swap01(xg), swap01(gg), undefined, { strides: geo.dilations, dilations: geo.strides, pads: geo.pads }), geo.kernel)),
+    );
+    const db = b ? reduceSum(g!, [0, ...range(geo.spatial).map((i) => i + 2)]) : undefined;
+    return [dx, dw, db];
+  },
+});
+
+defineOp({
+  type: 'ConvTranspose', attrs: { ...convAttrKinds, output_padding: 'ints', output_shape: 'ints' },
+  infer: (ctx) => {
+    const x = need(ctx, 0);
+    const w = need(ctx, 1);
+    if (ctx.attrs.output_shape !== undefined) throw new Error('ConvTranspose: output_shape is not supported; pass pads and output_padding');
+    const geo = geometry('ConvTranspose', ctx.attrs, w.shape);
+    const op = attrInts(ctx.attrs, 'output_padding') ?? new Array<number>(geo.spatial).fill(0);
+    const out: Dim[] = [x.shape[0]!, (w.shape[1] as number) * geo.group];
+    for (let i = 0; i < geo.spatial; i++) {
+      const h = x.shape[i + 2]!;
+      if (typeof h !== 'number') throw new Error('ConvTranspose: spatial dims must be static');
+      out.push(geo.strides[i]! * (h - 1) + op[i]! + geo.dilations[i]! * (geo.kernel[i]! - 1) + 1 - geo.pads[i]! - geo.pads[i + geo.spatial]!);
+    }
+    return [{ dtype: x.dtype, shape: out }];
+  },
+  // the adjoint of a transposed convolution is the convolution with the same geometry; dW correlates dY with X
+  vjp: ({ inputs: [x, w, b], dy: [g], attrs }) => {
+    const geo = geometry('ConvTranspose', attrs, w!.shape);
+    const dx = conv(g!, w!, undefined, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group });
+    const dw = perGroup(x!, g!, geo.group, (xg, gg) =>
+      swap01(cropKernel(conv(swap01(gg), swap01(xg), undefined, { strides: geo.dilations, dilations: geo.strides, pads: geo.pads }), geo.kernel)),
+    );
+    const db = b ? reduceSum(g!, [0, ...range(geo.spatial).map((i) => i + 2)]) : undefined;
+    return [dx, dw, db];
+  },
+});
