@@ -1,0 +1,177 @@
+// The main-thread side of session execution: a worker thread owns the sessions, and runners talk to it by message,
+// so a long `session.run` never stalls the event loop (HTTP, heartbeats and timers keep running).
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ExecutionProvider } from './executionProvider.ts';
+import { transferList, type HostRequest, type OpenedSession, type WorkerInit, type WorkerReply } from './protocol.ts';
+import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './sessionCache.ts';
+import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
+
+/** `.cache/onnx` under the repository root, unless `HDB_ONNX_CACHE_DIR` says otherwise. */
+export const DEFAULT_CACHE_DIR =
+  process.env.HDB_ONNX_CACHE_DIR ?? fileURLToPath(new URL('../../../.cache/onnx/', import.meta.url));
+
+export interface SessionHostOptions {
+  /** Folder for onnxruntime's optimized models; `null` keeps the cache in memory only. */
+  cacheDir?: string | null;
+  maxIdleSessions?: number;
+  log?: RuntimeLog;
+}
+
+export interface RunOptions {
+  /** Output names to compute (all outputs when absent). */
+  fetches?: string[];
+  /** Move the feed buffers to the worker instead of copying them; the caller's arrays are detached afterwards. */
+  transfer?: boolean;
+}
+
+export interface SessionRunner {
+  readonly key: string;
+  readonly executionProvider: ExecutionProvider;
+  /** Whether the session came from the in-memory cache, the disk cache, or was built. */
+  readonly source: SessionSource;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: RuntimeFeeds, options?: RunOptions): Promise<RuntimeOutputs>;
+  /** Releases this runner's hold on the session (idempotent); the session may stay cached for reuse. */
+  close(): Promise<void>;
+}
+
+type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: Error) => void };
+type Request = HostRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+const defaultLog: RuntimeLog = (event) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+
+/** One worker thread and the sessions it owns. */
+export class SessionHost {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private readonly log: RuntimeLog;
+  private nextId = 1;
+  private failure: Error | null = null;
+  private shutdownPromise: Promise<void> | null = null;
+
+  constructor(options: SessionHostOptions = {}) {
+    this.log = options.log ?? defaultLog;
+    const init: WorkerInit = {
+      cacheDir: options.cacheDir === undefined ? DEFAULT_CACHE_DIR : options.cacheDir,
+      ...(options.maxIdleSessions === undefined ? {} : { maxIdleSessions: options.maxIdleSessions }),
+    };
+    this.worker = new Worker(new URL('./sessionWorkerEntry.mjs', import.meta.url), { workerData: init });
+    this.worker.unref();
+    this.worker.on('message', (reply: WorkerReply) => this.onReply(reply));
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`session worker exited (code ${code})`)));
+  }
+
+  /** Whether the worker is gone (crashed or shut down); a dead host rejects every request. */
+  get dead(): boolean {
+    return this.failure !== null;
+  }
+
+  async open(model: ModelSource, options: SessionOptions = {}): Promise<SessionRunner> {
+    const reply = await this.request({ kind: 'open', model, options });
+    if (reply.kind !== 'opened') throw new Error(`session worker: unexpected reply ${reply.kind} to open`);
+    return this.runnerFor(reply.session);
+  }
+
+  /** Frees every session and stops the worker; pending requests finish first (the worker handles them in order). */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= (async () => {
+      if (!this.failure) await this.request({ kind: 'shutdown' }).catch(() => undefined);
+      await this.worker.terminate();
+    })();
+    return this.shutdownPromise;
+  }
+
+  private runnerFor(opened: OpenedSession): SessionRunner {
+    let closed = false;
+    const host = this;
+    return {
+      ...opened,
+      async run(feeds, options = {}) {
+        if (closed) throw new Error(`session ${opened.key} is closed`);
+        checkFeedNames(opened, feeds);
+        const request: Request = { kind: 'run', key: opened.key, feeds, ...(options.fetches ? { fetches: options.fetches } : {}) };
+        const reply = await host.request(request, options.transfer ? transferList(feeds) : []);
+        if (reply.kind !== 'ran') throw new Error(`session worker: unexpected reply ${reply.kind} to run`);
+        return reply.outputs;
+      },
+      async close() {
+        if (closed || host.dead) return;
+        closed = true;
+        await host.request({ kind: 'close', key: opened.key });
+      },
+    };
+  }
+
+  private request(message: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Keep the process alive only while work is outstanding, so an idle host never blocks exit.
+      this.worker.ref();
+      this.worker.postMessage({ ...message, id } as HostRequest, transfer);
+    });
+  }
+
+  private onReply(reply: WorkerReply): void {
+    if (reply.kind === 'log') {
+      this.log(reply.event);
+      return;
+    }
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.kind === 'failed') pending.reject(new Error(reply.message));
+    else pending.resolve(reply);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+}
+
+function checkFeedNames(opened: OpenedSession, feeds: RuntimeFeeds): void {
+  const unknown = Object.keys(feeds).filter((name) => !opened.inputNames.includes(name));
+  const missing = opened.inputNames.filter((name) => !(name in feeds));
+  if (unknown.length > 0 || missing.length > 0) {
+    throw new Error(
+      `session ${opened.key}: feeds do not match the inputs [${opened.inputNames.join(', ')}]` +
+        (unknown.length ? `; unknown: ${unknown.join(', ')}` : '') +
+        (missing.length ? `; missing: ${missing.join(', ')}` : ''),
+    );
+  }
+}
+
+let sharedHost: SessionHost | null = null;
+
+/** The process-wide host, started on first use (and again after a crash or shutdown). */
+export function sharedSessionHost(): SessionHost {
+  if (!sharedHost || sharedHost.dead) sharedHost = new SessionHost();
+  return sharedHost;
+}
+
+export async function shutdownSharedSessionHost(): Promise<void> {
+  const host = sharedHost;
+  sharedHost = null;
+  await host?.shutdown();
+}
+
+export interface SessionRunnerOptions extends SessionOptions {
+  /** The host whose worker runs the session; the shared host when absent. */
+  host?: SessionHost;
+}
+
+/**
+ * Opens (or reuses) a session for a model in a worker thread and returns a runner for it:
+ * `const runner = await createSessionRunner(bytes, { executionProvider: 'auto' }); await runner.run(feeds)`.
+ */
+export async function createSessionRunner(model: ModelSource, options: SessionRunnerOptions = {}): Promise<SessionRunner> {
+  const { host, ...sessionOptions } = options;
+  return (host ?? sharedSessionHost()).open(model, sessionOptions);
+}
