@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SessionHost } from './sessionHost.ts';
+import { float32Data, float32Tensor } from './tensor.ts';
+import { affineModel, slowIdentityModel } from './testModels.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hdb-session-host-'));
+const host = new SessionHost({ cacheDir: dir, log: () => undefined });
+afterAll(async () => {
+  await host.shutdown();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Big enough that a run lasts well beyond one event-loop turn (hundreds of ms on 2 cores). */
+const SLOW_SIZE = 384;
+const SLOW_DEPTH = 48;
+
+describe('SessionHost (sessions in a worker thread)', () => {
+  it('runs a model and returns typed arrays', async () => {
+    const runner = await host.open(affineModel(1), { executionProvider: 'cpu' });
+    expect(runner.inputNames).toEqual(['X']);
+    expect(runner.outputNames).toEqual(['Y']);
+    const outputs = await runner.run({ X: float32Tensor(Float32Array.from([1, 0, 0, 1]), [2, 2]) });
+    expect(outputs.Y!.dims).toEqual([2, 2]);
+    expect(float32Data(outputs, 'Y')).toBeInstanceOf(Float32Array);
+    expect([...float32Data(outputs, 'Y')]).toEqual([3, 5, 7, 9]);
+    await runner.close();
+  });
+
+  it('keeps the event loop free while a long run is in the worker', async () => {
+    const runner = await host.open(slowIdentityModel(SLOW_SIZE, SLOW_DEPTH), { executionProvider: 'cpu' });
+    const x = float32Tensor(Float32Array.from({ length: SLOW_SIZE * SLOW_SIZE }, (_, i) => i % 7), [SLOW_SIZE, SLOW_SIZE]);
+    let runFinished = false;
+    let timerFiredDuringRun = false;
+    const run = runner.run({ X: x }).then((outputs) => {
+      runFinished = true;
+      return outputs;
+    });
+    // A timer on the main thread: it can only fire while the run is in flight if the run does not block this thread.
+    setTimeout(() => {
+      timerFiredDuringRun = !runFinished;
+    }, 1);
+    const outputs = await run;
+    expect(timerFiredDuringRun).toBe(true);
+    expect(float32Data(outputs, 'Y')).toEqual(x.data);
+    await runner.close();
+  });
+
+  it('reuses the session for the same graph and builds a new one for a changed graph', async () => {
+    const first = await host.open(affineModel(10), { executionProvider: 'cpu' });
+    const again = await host.open(affineModel(10), { executionProvider: 'cpu' });
+    const changed = await host.open(affineModel(11), { executionProvider: 'cpu' });
+    expect(first.source).toBe('built');
+    expect(again.source).toBe('memory');
+    expect(again.key).toBe(first.key);
+    expect(changed.source).toBe('built');
+    expect(changed.key).not.toBe(first.key);
+    // Closing one holder leaves the session usable by the other.
+    await first.close();
+    const y = await again.run({ X: float32Tensor(Float32Array.from([0, 0, 0, 0]), [2, 2]) });
+    expect([...float32Data(y, 'Y')]).toEqual([10, 10, 10, 10]);
+    await again.close();
+    await changed.close();
+  });
+
+  it('copies feeds by default and moves them with transfer: true', async () => {
+    const runner = await host.open(affineModel(1), { executionProvider: 'cpu' });
+    const copied = Float32Array.from([1, 2, 3, 4]);
+    await runner.run({ X: float32Tensor(copied, [2, 2]) });
+    expect(copied.length).toBe(4);
+    const moved = Float32Array.from([1, 2, 3, 4]);
+    const outputs = await runner.run({ X: float32Tensor(moved, [2, 2]) }, { transfer: true });
+    expect(moved.length).toBe(0); // detached: the buffer now belongs to the worker
+    expect([...float32Data(outputs, 'Y')]).toEqual([15, 21, 31, 45]);
+    await runner.close();
+  });
+
+  it('reports bad feeds, runs on a closed runner and requests to a shut-down host as errors', async () => {
+    const runner = await host.open(affineModel(1), { executionProvider: 'cpu' });
+    await expect(runner.run({ Z: float32Tensor(new Float32Array(4), [2, 2]) })).rejects.toThrow(/unknown: Z; missing: X/);
+    await runner.close();
+    await expect(runner.run({ X: float32Tensor(new Float32Array(4), [2, 2]) })).rejects.toThrow(/closed/);
+    expect(() => float32Tensor(new Float32Array(3), [2, 2])).toThrow(/3 elements/);
+
+    const shortLived = new SessionHost({ cacheDir: null, log: () => undefined });
+    const other = await shortLived.open(affineModel(1), { executionProvider: 'cpu' });
+    await shortLived.shutdown();
+    expect(shortLived.dead).toBe(true);
+    await expect(other.run({ X: float32Tensor(new Float32Array(4), [2, 2]) })).rejects.toThrow(/exited/);
+  });
+});
