@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
