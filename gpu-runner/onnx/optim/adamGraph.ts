@@ -1,0 +1,102 @@
+// Adam/AdamW as an ONNX graph, for parameter sets large enough that a TypeScript loop over them would cost more
+// than the training step itself (DESIGN §4): onnxruntime runs the elementwise update multi-threaded (or on the GPU).
+// Same arithmetic, slots and step convention as `adam.ts`, so the two are interchangeable mid-run and share
+// checkpoints.
+import { add, div, Graph, mul, pow, serializeModel, sqrt, sub, type Value } from '../index.ts';
+import { createSessionRunner, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
+import { float32Data, float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
+import type { ResolvedAdamConfig } from './adam.ts';
+import { assertMatchingSets, type Optimizer, type OptimizerState, type ParamSet } from './types.ts';
+
+/** Graph input/output names for one parameter. Prefixes keep parameter names (which contain dots) unambiguous. */
+export const adamGraphNames = (name: string) => ({
+  param: `param/${name}`,
+  grad: `grad/${name}`,
+  m: `m/${name}`,
+  v: `v/${name}`,
+  newParam: `new_param/${name}`,
+  newM: `new_m/${name}`,
+  newV: `new_v/${name}`,
+});
+export const LR_INPUT = 'lr';
+/** Updates applied so far (the optimizer state's `step`); the graph uses t = step + 1 for bias correction. */
+export const STEP_INPUT = 'step';
+
+export type AdamFamilyOptimizer = Optimizer & { readonly config: ResolvedAdamConfig };
+
+/**
+ * Builds the update graph: inputs `lr`, `step` (float32 scalars) and, per parameter, `param/…`, `grad/…`, `m/…`,
+ * `v/…`; outputs `new_param/…`, `new_m/…`, `new_v/…`. Formula as PyTorch's Adam/AdamW (see `adam.ts`).
+ */
+export function buildAdamGraph(shapes: Record<string, readonly number[]>, config: ResolvedAdamConfig): Graph {
+  const { beta1, beta2, eps, weightDecay, decoupledWeightDecay } = config;
+  const g = new Graph(decoupledWeightDecay ? 'adamw_update' : 'adam_update');
+  const lr = g.input(LR_INPUT, 'float32', []);
+  const t = add(g.input(STEP_INPUT, 'float32', []), 1);
+  const stepSize = div(lr, sub(1, pow(g.scalar(beta1), t)));
+  const sqrtBiasCorrection2 = sqrt(sub(1, pow(g.scalar(beta2), t)));
+  const decay = decoupledWeightDecay && weightDecay > 0 ? sub(1, mul(lr, weightDecay)) : undefined;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const names = adamGraphNames(name);
+    const p = g.input(names.param, 'float32', shape);
+    let grad: Value = g.input(names.grad, 'float32', shape);
+    if (!decoupledWeightDecay && weightDecay > 0) grad = add(grad, mul(p, weightDecay));
+    const m = add(mul(g.input(names.m, 'float32', shape), beta1), mul(grad, 1 - beta1));
+    const v = add(mul(g.input(names.v, 'float32', shape), beta2), mul(mul(grad, grad), 1 - beta2));
+    const denominator = add(div(sqrt(v), sqrtBiasCorrection2), eps);
+    const decayed = decay ? mul(p, decay) : p;
+    g.output(sub(decayed, div(mul(m, stepSize), denominator)), names.newParam);
+    g.output(m, names.newM);
+    g.output(v, names.newV);
+  }
+  return g;
+}
+
+export interface GraphOptimizer {
+  readonly optimizer: AdamFamilyOptimizer;
+  readonly runner: SessionRunner;
+  /** Same contract as `Optimizer.update`: params and state are updated in place, `state.step` advances. */
+  update(params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Compiles the update graph for these parameter shapes once and runs it through a (cached) session. */
+export async function createGraphOptimizer(
+  optimizer: AdamFamilyOptimizer,
+  shapes: Record<string, readonly number[]>,
+  runnerOptions: SessionRunnerOptions = {},
+): Promise<GraphOptimizer> {
+  if (optimizer.name !== 'adam' && optimizer.name !== 'adamw') {
+    throw new Error(`createGraphOptimizer: only adam and adamw have an update graph, got "${optimizer.name}"`);
+  }
+  const runner = await createSessionRunner(serializeModel(buildAdamGraph(shapes, optimizer.config)), runnerOptions);
+  return {
+    optimizer,
+    runner,
+    async update(params, grads, state, lr) {
+      assertMatchingSets(params, grads, state, optimizer.slotNames);
+      const feeds: RuntimeFeeds = {
+        [LR_INPUT]: float32Tensor(Float32Array.of(lr), []),
+        [STEP_INPUT]: float32Tensor(Float32Array.of(state.step), []),
+      };
+      for (const [name, shape] of Object.entries(shapes)) {
+        const names = adamGraphNames(name);
+        const p = params[name];
+        if (!p) throw new Error(`graph optimizer: no parameter "${name}"`);
+        feeds[names.param] = float32Tensor(p, shape);
+        feeds[names.grad] = float32Tensor(grads[name]!, shape);
+        feeds[names.m] = float32Tensor(state.slots.m![name]!, shape);
+        feeds[names.v] = float32Tensor(state.slots.v![name]!, shape);
+      }
+      const outputs = await runner.run(feeds);
+      for (const name of Object.keys(shapes)) {
+        const names = adamGraphNames(name);
+        params[name]!.set(float32Data(outputs, names.newParam));
+        state.slots.m![name] = float32Data(outputs, names.newM);
+        state.slots.v![name] = float32Data(outputs, names.newV);
+      }
+      state.step += 1;
+    },
+    close: () => runner.close(),
+  };
+}
