@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { webhookDeliveries } from '../../db/schema/webhooks.ts';
 import type { WebhookDb } from './db.ts';
+import type { WebhookEventType } from './events.ts';
 import { newDispatchToken, sendAttemptMessage, type WebhookQueue } from './queue-message.ts';
 import { WEBHOOK_MAX_ATTEMPTS } from './retry-schedule.ts';
 
@@ -11,7 +12,8 @@ export type WebhookDeliveryState = WebhookDeliveryRow['state'];
 export function presentDelivery(row: WebhookDeliveryRow, options: { withPayload: boolean }) {
   return {
     id: row.id,
-    event_type: row.eventType,
+    // Only enqueueWebhook writes this column, always with a WebhookEventType.
+    event_type: row.eventType as WebhookEventType,
     job_id: row.jobId,
     url: row.url,
     state: row.state,

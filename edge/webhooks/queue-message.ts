@@ -13,7 +13,7 @@ export const MAX_QUEUE_DELAY_SECONDS = 12 * 3600;
 
 /** The part of a Cloudflare `Queue` binding we use (the binding satisfies it structurally). */
 export interface WebhookQueue {
-  send(body: WebhookQueueMessage, options?: { delaySeconds?: number }): Promise<void>;
+  send(body: WebhookQueueMessage, options?: { delaySeconds?: number }): Promise<unknown>;
 }
 
 export function newDispatchToken(): string {
