@@ -5,3 +5,4 @@ export { constantSchedule, linearWarmupSchedule, cosineSchedule, type LearningRa
 export { clipByGlobalNorm, globalNorm, CLIP_NORM_EPS } from './clip.ts';
 export { saveCheckpoint, loadCheckpoint, restoreOptimizerState, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainingCheckpoint } from './checkpoint.ts';
 export { buildAdamGraph, createGraphOptimizer, adamGraphNames, type GraphOptimizer, type AdamFamilyOptimizer } from './adamGraph.ts';
+export { createTrainer, GRAPH_OPTIMIZER_MIN_ELEMENTS, type Trainer, type TrainerOptions, type TrainStepResult, type OptimizerBackend } from './trainer.ts';

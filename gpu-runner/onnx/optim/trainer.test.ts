@@ -1,0 +1,175 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Graph, linear, mseLoss, relu, tensor } from '../index.ts';
+import { SessionHost } from '../runtime/sessionHost.ts';
+import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
+import { adamW } from './adam.ts';
+import { cosineSchedule, constantSchedule } from './schedule.ts';
+import { sgd } from './sgd.ts';
+import { createTrainer, type TrainerOptions } from './trainer.ts';
+import type { ParamSet } from './types.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hdb-trainer-'));
+const host = new SessionHost({ cacheDir: null, log: () => undefined });
+const runner = { host, executionProvider: 'cpu' as const };
+afterAll(async () => {
+  await host.shutdown();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function values(count: number, seed: number, scale = 1): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 31 - 1) * scale;
+  });
+}
+
+const BATCH = 8;
+const IN = 3;
+const HIDDEN = 5;
+const OUT = 2;
+
+/** pred = linear(relu(linear(x, w1, b1)), w2): the trainable weights are graph inputs. */
+function mlp() {
+  const g = new Graph('mlp');
+  const x = g.input('x', 'float32', [BATCH, IN]);
+  const target = g.input('target', 'float32', [BATCH, OUT]);
+  const w1 = g.input('w1', 'float32', [HIDDEN, IN]);
+  const b1 = g.input('b1', 'float32', [HIDDEN]);
+  const w2 = g.input('w2', 'float32', [OUT, HIDDEN]);
+  const pred = linear(relu(linear(x, w1, b1)), w2);
+  return { graph: g, loss: mseLoss(pred, target), pred };
+}
+
+const initialParams = (): ParamSet => ({ w1: values(HIDDEN * IN, 1, 0.5), b1: values(HIDDEN, 2, 0.1), w2: values(OUT * HIDDEN, 3, 0.5) });
+const batch = (i: number): RuntimeFeeds => ({
+  x: float32Tensor(values(BATCH * IN, 10 + i), [BATCH, IN]),
+  target: float32Tensor(values(BATCH * OUT, 50 + i), [BATCH, OUT]),
+});
+
+function options(overrides: Partial<TrainerOptions> = {}): TrainerOptions {
+  const { graph, loss } = mlp();
+  return {
+    graph,
+    loss,
+    params: initialParams(),
+    optimizer: adamW({ weightDecay: 0.01 }),
+    schedule: cosineSchedule({ lr: 0.02, totalSteps: 12, warmupSteps: 2 }),
+    runner,
+    ...overrides,
+  };
+}
+
+describe('trainer', () => {
+  it('returns the loss and the gradients of a linear model (hand-derived: dL/dW = 2/(N·K)·(XWᵀ − Y)ᵀX)', async () => {
+    const g = new Graph('linear_regression');
+    const x = g.input('x', 'float32', [BATCH, IN]);
+    const y = g.input('target', 'float32', [BATCH, OUT]);
+    const w = g.input('w', 'float32', [OUT, IN]);
+    const params = { w: values(OUT * IN, 7) };
+    const trainer = await createTrainer({ graph: g, loss: mseLoss(linear(x, w), y), params, optimizer: sgd(), schedule: constantSchedule(0.1), runner });
+    const feeds = batch(0);
+    const { loss, grads } = await trainer.evaluate(feeds);
+    const X = feeds.x!.data as Float32Array;
+    const Y = feeds.target!.data as Float32Array;
+    const residual = new Float64Array(BATCH * OUT);
+    let squared = 0;
+    for (let n = 0; n < BATCH; n++) {
+      for (let k = 0; k < OUT; k++) {
+        let p = 0;
+        for (let i = 0; i < IN; i++) p += X[n * IN + i]! * params.w[k * IN + i]!;
+        residual[n * OUT + k] = p - Y[n * OUT + k]!;
+        squared += residual[n * OUT + k]! ** 2;
+      }
+    }
+    expect(loss).toBeCloseTo(squared / (BATCH * OUT), 5);
+    for (let k = 0; k < OUT; k++) {
+      for (let i = 0; i < IN; i++) {
+        let expected = 0;
+        for (let n = 0; n < BATCH; n++) expected += residual[n * OUT + k]! * X[n * IN + i]!;
+        expect(grads.w![k * IN + i]).toBeCloseTo((2 / (BATCH * OUT)) * expected, 5);
+      }
+    }
+    const before = Float32Array.from(params.w);
+    const result = await trainer.step(feeds);
+    expect(result.step).toBe(0);
+    expect(params.w[0]).toBeCloseTo(before[0]! - 0.1 * result.grads.w![0]!, 6);
+    await trainer.close();
+  });
+
+  it('lowers the loss on a fixed batch, reporting lr from the schedule and the clipped gradient norm', async () => {
+    const trainer = await createTrainer(options({ maxGradNorm: 0.1, schedule: constantSchedule(0.03) }));
+    const feeds = batch(0);
+    const first = await trainer.step(feeds);
+    let last = first;
+    for (let i = 0; i < 40; i++) last = await trainer.step(feeds);
+    expect(last.loss).toBeLessThan(first.loss * 0.7);
+    expect(last.lr).toBe(0.03);
+    expect(last.step).toBe(40);
+    expect(trainer.state.step).toBe(41);
+    expect(first.gradNorm).toBeGreaterThan(0.1); // so clipping acted
+    expect(Math.hypot(...Object.values(first.grads).flatMap((g) => [...g]))).toBeLessThanOrEqual(0.1 + 1e-5);
+    await trainer.close();
+  });
+
+  it('resumes from a checkpoint onto the exact trajectory of an uninterrupted run', async () => {
+    const straight = await createTrainer(options());
+    const straightLosses: number[] = [];
+    for (let i = 0; i < 10; i++) straightLosses.push((await straight.step(batch(i))).loss);
+
+    const first = await createTrainer(options());
+    for (let i = 0; i < 4; i++) await first.step(batch(i));
+    const path = join(dir, 'mlp.safetensors');
+    first.saveCheckpoint(path, { run: 'resume-test' });
+    await first.close();
+
+    const resumed = await createTrainer(options({ params: { w1: new Float32Array(HIDDEN * IN), b1: new Float32Array(HIDDEN), w2: new Float32Array(OUT * HIDDEN) }, resumeFrom: path }));
+    expect(resumed.state.step).toBe(4);
+    const resumedLosses: number[] = [];
+    for (let i = 4; i < 10; i++) resumedLosses.push((await resumed.step(batch(i))).loss);
+    expect(resumedLosses).toEqual(straightLosses.slice(4));
+    for (const name of ['w1', 'b1', 'w2']) expect(resumed.params[name]).toEqual(straight.params[name]);
+    await straight.close();
+    await resumed.close();
+  });
+
+  it('the graph optimizer backend follows the TypeScript one', async () => {
+    const inTs = await createTrainer(options({ optimizerBackend: 'typescript' }));
+    const inGraph = await createTrainer(options({ optimizerBackend: 'graph' }));
+    expect(inGraph.optimizerBackend).toBe('graph');
+    for (let i = 0; i < 5; i++) {
+      await inTs.step(batch(i));
+      await inGraph.step(batch(i));
+    }
+    for (const name of ['w1', 'b1', 'w2']) {
+      inGraph.params[name]!.forEach((value, j) => expect(value).toBeCloseTo(inTs.params[name]![j]!, 5));
+    }
+    await inTs.close();
+    await inGraph.close();
+  });
+
+  it('rejects parameters that are not graph inputs, parameters in the feeds, and mismatched checkpoints', async () => {
+    const g = new Graph('frozen');
+    const x = g.input('x', 'float32', [BATCH, IN]);
+    const target = g.input('target', 'float32', [BATCH, OUT]);
+    const w = g.param('w', tensor('float32', [OUT, IN], new Array(OUT * IN).fill(0)));
+    const loss = mseLoss(linear(x, w), target);
+    await expect(createTrainer({ graph: g, loss, params: { w: new Float32Array(OUT * IN) }, optimizer: sgd(), schedule: constantSchedule(1), runner })).rejects.toThrow(
+      /"w" is not a graph input/,
+    );
+    await expect(createTrainer(options({ params: { ...initialParams(), w2: new Float32Array(3) } }))).rejects.toThrow(/"w2" has 3 values/);
+    await expect(createTrainer(options({ optimizer: sgd(), optimizerBackend: 'graph' }))).rejects.toThrow(/no graph backend for optimizer "sgd"/);
+
+    const trainer = await createTrainer(options());
+    await expect(trainer.step({ ...batch(0), w1: float32Tensor(new Float32Array(HIDDEN * IN), [HIDDEN, IN]) })).rejects.toThrow(/must not include the parameter "w1"/);
+    const path = join(dir, 'sgd.safetensors');
+    const sgdTrainer = await createTrainer(options({ optimizer: sgd({ momentum: 0.9 }) }));
+    sgdTrainer.saveCheckpoint(path);
+    await expect(createTrainer(options({ resumeFrom: path }))).rejects.toThrow(/saved with optimizer "sgd"/);
+    await trainer.close();
+    await sgdTrainer.close();
+  });
+});
