@@ -17,3 +17,4 @@ export { decodeModel, fromModelProto, loadModel, readModel, type ReadOptions } f
 export { grad, defaultGradName, type GradOptions } from './autodiff/grad.ts';
 export { prune } from './ir/prune.ts';
 export * from './nn/index.ts';
+export { safetensorsExternalTensors } from './serialize/safetensors-external.ts';

@@ -1,6 +1,6 @@
 import type { Value } from '../ir/graph.ts';
 import { normalizeAxis, range } from '../ir/shape.ts';
-import { exp, mul, sub, sumToShape } from './elementwise.ts';
+import { cast, exp, mul, sub, sumToShape } from './elementwise.ts';
 import { attrInt, defineOp, emit, emit1, need } from './registry.ts';
 import { reduceMean, reduceSum } from './reduce.ts';
 
@@ -46,7 +46,9 @@ defineOp({
   infer: (ctx) => {
     const x = need(ctx, 0);
     const axis = normalizeAxis('LayerNormalization', attrInt(ctx.attrs, 'axis', -1), x.shape.length);
-    const stats = { dtype: x.dtype, shape: x.shape.map((d, i) => (i < axis ? d : 1)) };
+    if (attrInt(ctx.attrs, 'stash_type', 1) !== 1) throw new Error('LayerNormalization: only stash_type = 1 (float32 statistics) is supported');
+    // Mean and InvStdDev have the stash type (float32), whatever X's type (onnxruntime enforces it)
+    const stats = { dtype: 'float32' as const, shape: x.shape.map((d, i) => (i < axis ? d : 1)) };
     return [x, stats, stats];
   },
   // x̂ = (x − μ)·σ⁻¹ from the saved outputs; dX = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂⊙x̂)) over the normalized axes
@@ -54,9 +56,11 @@ defineOp({
     if (dMean || dInvStd) throw new Error('LayerNormalization: gradient through the Mean/InvStdDev outputs is not implemented');
     const axis = normalizeAxis('LayerNormalization', attrInt(attrs, 'axis', -1), x!.rank);
     const axes = range(x!.rank).filter((i) => i >= axis);
-    const xhat = mul(sub(x!, mean!), invStd!);
+    const mu = cast(mean!, x!.dtype);
+    const sigmaInv = cast(invStd!, x!.dtype);
+    const xhat = mul(sub(x!, mu), sigmaInv);
     const dxhat = mul(g!, scale!);
-    const dx = mul(invStd!, sub(sub(dxhat, reduceMean(dxhat, axes, true)), mul(xhat, reduceMean(mul(dxhat, xhat), axes, true))));
+    const dx = mul(sigmaInv, sub(sub(dxhat, reduceMean(dxhat, axes, true)), mul(xhat, reduceMean(mul(dxhat, xhat), axes, true))));
     return [dx, sumToShape(mul(g!, xhat), scale!.staticShape), bias ? sumToShape(g!, bias.staticShape) : undefined];
   },
 });

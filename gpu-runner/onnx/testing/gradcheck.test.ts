@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { mul, stopGradient } from '../index.ts';
+import { gradCheck } from './gradcheck.ts';
+
+// The checker must be able to fail: x·stopGradient(x) has true derivative 2x but its gradient graph yields x.
+describe('gradCheck', () => {
+  it.each(['float64', 'float32'] as const)('rejects a wrong gradient (%s)', async (dtype) => {
+    const report = await gradCheck({ name: 'wrong', dtype, build: (g) => { const x = g.input('x', dtype, [3, 2]); return mul(x, stopGradient(x)); } }, 7);
+    expect(report.failures.length).toBeGreaterThan(0);
+  });
+  it.each(['float64', 'float32'] as const)('accepts the right one (%s)', async (dtype) => {
+    const report = await gradCheck({ name: 'right', dtype, build: (g) => { const x = g.input('x', dtype, [3, 2]); return mul(x, x); } }, 7);
+    expect(report.failures).toEqual([]);
+  });
+});
