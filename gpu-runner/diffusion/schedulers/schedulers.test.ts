@@ -173,9 +173,9 @@ describe('stochastic samplers', () => {
   it('Euler ancestral ends exactly at x0 (final sigma 0, no noise added)', () => {
     const scheduler = new EulerAncestralScheduler(SD15_SCHEDULER_CONFIG);
     scheduler.setTimesteps(3);
-    let latents = new Float32Array([2, -1]);
+    let latents: Float32Array = new Float32Array([2, -1]);
     const eps = new Float32Array([0.5, 0.25]);
-    let x0 = latents;
+    let x0: Float32Array = latents;
     for (const t of scheduler.timesteps) {
       const result = scheduler.step(eps, t, latents, { generator: constantNoise(1) });
       latents = result.prevSample;
