@@ -9,7 +9,11 @@
 //   - yield one ParityResult per case (use `compare(...)` for tensors, `failure(...)` when a case throws) and never
 //     throw itself.
 import type { ParityCheck } from './check.ts';
+import { loraParity } from './lora.ts';
 import { schedulerParity } from './schedulers.ts';
+import { textEncoderParity } from './text-encoder.ts';
 import { tokenizerParity } from './tokenizer.ts';
+import { unetParity } from './unet.ts';
+import { vaeParity } from './vae.ts';
 
-export const PARITY_CHECKS: ParityCheck[] = [tokenizerParity, schedulerParity];
+export const PARITY_CHECKS: ParityCheck[] = [tokenizerParity, schedulerParity, textEncoderParity, unetParity, vaeParity, loraParity];

@@ -1,7 +1,9 @@
 // Transformer2DModel with BasicTransformerBlocks (diffusers v0.24 transformer_2d.py, attention.py):
 // GroupNorm → proj_in (1×1 conv, or linear after flattening when use_linear_projection) → blocks → proj_out → + input.
 // Each block: x += attn1(norm1(x)); x += attn2(norm2(x), text); x += ff(norm3(x)), ff = GEGLU(4·dim) → linear.
+import { add, chunk, gelu, mul, reshape, transpose, type Value } from '../../onnx/index.ts';
 import type { AdaptableLinear, InventoryBuilder } from '../inventory.ts';
+import { type ModelBuilder, multiHeadAttention } from '../layers.ts';
 
 /** Transformer2DModel hard-codes its GroupNorm eps (transformer_2d.py), unlike the ResNets' `norm_eps`. */
 export const TRANSFORMER_GROUP_NORM_EPS = 1e-6;
@@ -71,4 +73,47 @@ export function transformerInventory(inventory: InventoryBuilder, plan: Transfor
   }
   if (plan.useLinearProjection) inventory.linear(`${plan.path}.proj_out`, plan.innerDim, plan.inChannels);
   else inventory.conv2d(`${plan.path}.proj_out`, plan.innerDim, plan.inChannels, 1);
+}
+
+function attention(mb: ModelBuilder, plan: AttentionPlan, which: 'attn1' | 'attn2', x: Value, context: Value): Value {
+  const [q, k, v, out] = attentionLinears(plan, which) as [AdaptableLinear, AdaptableLinear, AdaptableLinear, AdaptableLinear];
+  const source = plan.cross ? context : x;
+  const attended = multiHeadAttention(mb.linear(q, x), mb.linear(k, source), mb.linear(v, source), plan.heads, {
+    scale: 1 / Math.sqrt(plan.headDim),
+  });
+  return mb.linear(out, attended);
+}
+
+function buildTransformerBlock(mb: ModelBuilder, plan: TransformerBlockPlan, x: Value, context: Value): Value {
+  let h = add(attention(mb, plan.attn1, 'attn1', mb.layerNorm(`${plan.path}.norm1`, x, TRANSFORMER_LAYER_NORM_EPS), context), x);
+  h = add(attention(mb, plan.attn2, 'attn2', mb.layerNorm(`${plan.path}.norm2`, h, TRANSFORMER_LAYER_NORM_EPS), context), h);
+  const normed = mb.layerNorm(`${plan.path}.norm3`, h, TRANSFORMER_LAYER_NORM_EPS);
+  const projected = mb.linear(
+    { name: `${plan.path}.ff.net.0.proj`, inFeatures: plan.dim, outFeatures: 2 * plan.ffInner, bias: true, kind: 'ff.net.0.proj' },
+    normed,
+  );
+  // GEGLU (activations.py): the first half is the value, the second the gate through exact (erf) GELU.
+  const [value, gate] = chunk(projected, 2, -1) as [Value, Value];
+  const ff = mb.linear(
+    { name: `${plan.path}.ff.net.2`, inFeatures: plan.ffInner, outFeatures: plan.dim, bias: true, kind: 'ff.net.2' },
+    mul(value, gelu(gate)),
+  );
+  return add(ff, h);
+}
+
+/** Emits a Transformer2DModel on NCHW `x` with text `context` [B, S, crossAttentionDim]. */
+export function buildTransformer2D(mb: ModelBuilder, plan: Transformer2DPlan, x: Value, context: Value): Value {
+  const [b, c, height, width] = x.staticShape as [number, number, number, number];
+  const tokens = height * width;
+  const normed = mb.groupNorm(`${plan.path}.norm`, x, plan.groups, TRANSFORMER_GROUP_NORM_EPS);
+  const toTokens = (v: Value, channels: number) => reshape(transpose(v, [0, 2, 3, 1]), [b, tokens, channels]);
+  const toImage = (v: Value, channels: number) => transpose(reshape(v, [b, height, width, channels]), [0, 3, 1, 2]);
+  const projIn = { name: `${plan.path}.proj_in`, inFeatures: c, outFeatures: plan.innerDim, bias: true, kind: 'proj_in' };
+  const projOut = { name: `${plan.path}.proj_out`, inFeatures: plan.innerDim, outFeatures: c, bias: true, kind: 'proj_out' };
+  let h = plan.useLinearProjection
+    ? mb.linear(projIn, toTokens(normed, c))
+    : toTokens(mb.conv2d(projIn.name, normed, plan.innerDim, 1), plan.innerDim);
+  for (const block of plan.blocks) h = buildTransformerBlock(mb, block, h, context);
+  const out = plan.useLinearProjection ? toImage(mb.linear(projOut, h), c) : mb.conv2d(projOut.name, toImage(h, plan.innerDim), c, 1);
+  return add(out, x);
 }

@@ -15,7 +15,8 @@ export const clipTextConfigSchema = z
     hidden_act: z.enum(['quick_gelu', 'gelu']).default('quick_gelu'),
     layer_norm_eps: z.number().positive().default(1e-5),
     bos_token_id: z.number().int().default(49406),
-    eos_token_id: z.number().int().default(49407),
+    // Absent in a config: assume the legacy 2 (argmax pooling), which is also right for every real CLIP vocabulary.
+    eos_token_id: z.number().int().default(2),
     pad_token_id: z.number().int().default(1),
   })
   .refine((c) => c.hidden_size % c.num_attention_heads === 0, {
