@@ -93,10 +93,11 @@ describe('trainer', () => {
         expect(grads.w![k * IN + i]).toBeCloseTo((2 / (BATCH * OUT)) * expected, 5);
       }
     }
-    const before = Float32Array.from(params.w);
     const result = await trainer.step(feeds);
     expect(result.step).toBe(0);
-    expect(params.w[0]).toBeCloseTo(before[0]! - 0.1 * result.grads.w![0]!, 6);
+    const after = (await trainer.read()).params.w!;
+    expect(after[0]).toBeCloseTo(params.w[0]! - 0.1 * result.grads.w![0]!, 6);
+    expect(params.w).toEqual(values(OUT * IN, 7)); // the caller's initial values are copied, never modified
     await trainer.close();
   });
 
@@ -109,7 +110,8 @@ describe('trainer', () => {
     expect(last.loss).toBeLessThan(first.loss * 0.7);
     expect(last.lr).toBe(0.03);
     expect(last.step).toBe(40);
-    expect(trainer.state.step).toBe(41);
+    expect(trainer.stepCount).toBe(41);
+    expect((await trainer.read()).state.step).toBe(41);
     expect(first.gradNorm).toBeGreaterThan(0.1); // so clipping acted
     expect(Math.hypot(...Object.values(first.grads).flatMap((g) => [...g]))).toBeLessThanOrEqual(0.1 + 1e-5);
     await trainer.close();
@@ -123,15 +125,16 @@ describe('trainer', () => {
     const first = await createTrainer(options());
     for (let i = 0; i < 4; i++) await first.step(batch(i));
     const path = join(dir, 'mlp.safetensors');
-    first.saveCheckpoint(path, { run: 'resume-test' });
+    await first.saveCheckpoint(path, { run: 'resume-test' });
     await first.close();
 
     const resumed = await createTrainer(options({ params: { w1: new Float32Array(HIDDEN * IN), b1: new Float32Array(HIDDEN), w2: new Float32Array(OUT * HIDDEN) }, resumeFrom: path }));
-    expect(resumed.state.step).toBe(4);
+    expect(resumed.stepCount).toBe(4);
     const resumedLosses: number[] = [];
     for (let i = 4; i < 10; i++) resumedLosses.push((await resumed.step(batch(i))).loss);
     expect(resumedLosses).toEqual(straightLosses.slice(4));
-    for (const name of ['w1', 'b1', 'w2']) expect(resumed.params[name]).toEqual(straight.params[name]);
+    const [resumedParams, straightParams] = [(await resumed.read()).params, (await straight.read()).params];
+    for (const name of ['w1', 'b1', 'w2']) expect(resumedParams[name]).toEqual(straightParams[name]);
     await straight.close();
     await resumed.close();
   });
@@ -144,9 +147,11 @@ describe('trainer', () => {
       await inTs.step(batch(i));
       await inGraph.step(batch(i));
     }
+    const [graphParams, tsParams] = [(await inGraph.read()).params, (await inTs.read()).params];
     for (const name of ['w1', 'b1', 'w2']) {
-      inGraph.params[name]!.forEach((value, j) => expect(value).toBeCloseTo(inTs.params[name]![j]!, 5));
+      graphParams[name]!.forEach((value, j) => expect(value).toBeCloseTo(tsParams[name]![j]!, 5));
     }
+    expect(graphParams.w1).not.toEqual(initialParams().w1);
     await inTs.close();
     await inGraph.close();
   });
@@ -167,7 +172,7 @@ describe('trainer', () => {
     await expect(trainer.step({ ...batch(0), w1: float32Tensor(new Float32Array(HIDDEN * IN), [HIDDEN, IN]) })).rejects.toThrow(/must not include the parameter "w1"/);
     const path = join(dir, 'sgd.safetensors');
     const sgdTrainer = await createTrainer(options({ optimizer: sgd({ momentum: 0.9 }) }));
-    sgdTrainer.saveCheckpoint(path);
+    await sgdTrainer.saveCheckpoint(path);
     await expect(createTrainer(options({ resumeFrom: path }))).rejects.toThrow(/saved with optimizer "sgd"/);
     await trainer.close();
     await sgdTrainer.close();

@@ -1,21 +1,23 @@
 // A training loop's one step (DESIGN §4): one session run of the gradient graph (loss + gradients), optional
 // global-norm clipping, then the optimizer update, in TypeScript or as an ONNX graph for large parameter sets.
 // Trainable parameters are graph inputs, never initializers, so one cached session serves every step and every subject.
+// Parameters and optimizer state live in the session worker (residentTrainer.ts): a step sends the batch and gets the
+// loss and gradients back, and neither the session run nor the optimizer loop blocks this thread.
 import { grad, serializeModel, type Graph, type Value } from '../index.ts';
-import { createSessionRunner, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
-import { float32Data, float32Tensor, type RuntimeFeeds, type RuntimeOutputs } from '../runtime/tensor.ts';
-import { createGraphOptimizer, type AdamFamilyOptimizer, type GraphOptimizer } from './adamGraph.ts';
+import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
+import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
+import { buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
 import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from './checkpoint.ts';
-import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import type { LearningRateSchedule } from './schedule.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
 
 /**
- * Above this many trainable elements `auto` runs Adam as a graph: a TypeScript loop costs ≈ 10 ns per element
- * (measured on the 2-core CPU runner, bench:engine), so at 1M elements it adds ≈ 10 ms per step, comparable to a
- * small training step.
+ * `auto` runs Adam as an onnxruntime graph only from this many trainable elements. On the 2-core CPU machine the
+ * TypeScript loop (one pass, ≈ 10 ns per element) beat the graph (a dozen elementwise passes over memory) at every
+ * size bench:engine measured, so CPU training keeps the loop; the graph is for CUDA, where the state sits on the
+ * device (see bench/results/engine.json, "optimizers").
  */
-export const GRAPH_OPTIMIZER_MIN_ELEMENTS = 1_000_000;
+export const GRAPH_OPTIMIZER_MIN_ELEMENTS = Number.POSITIVE_INFINITY;
 
 export type OptimizerBackend = 'typescript' | 'graph' | 'auto';
 
@@ -23,7 +25,7 @@ export interface TrainerOptions {
   /** Forward graph computing `loss`; the trainable parameters are among its inputs. */
   graph: Graph;
   loss: Value | string;
-  /** Initial values of the trainable parameters, keyed by graph input name. Updated in place by `step`. */
+  /** Initial values of the trainable parameters, keyed by graph input name. Copied: read results with `read()`. */
   params: ParamSet;
   optimizer: Optimizer;
   schedule: LearningRateSchedule;
@@ -51,16 +53,18 @@ export interface TrainStepResult {
 }
 
 export interface Trainer {
-  readonly params: ParamSet;
-  readonly state: OptimizerState;
   readonly shapes: Readonly<Record<string, readonly number[]>>;
   readonly runner: SessionRunner;
   readonly optimizerBackend: 'typescript' | 'graph';
+  /** Optimizer steps taken so far. */
+  readonly stepCount: number;
   /** Loss and gradients at the current parameters, without updating them. */
   evaluate(feeds: RuntimeFeeds): Promise<{ loss: number; grads: ParamSet; outputs: RuntimeOutputs }>;
   /** One optimization step on a batch (`feeds` holds every graph input except the parameters). */
   step(feeds: RuntimeFeeds): Promise<TrainStepResult>;
-  saveCheckpoint(path: string, metadata?: Record<string, string>): void;
+  /** Copies of the current parameters and optimizer state. */
+  read(): Promise<{ params: ParamSet; state: OptimizerState }>;
+  saveCheckpoint(path: string, metadata?: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,74 +99,81 @@ function chooseBackend(requested: OptimizerBackend, optimizer: Optimizer, params
   return isAdamFamily(optimizer) && elements >= GRAPH_OPTIMIZER_MIN_ELEMENTS ? 'graph' : 'typescript';
 }
 
-/** Builds the gradient graph once, opens its session, and returns a trainer over `params`. */
+/** Loads a checkpoint and checks it fits the graph's parameters; returns its parameters and optimizer state. */
+function resume(path: string, shapes: Record<string, number[]>, optimizer: Optimizer): { params: ParamSet; state: OptimizerState } {
+  const checkpoint = loadCheckpoint(path);
+  for (const [name, shape] of Object.entries(shapes)) {
+    const saved = checkpoint.shapes[name];
+    if (!saved) throw new Error(`trainer: checkpoint ${path} has no parameter "${name}"`);
+    if (saved.join() !== shape.join()) throw new Error(`trainer: checkpoint shape [${saved.join(', ')}] of "${name}" differs from the graph's [${shape.join(', ')}]`);
+  }
+  const extra = Object.keys(checkpoint.params).filter((name) => !(name in shapes));
+  if (extra.length > 0) throw new Error(`trainer: checkpoint has parameters the graph lacks: ${extra.join(', ')}`);
+  return { params: checkpoint.params, state: restoreOptimizerState(optimizer, checkpoint) };
+}
+
+/** Builds the gradient graph once, opens its session in the worker, and moves the parameters there. */
 export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   const { graph, optimizer, schedule } = options;
   const shapes = parameterShapes(graph, options.params);
-  const params = options.params;
-  let state = optimizer.init(params);
-  if (options.resumeFrom) {
-    const checkpoint = loadCheckpoint(options.resumeFrom);
-    for (const [name, shape] of Object.entries(shapes)) {
-      const saved = checkpoint.shapes[name];
-      if (!saved) throw new Error(`trainer: checkpoint ${options.resumeFrom} has no parameter "${name}"`);
-      if (saved.join() !== shape.join()) throw new Error(`trainer: checkpoint shape [${saved.join(', ')}] of "${name}" differs from the graph's [${shape.join(', ')}]`);
-    }
-    const extra = Object.keys(checkpoint.params).filter((name) => !(name in shapes));
-    if (extra.length > 0) throw new Error(`trainer: checkpoint has parameters the graph lacks: ${extra.join(', ')}`);
-    for (const name of Object.keys(shapes)) params[name]!.set(checkpoint.params[name]!);
-    state = restoreOptimizerState(optimizer, checkpoint);
-  }
+  const initial = options.resumeFrom
+    ? resume(options.resumeFrom, shapes, optimizer)
+    : { params: options.params, state: optimizer.init(options.params) };
 
   const names = Object.keys(shapes);
   const extraOutputs = (options.extraOutputs ?? []).map(nameOf);
   const lossName = nameOf(options.loss);
   const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
-  const runner = await createSessionRunner(serializeModel(training), { ...options.runner, inputShapes: shapes });
-  const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, params);
-  let graphOptimizer: GraphOptimizer | undefined;
-  if (backend === 'graph') graphOptimizer = await createGraphOptimizer(optimizer as AdamFamilyOptimizer, shapes, options.runner ?? {});
+  const { host: givenHost, ...sessionOptions } = options.runner ?? {};
+  const host = givenHost ?? sharedSessionHost();
+  const runner = await host.open(serializeModel(training), { ...sessionOptions, inputShapes: shapes });
+  const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, initial.params);
+  const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), sessionOptions) : undefined;
+  const trainerId = await host.openTrainer(
+    runner.key,
+    {
+      lossName,
+      gradOutputs: Object.fromEntries(names.map((name) => [name, gradOutputName(name)])),
+      extraOutputs,
+      shapes,
+      optimizer: { name: optimizer.name, config: optimizer.config },
+      params: initial.params,
+      state: initial.state,
+    },
+    adamRunner?.key,
+  );
+  let stepCount = initial.state.step;
 
-  async function evaluate(feeds: RuntimeFeeds) {
-    for (const name of names) {
-      if (name in feeds) throw new Error(`trainer: feeds must not include the parameter "${name}" (the trainer supplies it)`);
-    }
-    const all: RuntimeFeeds = { ...feeds };
-    for (const name of names) all[name] = float32Tensor(params[name]!, shapes[name]!);
-    const results = await runner.run(all);
-    const lossData = float32Data(results, lossName);
-    const grads: ParamSet = {};
-    for (const name of names) grads[name] = float32Data(results, gradOutputName(name));
-    const outputs: RuntimeOutputs = {};
-    for (const name of extraOutputs) outputs[name] = results[name]!;
-    return { loss: lossData[0]!, grads, outputs };
+  async function read() {
+    return host.trainerSnapshot(trainerId);
   }
 
   return {
-    get params() {
-      return params;
-    },
-    get state() {
-      return state;
-    },
     shapes,
     runner,
     optimizerBackend: backend,
-    evaluate,
-    async step(feeds) {
-      const { loss, grads, outputs } = await evaluate(feeds);
-      const gradNorm = options.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, options.maxGradNorm);
-      const step = state.step;
-      const lr = schedule(step);
-      if (graphOptimizer) await graphOptimizer.update(params, grads, state, lr);
-      else optimizer.update(params, grads, state, lr);
-      return { step, loss, lr, gradNorm, grads, outputs };
+    get stepCount() {
+      return stepCount;
     },
-    saveCheckpoint(path, metadata = {}) {
+    async evaluate(feeds) {
+      const { loss, grads, outputs } = await host.trainerStep(trainerId, { feeds, lr: 0, update: false });
+      return { loss, grads, outputs };
+    },
+    async step(feeds) {
+      const lr = schedule(stepCount);
+      const request = { feeds, lr, update: true, ...(options.maxGradNorm === undefined ? {} : { maxGradNorm: options.maxGradNorm }) };
+      const result = await host.trainerStep(trainerId, request);
+      stepCount = result.step + 1;
+      return { ...result, lr };
+    },
+    read,
+    async saveCheckpoint(path, metadata = {}) {
+      const { params, state } = await read();
       saveCheckpoint(path, { params, shapes, optimizer: { name: optimizer.name, config: optimizer.config, state }, metadata });
     },
     async close() {
-      await graphOptimizer?.close();
+      await host.closeTrainer(trainerId);
+      await adamRunner?.close();
       await runner.close();
     },
   };

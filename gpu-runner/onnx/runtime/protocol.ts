@@ -2,6 +2,8 @@
 import type { ModelSource, SessionOptions, SessionSource } from './sessionCache.ts';
 import type { ExecutionProvider } from './executionProvider.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
+import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/residentTrainer.ts';
+import type { OptimizerState, ParamSet } from '../optim/types.ts';
 
 export interface WorkerInit {
   cacheDir: string | null;
@@ -12,7 +14,12 @@ export type HostRequest =
   | { kind: 'open'; id: number; model: ModelSource; options: SessionOptions }
   | { kind: 'run'; id: number; key: string; feeds: RuntimeFeeds; fetches?: string[] }
   | { kind: 'close'; id: number; key: string }
-  | { kind: 'shutdown'; id: number };
+  | { kind: 'shutdown'; id: number }
+  // Resident training state (see ../optim/residentTrainer.ts): sessions are referenced by their keys.
+  | { kind: 'trainer.open'; id: number; sessionKey: string; adamSessionKey?: string; spec: ResidentTrainerSpec }
+  | { kind: 'trainer.step'; id: number; trainerId: number; request: ResidentStepRequest }
+  | { kind: 'trainer.snapshot'; id: number; trainerId: number }
+  | { kind: 'trainer.close'; id: number; trainerId: number };
 
 export interface OpenedSession {
   key: string;
@@ -26,14 +33,20 @@ export type WorkerReply =
   | { kind: 'opened'; id: number; session: OpenedSession }
   | { kind: 'ran'; id: number; outputs: RuntimeOutputs; ms: number }
   | { kind: 'done'; id: number }
+  | { kind: 'trainer.opened'; id: number; trainerId: number }
+  | { kind: 'trainer.stepped'; id: number; result: ResidentStepResult }
+  | { kind: 'trainer.snapshot'; id: number; params: ParamSet; state: OptimizerState }
   | { kind: 'failed'; id: number; message: string }
   | { kind: 'log'; event: Record<string, unknown> };
 
-/** The ArrayBuffers behind a set of tensors, deduplicated, for a postMessage transfer list. */
-export function transferList(tensors: RuntimeFeeds | RuntimeOutputs): ArrayBuffer[] {
+/** The ArrayBuffers behind a set of tensors or typed arrays, deduplicated, for a postMessage transfer list. */
+export function transferList(...sets: (RuntimeFeeds | RuntimeOutputs | ParamSet)[]): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
-  for (const tensor of Object.values(tensors)) {
-    if (tensor.data.buffer instanceof ArrayBuffer) buffers.add(tensor.data.buffer);
+  for (const set of sets) {
+    for (const entry of Object.values(set)) {
+      const data = ArrayBuffer.isView(entry) ? entry : entry.data;
+      if (data.buffer instanceof ArrayBuffer) buffers.add(data.buffer);
+    }
   }
   return [...buffers];
 }

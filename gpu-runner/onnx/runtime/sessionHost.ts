@@ -6,6 +6,8 @@ import type { ExecutionProvider } from './executionProvider.ts';
 import { transferList, type HostRequest, type OpenedSession, type WorkerInit, type WorkerReply } from './protocol.ts';
 import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './sessionCache.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
+import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/residentTrainer.ts';
+import type { OptimizerState, ParamSet } from '../optim/types.ts';
 
 /** `.cache/onnx` under the repository root, unless `HDB_ONNX_CACHE_DIR` says otherwise. */
 export const DEFAULT_CACHE_DIR =
@@ -73,6 +75,33 @@ export class SessionHost {
     const reply = await this.request({ kind: 'open', model, options });
     if (reply.kind !== 'opened') throw new Error(`session worker: unexpected reply ${reply.kind} to open`);
     return this.runnerFor(reply.session);
+  }
+
+  /**
+   * Parameters and optimizer state kept in the worker beside the gradient session (`../optim/trainer.ts` is the
+   * API; these are its transport). The sessions must be held by open runners for the trainer's lifetime.
+   */
+  async openTrainer(sessionKey: string, spec: ResidentTrainerSpec, adamSessionKey?: string): Promise<number> {
+    const reply = await this.request({ kind: 'trainer.open', sessionKey, spec, ...(adamSessionKey ? { adamSessionKey } : {}) });
+    if (reply.kind !== 'trainer.opened') throw new Error(`session worker: unexpected reply ${reply.kind} to trainer.open`);
+    return reply.trainerId;
+  }
+
+  async trainerStep(trainerId: number, request: ResidentStepRequest, transfer = false): Promise<ResidentStepResult> {
+    const reply = await this.request({ kind: 'trainer.step', trainerId, request }, transfer ? transferList(request.feeds) : []);
+    if (reply.kind !== 'trainer.stepped') throw new Error(`session worker: unexpected reply ${reply.kind} to trainer.step`);
+    return reply.result;
+  }
+
+  async trainerSnapshot(trainerId: number): Promise<{ params: ParamSet; state: OptimizerState }> {
+    const reply = await this.request({ kind: 'trainer.snapshot', trainerId });
+    if (reply.kind !== 'trainer.snapshot') throw new Error(`session worker: unexpected reply ${reply.kind} to trainer.snapshot`);
+    return { params: reply.params, state: reply.state };
+  }
+
+  async closeTrainer(trainerId: number): Promise<void> {
+    if (this.dead) return;
+    await this.request({ kind: 'trainer.close', trainerId });
   }
 
   /** Frees every session and stops the worker; pending requests finish first (the worker handles them in order). */

@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { transferList, type HostRequest, type WorkerInit, type WorkerReply } from './protocol.ts';
 import { SessionCache } from './sessionCache.ts';
+import { ResidentTrainer } from '../optim/residentTrainer.ts';
 import type { RuntimeOutputs, RuntimeTensorType } from './tensor.ts';
 
 if (!parentPort) throw new Error('sessionWorker.ts must run in a worker thread');
@@ -12,6 +13,15 @@ const init = workerData as WorkerInit;
 
 function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
+}
+
+const trainers = new Map<number, ResidentTrainer>();
+let nextTrainerId = 1;
+
+function trainer(id: number): ResidentTrainer {
+  const found = trainers.get(id);
+  if (!found) throw new Error(`no open trainer ${id}`);
+  return found;
 }
 
 const cache = new SessionCache({
@@ -54,7 +64,29 @@ async function handle(request: HostRequest): Promise<void> {
       await cache.release(request.key);
       reply({ kind: 'done', id: request.id });
       return;
+    case 'trainer.open': {
+      const adamSession = request.adamSessionKey ? cache.held(request.adamSessionKey) : undefined;
+      const trainerId = nextTrainerId++;
+      trainers.set(trainerId, new ResidentTrainer(request.spec, cache.held(request.sessionKey), adamSession));
+      reply({ kind: 'trainer.opened', id: request.id, trainerId });
+      return;
+    }
+    case 'trainer.step': {
+      const result = await trainer(request.trainerId).run(request.request);
+      reply({ kind: 'trainer.stepped', id: request.id, result }, transferList(result.grads, result.outputs));
+      return;
+    }
+    case 'trainer.snapshot': {
+      const { params, state } = trainer(request.trainerId).snapshot();
+      reply({ kind: 'trainer.snapshot', id: request.id, params, state }, transferList(params, ...Object.values(state.slots)));
+      return;
+    }
+    case 'trainer.close':
+      trainers.delete(request.trainerId);
+      reply({ kind: 'done', id: request.id });
+      return;
     case 'shutdown':
+      trainers.clear();
       await cache.dispose();
       reply({ kind: 'done', id: request.id });
       port.close();

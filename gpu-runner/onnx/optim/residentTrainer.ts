@@ -1,0 +1,140 @@
+// The worker-thread half of a trainer: parameters and optimizer state stay resident next to the sessions, so a step
+// moves only the batch in and the loss/gradients out (copying an 8M-parameter set to the worker costs more than the
+// MLP's forward pass), and the optimizer loop never blocks the main event loop.
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../runtime/tensor.ts';
+import { adam, adamW, type ResolvedAdamConfig } from './adam.ts';
+import { adamGraphNames, LR_INPUT, STEP_INPUT } from './adamGraph.ts';
+import { clipByGlobalNorm, globalNorm } from './clip.ts';
+import { sgd, type ResolvedSgdConfig } from './sgd.ts';
+import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
+
+export interface ResidentTrainerSpec {
+  lossName: string;
+  /** Parameter name → the gradient graph's output holding its gradient. */
+  gradOutputs: Record<string, string>;
+  extraOutputs: string[];
+  shapes: Record<string, number[]>;
+  optimizer: { name: string; config: object };
+  /** Initial (or resumed) values; the worker keeps its own copy. */
+  params: ParamSet;
+  state: OptimizerState;
+}
+
+export interface ResidentStepRequest {
+  feeds: RuntimeFeeds;
+  /** Learning rate for this step (the schedule runs on the main thread: functions cannot cross threads). */
+  lr: number;
+  maxGradNorm?: number;
+  /** false: only compute loss and gradients. */
+  update: boolean;
+}
+
+export interface ResidentStepResult {
+  /** Optimizer steps taken before this call (the index of the step just taken when `update`). */
+  step: number;
+  loss: number;
+  gradNorm: number;
+  grads: ParamSet;
+  outputs: RuntimeOutputs;
+}
+
+/** Rebuilds an optimizer from its name and resolved config (what crosses the thread boundary and checkpoints). */
+export function optimizerFromSpec(name: string, config: object): Optimizer {
+  switch (name) {
+    case 'adam':
+    case 'adamw': {
+      const { beta1, beta2, eps, weightDecay } = config as ResolvedAdamConfig;
+      return (name === 'adam' ? adam : adamW)({ beta1, beta2, eps, weightDecay });
+    }
+    case 'sgd': {
+      const { momentum, nesterov, weightDecay } = config as ResolvedSgdConfig;
+      return sgd({ momentum, nesterov, weightDecay });
+    }
+    default:
+      throw new Error(`no optimizer named "${name}"`);
+  }
+}
+
+function toOrt(feeds: RuntimeFeeds): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new Tensor(t.type, t.data, t.dims);
+  return out;
+}
+
+function float32Output(results: InferenceSession.ReturnType, name: string): Float32Array {
+  const tensor = results[name];
+  if (!tensor || tensor.type !== 'float32') throw new Error(`resident trainer: output "${name}" is missing or not float32`);
+  return tensor.data as Float32Array;
+}
+
+export class ResidentTrainer {
+  private readonly optimizer: Optimizer;
+  private readonly params: ParamSet;
+  private readonly state: OptimizerState;
+
+  constructor(
+    private readonly spec: ResidentTrainerSpec,
+    private readonly gradientSession: InferenceSession,
+    /** The Adam update graph's session, when the update runs in onnxruntime instead of TypeScript. */
+    private readonly adamSession?: InferenceSession,
+  ) {
+    this.optimizer = optimizerFromSpec(spec.optimizer.name, spec.optimizer.config);
+    this.params = spec.params;
+    this.state = spec.state;
+  }
+
+  async run(request: ResidentStepRequest): Promise<ResidentStepResult> {
+    const { shapes, gradOutputs, lossName, extraOutputs } = this.spec;
+    const feeds = toOrt(request.feeds);
+    for (const [name, shape] of Object.entries(shapes)) {
+      if (name in feeds) throw new Error(`trainer: feeds must not include the parameter "${name}" (the trainer supplies it)`);
+      feeds[name] = new Tensor('float32', this.params[name]!, shape);
+    }
+    const results = await this.gradientSession.run(feeds);
+    const grads: ParamSet = {};
+    for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
+    const gradNorm = request.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, request.maxGradNorm);
+    const step = this.state.step;
+    if (request.update) {
+      if (this.adamSession) await this.adamUpdate(grads, request.lr);
+      else this.optimizer.update(this.params, grads, this.state, request.lr);
+    }
+    const outputs: RuntimeOutputs = {};
+    for (const name of extraOutputs) {
+      const t = results[name]!;
+      outputs[name] = { type: t.type as RuntimeTensorType, dims: [...t.dims], data: t.data as RuntimeOutputs[string]['data'] };
+    }
+    return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs };
+  }
+
+  /** Copies of the current parameters and optimizer state (for checkpoints and for reading results). */
+  snapshot(): { params: ParamSet; state: OptimizerState } {
+    const copy = (set: ParamSet): ParamSet => Object.fromEntries(Object.entries(set).map(([k, v]) => [k, v.slice()]));
+    const slots = Object.fromEntries(Object.entries(this.state.slots).map(([slot, set]) => [slot, copy(set)]));
+    return { params: copy(this.params), state: { step: this.state.step, slots } };
+  }
+
+  private async adamUpdate(grads: ParamSet, lr: number): Promise<void> {
+    const feeds: Record<string, Tensor> = {
+      [LR_INPUT]: new Tensor('float32', Float32Array.of(lr), []),
+      [STEP_INPUT]: new Tensor('float32', Float32Array.of(this.state.step), []),
+    };
+    const { m, v } = this.state.slots as { m: ParamSet; v: ParamSet };
+    for (const [name, shape] of Object.entries(this.spec.shapes)) {
+      const names = adamGraphNames(name);
+      feeds[names.param] = new Tensor('float32', this.params[name]!, shape);
+      feeds[names.grad] = new Tensor('float32', grads[name]!, shape);
+      feeds[names.m] = new Tensor('float32', m[name]!, shape);
+      feeds[names.v] = new Tensor('float32', v[name]!, shape);
+    }
+    const results = await this.adamSession!.run(feeds);
+    for (const name of Object.keys(this.spec.shapes)) {
+      const names = adamGraphNames(name);
+      this.params[name] = float32Output(results, names.newParam);
+      m[name] = float32Output(results, names.newM);
+      v[name] = float32Output(results, names.newV);
+    }
+    this.state.step += 1;
+  }
+}
