@@ -121,3 +121,8 @@ export type JobKind = JobRequest['kind'];
 /** The runner's answer to POST /v1/jobs: 202 accepted (also for a duplicate of an accepted job). */
 export const JobAccepted = z.object({ job_id: z.string(), status: z.enum(['accepted', 'duplicate']) });
 export type JobAccepted = z.infer<typeof JobAccepted>;
+
+export type PersonalizationMethodName = z.infer<typeof PersonalizationMethod>;
+export type WeightFormat = z.infer<typeof WeightFormat>;
+export type WeightDtype = z.infer<typeof WeightDtype>;
+export type SchedulerName = z.infer<typeof Scheduler>;

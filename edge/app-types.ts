@@ -1,0 +1,11 @@
+import type { Database } from './db/client.ts';
+import type { Env } from './env.ts';
+import type { KeyRole } from './lib/api-keys.ts';
+
+export type Principal = { keyId: string; role: KeyRole; tenantId: string | null };
+export type IdempotencyContext = { key: string; requestHash: string } | null;
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { db: Database; principal: Principal; idempotency: IdempotencyContext };
+};

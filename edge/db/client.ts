@@ -1,0 +1,35 @@
+// One postgres.js client per request or batch (Workers cannot share sockets across requests), closed by the caller
+// with waitUntil. Hyperdrive pools the real connections in production, so a small client pool is enough.
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from '../../db/schema.ts';
+import type { Env } from '../env.ts';
+
+const MAX_CONNECTIONS_PER_REQUEST = 4;
+
+export type Database = PostgresJsDatabase<typeof schema>;
+export type DbHandle = { db: Database; sql: postgres.Sql; close(): Promise<void> };
+
+export function connectionString(env: Env): string {
+  const url = env.HYPERDRIVE?.connectionString ?? env.DATABASE_URL;
+  if (!url) throw new Error('no database configured: bind HYPERDRIVE or set DATABASE_URL');
+  return url;
+}
+
+export function openDb(env: Env): DbHandle {
+  const sql = postgres(connectionString(env), {
+    max: MAX_CONNECTIONS_PER_REQUEST,
+    // Hyperdrive and short-lived clients gain nothing from the type-fetch round trip at connect.
+    fetch_types: false,
+    onnotice: () => {},
+  });
+  return {
+    db: drizzle(sql, { schema }),
+    sql,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** A database or an open transaction: the job transitions run in either. */
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+export type Queryable = Database | Transaction;

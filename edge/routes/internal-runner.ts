@@ -1,0 +1,51 @@
+// The runner's side door: signed events (CONTRACT.md) and signed input downloads. Not part of the public document.
+import { Hono } from 'hono';
+import { EDGE_PATHS, RunnerEvent, verifyRequest, type VerifyFailure } from '../contract/index.ts';
+import type { AppEnv } from '../app-types.ts';
+import { runnerSecrets } from '../env.ts';
+import { INPUT_PATH, verifyInputUrl } from '../jobs/input-urls.ts';
+import { applyRunnerEvent } from '../jobs/runner-events.ts';
+import { ApiError, unprocessable } from '../lib/errors.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { zodDetails } from '../middleware/errors.ts';
+
+/** A `succeeded` event carries the result files inline (base64); generous for several PNGs and LoRA exports. */
+export const RUNNER_EVENT_BODY_LIMIT = 64 * 1024 * 1024;
+
+const SIGNATURE_MESSAGES: Record<VerifyFailure, string> = {
+  missing_headers: 'missing signature headers',
+  bad_timestamp: 'malformed timestamp',
+  timestamp_out_of_window: 'timestamp outside the replay window',
+  bad_signature_format: 'malformed signature',
+  signature_mismatch: 'signature does not match',
+};
+
+export function internalRunnerRouter() {
+  const app = new Hono<AppEnv>();
+
+  app.post(EDGE_PATHS.runnerEvents, limitBody(RUNNER_EVENT_BODY_LIMIT), async (c) => {
+    const { result, body } = await verifyRequest(runnerSecrets(c.env), c.req.raw);
+    if (!result.ok) throw new ApiError(401, 'invalid_signature', SIGNATURE_MESSAGES[result.reason], { reason: result.reason });
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      throw new ApiError(400, 'invalid_json', 'request body is not valid JSON');
+    }
+    const parsed = RunnerEvent.safeParse(json);
+    if (!parsed.success) throw unprocessable('invalid_event', 'the event does not match the contract', zodDetails(parsed.error));
+    const ack = await applyRunnerEvent(c.get('db'), c.env, parsed.data);
+    console.log(JSON.stringify({ level: 'info', component: 'runner-events', job_id: parsed.data.job_id, event_id: ack.event_id, type: parsed.data.type, outcome: ack.outcome }));
+    return c.json(ack, 200);
+  });
+
+  app.get(INPUT_PATH, async (c) => {
+    const key = await verifyInputUrl(runnerSecrets(c.env), new URL(c.req.url));
+    if (!key) throw new ApiError(403, 'invalid_signature', 'the input URL is invalid or expired');
+    const object = await c.env.BUCKET.get(key);
+    if (!object) throw new ApiError(404, 'not_found', 'input not found');
+    return c.body(object.body, 200, { 'content-type': object.httpMetadata?.contentType ?? 'application/octet-stream' });
+  });
+
+  return app;
+}

@@ -1,0 +1,254 @@
+// Personalizations: a job that turns a subject's photos into personalized weights (DESIGN §1).
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { and, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { jobs, subjectImages, subjects, weights } from '../../db/schema.ts';
+import type { AppEnv } from '../app-types.ts';
+import { FinetuneOptions, PersonalizationMethod, WeightDtype, WeightFormat } from '../contract/index.ts';
+import type { Database } from '../db/client.ts';
+import { settingsOf } from '../env.ts';
+import { presentPersonalization } from '../jobs/present.ts';
+import type { JobRow } from '../jobs/state.ts';
+import { cancelJob, cancelOnRunner, leaseFrom } from '../jobs/transitions.ts';
+import { conflict, notFound, unprocessable } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
+import { requireRole, tenantOf } from '../middleware/auth.ts';
+import { JSON_BODY_LIMIT_BYTES, limitBody } from '../middleware/body-limit.ts';
+import { requireContentType } from '../middleware/content-type.ts';
+import { idempotency } from '../middleware/idempotency.ts';
+import { webhookEventsFilterSchema } from '../webhooks/events.ts';
+import { checkWebhookTarget, targetPolicyFromEnv } from '../webhooks/target-policy.ts';
+import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
+
+/** What a personalization returns unless asked otherwise: the native file and the two LoRA exports. */
+export const DEFAULT_OUTPUTS = [
+  { format: 'lidb', dtype: 'fp16' },
+  { format: 'lidb', dtype: 'fp32' },
+  { format: 'kohya', dtype: 'fp16' },
+  { format: 'peft', dtype: 'fp16' },
+] as const;
+
+export const WebhookFields = {
+  webhook_url: z.string().url().max(2048).optional().openapi({ example: 'https://example.com/hooks/hdb' }),
+  webhook_events: webhookEventsFilterSchema.optional().openapi({ description: 'Events to send; all when absent' }),
+};
+
+const CreatePersonalization = z
+  .object({
+    subject_id: z.string().min(1).max(64),
+    method: PersonalizationMethod.default('hyperdreambooth'),
+    finetune: FinetuneOptions.default(FinetuneOptions.parse({})),
+    outputs: z
+      .array(z.object({ format: WeightFormat, dtype: WeightDtype }).strict())
+      .min(1)
+      .max(6)
+      .default([...DEFAULT_OUTPUTS]),
+    ...WebhookFields,
+  })
+  .strict()
+  .openapi('CreatePersonalization');
+
+const Progress = z.object({ step: z.number().int(), total_steps: z.number().int().nullable() });
+const JobError = z.object({ code: z.string(), message: z.string() }).nullable();
+export const JobCommonFields = {
+  id: z.string(),
+  status: z.enum(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'canceled']),
+  progress: Progress,
+  attempts: z.number().int(),
+  error: JobError,
+  webhook_url: z.string().nullable(),
+  webhook_events: z.array(z.string()).nullable(),
+  created_at: z.string(),
+  dispatched_at: z.string().nullable(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  timings: z.object({ queued_seconds: z.number().nullable(), run_seconds: z.number().nullable() }),
+};
+
+const PersonalizationSchema = z
+  .object({
+    object: z.literal('personalization'),
+    ...JobCommonFields,
+    subject_id: z.string().nullable(),
+    method: z.string(),
+    finetune: z.record(z.string(), z.unknown()),
+    outputs: z.array(z.object({ format: z.string(), dtype: z.string() })),
+    weights_id: z.string().nullable(),
+  })
+  .openapi('Personalization');
+
+const PersonalizationList = z
+  .object({ data: z.array(PersonalizationSchema), next_cursor: z.string().nullable() })
+  .openapi('PersonalizationList');
+
+const ListQuery = PageQuery.extend({
+  subject_id: z.string().max(64).optional(),
+  status: z.enum(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'canceled']).optional(),
+});
+
+/** Validates a webhook target at request time, so a bad URL is a 422 now rather than a dead letter later. */
+export function checkWebhookUrl(env: AppEnv['Bindings'], url: string | undefined): void {
+  if (!url) return;
+  const verdict = checkWebhookTarget(url, targetPolicyFromEnv(env));
+  if (!verdict.ok) throw unprocessable('invalid_webhook_url', `webhook_url is not allowed: ${verdict.reason}`, { webhook_url: url });
+}
+
+async function weightsIdsOf(db: Database, jobIds: string[]): Promise<Map<string, string>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await db.select({ id: weights.id, jobId: weights.jobId }).from(weights).where(inArray(weights.jobId, jobIds));
+  return new Map(rows.map((r) => [r.jobId, r.id]));
+}
+
+async function findJob(db: Database, tenantId: string, id: string): Promise<JobRow> {
+  const [job] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.id, id), eq(jobs.tenantId, tenantId), eq(jobs.kind, 'personalization')));
+  if (!job) throw notFound('personalization', id);
+  return job;
+}
+
+const create = createRoute({
+  method: 'post',
+  path: '/v1/personalizations',
+  tags: ['personalizations'],
+  summary: 'Start a personalization of a subject',
+  security: bearer,
+  middleware: [limitBody(JSON_BODY_LIMIT_BYTES), requireContentType('application/json')] as const,
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'application/json': { schema: CreatePersonalization } } },
+  },
+  responses: {
+    202: { description: 'Accepted; follow it with GET or the webhook', content: { 'application/json': { schema: PersonalizationSchema } } },
+    ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/personalizations/{id}',
+  tags: ['personalizations'],
+  summary: 'Get a personalization (status, progress, timings, error)',
+  security: bearer,
+  request: { params: IdParam('personalization', 'psn_0190b1f2a3c4d5e6f708192a3b4c') },
+  responses: { 200: { description: 'The personalization', content: { 'application/json': { schema: PersonalizationSchema } } }, ...errorResponses(401, 403, 404) },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/personalizations',
+  tags: ['personalizations'],
+  summary: 'List personalizations, newest first',
+  security: bearer,
+  request: { query: ListQuery },
+  responses: { 200: { description: 'A page', content: { 'application/json': { schema: PersonalizationList } } }, ...errorResponses(400, 401, 403, 422) },
+});
+
+const cancel = createRoute({
+  method: 'post',
+  path: '/v1/personalizations/{id}/cancel',
+  tags: ['personalizations'],
+  summary: 'Cancel a personalization that has not finished',
+  security: bearer,
+  request: { params: IdParam('personalization', 'psn_0190b1f2a3c4d5e6f708192a3b4c') },
+  responses: {
+    200: { description: 'Canceled (or already canceled)', content: { 'application/json': { schema: PersonalizationSchema } } },
+    ...errorResponses(401, 403, 404, 409),
+  },
+});
+
+export function personalizationsRouter() {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use('/v1/personalizations', requireRole('tenant'));
+  app.use('/v1/personalizations/*', requireRole('tenant'));
+  app.post('/v1/personalizations', idempotency());
+
+  app.openapi(create, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const body = c.req.valid('json');
+    checkWebhookUrl(c.env, body.webhook_url);
+    const db = c.get('db');
+    const [subject] = await db
+      .select({ id: subjects.id })
+      .from(subjects)
+      .where(and(eq(subjects.id, body.subject_id), eq(subjects.tenantId, tenantId), isNull(subjects.deletedAt)));
+    if (!subject) throw notFound('subject', body.subject_id);
+    const [{ value: images } = { value: 0 }] = await db
+      .select({ value: count() })
+      .from(subjectImages)
+      .where(and(eq(subjectImages.subjectId, subject.id), eq(subjectImages.status, 'stored')));
+    if (images === 0) throw unprocessable('subject_has_no_images', `subject ${subject.id} has no images`);
+    const idem = c.get('idempotency');
+    const now = new Date();
+    const settings = settingsOf(c.env);
+    const [job] = await db
+      .insert(jobs)
+      .values({
+        id: newId('personalization'),
+        tenantId,
+        kind: 'personalization',
+        subjectId: subject.id,
+        method: body.method,
+        params: { method: body.method, finetune: body.finetune, outputs: body.outputs },
+        progressTotal: null,
+        maxAttempts: settings.maxAttempts,
+        leaseExpiresAt: leaseFrom(now, c.env),
+        idempotencyKey: idem?.key ?? null,
+        requestHash: idem?.requestHash ?? null,
+        webhookUrl: body.webhook_url ?? null,
+        webhookEvents: body.webhook_events ?? null,
+      })
+      .returning();
+    if (!job) throw new Error('job insert returned nothing');
+    await c.env.JOBS_QUEUE.send({ job_id: job.id });
+    return c.json(presentPersonalization(job, null), 202);
+  });
+
+  app.openapi(get, async (c) => {
+    const db = c.get('db');
+    const job = await findJob(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const ids = await weightsIdsOf(db, [job.id]);
+    return c.json(presentPersonalization(job, ids.get(job.id) ?? null), 200);
+  });
+
+  app.openapi(list, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { limit, cursor, subject_id, status } = c.req.valid('query');
+    const before = decodeCursor(cursor);
+    const db = c.get('db');
+    const rows = await db
+      .select()
+      .from(jobs)
+      .where(
+        and(
+          eq(jobs.tenantId, tenantId),
+          eq(jobs.kind, 'personalization'),
+          before ? lt(jobs.id, before) : undefined,
+          subject_id ? eq(jobs.subjectId, subject_id) : undefined,
+          status ? eq(jobs.status, status) : undefined,
+        ),
+      )
+      .orderBy(desc(jobs.id))
+      .limit(limit + 1);
+    const { items, nextCursor } = page(rows, limit);
+    const ids = await weightsIdsOf(db, items.map((j) => j.id));
+    return c.json({ data: items.map((j) => presentPersonalization(j, ids.get(j.id) ?? null)), next_cursor: nextCursor }, 200);
+  });
+
+  app.openapi(cancel, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { id } = c.req.valid('param');
+    const db = c.get('db');
+    await findJob(db, tenantId, id);
+    const result = await cancelJob(db, c.env, tenantId, id);
+    if (!result) throw notFound('personalization', id);
+    if (!result.canceled && result.job.status !== 'canceled') {
+      throw conflict('already_finished', `personalization ${id} already ${result.job.status}`, { status: result.job.status });
+    }
+    if (result.wasOnRunner) c.executionCtx.waitUntil(cancelOnRunner(c.env, id));
+    return c.json(presentPersonalization(result.job, null), 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,326 @@
+// Subjects: a person's photos (multipart upload, up to 10 per subject), stored in R2 and owned by one tenant.
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { and, asc, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { subjectImages, subjects } from '../../db/schema.ts';
+import type { AppEnv } from '../app-types.ts';
+import { sha256Hex } from '../contract/index.ts';
+import { r2Keys } from '../jobs/storage.ts';
+import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import { probeImage, type ImageInfo } from '../lib/images.ts';
+import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
+import { requireRole, tenantOf } from '../middleware/auth.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { requireContentType } from '../middleware/content-type.ts';
+import { idempotency } from '../middleware/idempotency.ts';
+import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
+import type { Database } from '../db/client.ts';
+
+export const IMAGE_LIMITS = {
+  maxBytes: 10 * 1024 * 1024,
+  maxPerSubject: 10,
+  minSide: 64,
+  maxSide: 4096,
+} as const;
+/** Multipart framing around ten full-size files. */
+const UPLOAD_BODY_LIMIT = IMAGE_LIMITS.maxBytes * IMAGE_LIMITS.maxPerSubject + 1024 * 1024;
+
+const SubjectImageSchema = z
+  .object({
+    id: z.string(),
+    content_type: z.enum(['image/jpeg', 'image/png', 'image/webp']),
+    width: z.number().int(),
+    height: z.number().int(),
+    byte_size: z.number().int(),
+    sha256: z.string(),
+    created_at: z.string(),
+  })
+  .openapi('SubjectImage');
+
+const SubjectSchema = z
+  .object({
+    object: z.literal('subject'),
+    id: z.string().openapi({ example: 'sub_0190b1f2a3c4d5e6f708192a3b4c' }),
+    name: z.string(),
+    images: z.array(SubjectImageSchema),
+    created_at: z.string(),
+  })
+  .openapi('Subject');
+
+const SubjectList = z.object({ data: z.array(SubjectSchema), next_cursor: z.string().nullable() }).openapi('SubjectList');
+
+const fileField = z
+  .union([z.instanceof(File), z.array(z.instanceof(File))])
+  .openapi({ type: 'array', items: { type: 'string', format: 'binary' }, description: 'JPEG, PNG or WebP files' });
+
+const UploadForm = z.object({
+  name: z.string().max(200).optional(),
+  images: fileField,
+});
+const AddImagesForm = z.object({ images: fileField });
+
+type ImageRow = typeof subjectImages.$inferSelect;
+type SubjectRow = typeof subjects.$inferSelect;
+
+function presentSubject(subject: SubjectRow, images: ImageRow[]) {
+  return {
+    object: 'subject' as const,
+    id: subject.id,
+    name: subject.name,
+    images: images
+      .filter((image) => image.status === 'stored')
+      .map((image) => ({
+        id: image.id,
+        content_type: image.contentType as 'image/jpeg' | 'image/png' | 'image/webp',
+        width: image.width,
+        height: image.height,
+        byte_size: image.byteSize,
+        sha256: image.sha256,
+        created_at: image.createdAt.toISOString(),
+      })),
+    created_at: subject.createdAt.toISOString(),
+  };
+}
+
+type CheckedImage = { bytes: Uint8Array; info: ImageInfo; sha256: string; filename: string };
+
+/** Validates every file before anything is stored: one bad file rejects the upload, naming the file and the reason. */
+export async function checkImages(files: File[]): Promise<CheckedImage[]> {
+  if (files.length === 0) throw unprocessable('no_images', 'send at least one file in the `images` field');
+  const checked: CheckedImage[] = [];
+  for (const file of files) {
+    const name = file.name || `file ${checked.length + 1}`;
+    if (file.size > IMAGE_LIMITS.maxBytes) {
+      throw new ApiError(413, 'image_too_large', `${name} is ${file.size} bytes; the limit is ${IMAGE_LIMITS.maxBytes}`, { file: name, max_bytes: IMAGE_LIMITS.maxBytes });
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const probe = probeImage(bytes);
+    if (!probe.ok) throw new ApiError(415, 'unsupported_image', `${name}: ${probe.reason}`, { file: name });
+    const { width, height } = probe.info;
+    const inRange = (side: number) => side >= IMAGE_LIMITS.minSide && side <= IMAGE_LIMITS.maxSide;
+    if (!inRange(width) || !inRange(height)) {
+      throw unprocessable('image_dimensions', `${name} is ${width}×${height}; each side must be between ${IMAGE_LIMITS.minSide} and ${IMAGE_LIMITS.maxSide} px`, {
+        file: name,
+        width,
+        height,
+      });
+    }
+    checked.push({ bytes, info: probe.info, sha256: await sha256Hex(bytes), filename: name });
+  }
+  return checked;
+}
+
+/** Rows first (pending), then R2, then the rows are marked stored; the cron removes pendings that never completed. */
+async function storeImages(db: Database, bucket: R2Bucket, tenantId: string, subjectId: string, images: CheckedImage[]) {
+  const rows = images.map((image) => {
+    const id = newId('subjectImage');
+    return {
+      id,
+      subjectId,
+      tenantId,
+      status: 'pending' as const,
+      r2Key: r2Keys.subjectImage(tenantId, subjectId, id, image.info.contentType),
+      contentType: image.info.contentType,
+      byteSize: image.bytes.byteLength,
+      width: image.info.width,
+      height: image.info.height,
+      sha256: image.sha256,
+    };
+  });
+  await db.insert(subjectImages).values(rows);
+  await Promise.all(
+    rows.map((row, i) => bucket.put(row.r2Key, images[i]!.bytes, { httpMetadata: { contentType: row.contentType }, sha256: row.sha256 })),
+  );
+  await db.update(subjectImages).set({ status: 'stored' }).where(inArray(subjectImages.id, rows.map((r) => r.id)));
+}
+
+async function findSubject(db: Database, tenantId: string, id: string): Promise<SubjectRow> {
+  const [subject] = await db
+    .select()
+    .from(subjects)
+    .where(and(eq(subjects.id, id), eq(subjects.tenantId, tenantId), isNull(subjects.deletedAt)));
+  if (!subject) throw notFound('subject', id);
+  return subject;
+}
+
+async function imagesOf(db: Database, subjectIds: string[]): Promise<ImageRow[]> {
+  if (subjectIds.length === 0) return [];
+  return db.select().from(subjectImages).where(inArray(subjectImages.subjectId, subjectIds)).orderBy(asc(subjectImages.id));
+}
+
+function asFiles(value: File | File[]): File[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+const create = createRoute({
+  method: 'post',
+  path: '/v1/subjects',
+  tags: ['subjects'],
+  summary: 'Create a subject with its photos (multipart)',
+  security: bearer,
+  middleware: [limitBody(UPLOAD_BODY_LIMIT), requireContentType('multipart/form-data')] as const,
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'multipart/form-data': { schema: UploadForm } } },
+  },
+  responses: {
+    201: { description: 'Created', content: { 'application/json': { schema: SubjectSchema } } },
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422),
+  },
+});
+
+const addImages = createRoute({
+  method: 'post',
+  path: '/v1/subjects/{id}/images',
+  tags: ['subjects'],
+  summary: 'Add photos to a subject',
+  security: bearer,
+  middleware: [limitBody(UPLOAD_BODY_LIMIT), requireContentType('multipart/form-data')] as const,
+  request: {
+    params: IdParam('subject', 'sub_0190b1f2a3c4d5e6f708192a3b4c'),
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'multipart/form-data': { schema: AddImagesForm } } },
+  },
+  responses: {
+    200: { description: 'The subject with all its photos', content: { 'application/json': { schema: SubjectSchema } } },
+    ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/subjects',
+  tags: ['subjects'],
+  summary: 'List subjects, newest first',
+  security: bearer,
+  request: { query: PageQuery },
+  responses: { 200: { description: 'A page', content: { 'application/json': { schema: SubjectList } } }, ...errorResponses(400, 401, 403, 422) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/subjects/{id}',
+  tags: ['subjects'],
+  summary: 'Get a subject',
+  security: bearer,
+  request: { params: IdParam('subject', 'sub_0190b1f2a3c4d5e6f708192a3b4c') },
+  responses: { 200: { description: 'The subject', content: { 'application/json': { schema: SubjectSchema } } }, ...errorResponses(401, 403, 404) },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/v1/subjects/{id}',
+  tags: ['subjects'],
+  summary: 'Delete a subject and its photos',
+  security: bearer,
+  request: { params: IdParam('subject', 'sub_0190b1f2a3c4d5e6f708192a3b4c') },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+});
+
+const getImage = createRoute({
+  method: 'get',
+  path: '/v1/subjects/{id}/images/{image_id}',
+  tags: ['subjects'],
+  summary: 'Download one photo of a subject',
+  security: bearer,
+  request: {
+    params: z.object({
+      id: z.string().openapi({ param: { name: 'id', in: 'path' } }),
+      image_id: z.string().openapi({ param: { name: 'image_id', in: 'path' } }),
+    }),
+  },
+  responses: {
+    200: { description: 'The image bytes', content: { 'image/*': { schema: z.string().openapi({ format: 'binary' }) } } },
+    ...errorResponses(401, 403, 404),
+  },
+});
+
+export function subjectsRouter() {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use('/v1/subjects', requireRole('tenant'));
+  app.use('/v1/subjects/*', requireRole('tenant'));
+  app.post('/v1/subjects', idempotency());
+  app.post('/v1/subjects/:id/images', idempotency());
+
+  app.openapi(create, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const form = c.req.valid('form');
+    const files = asFiles(form.images);
+    if (files.length > IMAGE_LIMITS.maxPerSubject) {
+      throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; got ${files.length}`);
+    }
+    const images = await checkImages(files);
+    const db = c.get('db');
+    const [subject] = await db.insert(subjects).values({ id: newId('subject'), tenantId, name: form.name ?? '' }).returning();
+    if (!subject) throw new Error('subject insert returned nothing');
+    await storeImages(db, c.env.BUCKET, tenantId, subject.id, images);
+    return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 201);
+  });
+
+  app.openapi(addImages, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { id } = c.req.valid('param');
+    const db = c.get('db');
+    const subject = await findSubject(db, tenantId, id);
+    const files = asFiles(c.req.valid('form').images);
+    const images = await checkImages(files);
+    await db.transaction(async (tx) => {
+      // Lock the subject so two concurrent uploads cannot both pass the per-subject limit.
+      await tx.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, subject.id)).for('update');
+      const [{ value: existing } = { value: 0 }] = await tx.select({ value: count() }).from(subjectImages).where(eq(subjectImages.subjectId, subject.id));
+      if (existing + images.length > IMAGE_LIMITS.maxPerSubject) {
+        throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; it has ${existing}, got ${images.length} more`);
+      }
+      await storeImages(tx as unknown as Database, c.env.BUCKET, tenantId, subject.id, images);
+    });
+    return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 200);
+  });
+
+  app.openapi(list, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { limit, cursor } = c.req.valid('query');
+    const before = decodeCursor(cursor);
+    const db = c.get('db');
+    const rows = await db
+      .select()
+      .from(subjects)
+      .where(and(eq(subjects.tenantId, tenantId), isNull(subjects.deletedAt), before ? lt(subjects.id, before) : undefined))
+      .orderBy(desc(subjects.id))
+      .limit(limit + 1);
+    const { items, nextCursor } = page(rows, limit);
+    const images = await imagesOf(db, items.map((s) => s.id));
+    return c.json({ data: items.map((s) => presentSubject(s, images.filter((i) => i.subjectId === s.id))), next_cursor: nextCursor }, 200);
+  });
+
+  app.openapi(get, async (c) => {
+    const db = c.get('db');
+    const subject = await findSubject(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 200);
+  });
+
+  app.openapi(remove, async (c) => {
+    const db = c.get('db');
+    const subject = await findSubject(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const images = await imagesOf(db, [subject.id]);
+    await db.update(subjects).set({ deletedAt: new Date() }).where(eq(subjects.id, subject.id));
+    if (images.length) await c.env.BUCKET.delete(images.map((i) => i.r2Key));
+    await db.delete(subjectImages).where(eq(subjectImages.subjectId, subject.id));
+    return c.body(null, 204);
+  });
+
+  app.openapi(getImage, async (c) => {
+    const db = c.get('db');
+    const { id, image_id } = c.req.valid('param');
+    const subject = await findSubject(db, tenantOf(c.get('principal')), id);
+    const [image] = await db
+      .select()
+      .from(subjectImages)
+      .where(and(eq(subjectImages.id, image_id), eq(subjectImages.subjectId, subject.id), eq(subjectImages.status, 'stored')));
+    if (!image) throw notFound('image', image_id);
+    const object = await c.env.BUCKET.get(image.r2Key);
+    if (!object) throw notFound('image', image_id);
+    return c.body(object.body, 200, { 'content-type': image.contentType, 'content-length': String(image.byteSize), 'cache-control': 'private, max-age=3600' });
+  });
+
+  return app;
+}

@@ -1,0 +1,179 @@
+// Weights: the personalized model files a personalization produced; metadata, download by format and dtype, delete.
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { and, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { weightFiles, weights } from '../../db/schema.ts';
+import type { AppEnv } from '../app-types.ts';
+import { WeightDtype, WeightFormat } from '../contract/index.ts';
+import type { Database } from '../db/client.ts';
+import { notFound } from '../lib/errors.ts';
+import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
+import { requireRole, tenantOf } from '../middleware/auth.ts';
+import { bearer, errorResponses, IdParam } from './common.ts';
+
+export type WeightsRow = typeof weights.$inferSelect;
+export type WeightFileRow = typeof weightFiles.$inferSelect;
+
+export const WeightsSchema = z
+  .object({
+    object: z.literal('weights'),
+    id: z.string(),
+    tenant_id: z.string().optional(),
+    subject_id: z.string().nullable(),
+    personalization_id: z.string(),
+    method: z.string(),
+    base_model_id: z.string(),
+    rank: z.number().int(),
+    layers: z.array(z.string()),
+    num_parameters: z.number().int(),
+    total_bytes: z.number().int(),
+    files: z.array(z.object({ format: z.string(), dtype: z.string(), byte_size: z.number().int(), sha256: z.string() })),
+    created_at: z.string(),
+  })
+  .openapi('Weights');
+
+const WeightsList = z.object({ data: z.array(WeightsSchema), next_cursor: z.string().nullable() }).openapi('WeightsList');
+
+export function presentWeights(row: WeightsRow, files: WeightFileRow[], options: { withTenant?: boolean } = {}) {
+  return {
+    object: 'weights' as const,
+    id: row.id,
+    ...(options.withTenant ? { tenant_id: row.tenantId } : {}),
+    subject_id: row.subjectId,
+    personalization_id: row.jobId,
+    method: row.method,
+    base_model_id: row.baseModelId,
+    rank: row.rank,
+    layers: row.layers,
+    num_parameters: row.numParameters,
+    total_bytes: row.totalBytes,
+    files: files
+      .filter((f) => f.weightsId === row.id)
+      .map((f) => ({ format: f.format, dtype: f.dtype, byte_size: f.byteSize, sha256: f.sha256 })),
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+export async function filesOf(db: Database, weightsIds: string[]): Promise<WeightFileRow[]> {
+  if (weightsIds.length === 0) return [];
+  return db.select().from(weightFiles).where(inArray(weightFiles.weightsId, weightsIds));
+}
+
+export async function findWeights(db: Database, tenantId: string, id: string): Promise<WeightsRow> {
+  const [row] = await db
+    .select()
+    .from(weights)
+    .where(and(eq(weights.id, id), eq(weights.tenantId, tenantId), isNull(weights.deletedAt)));
+  if (!row) throw notFound('weights', id);
+  return row;
+}
+
+const params = IdParam('weights', 'wts_0190b1f2a3c4d5e6f708192a3b4c');
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/weights',
+  tags: ['weights'],
+  summary: 'List weights, newest first',
+  security: bearer,
+  request: { query: PageQuery.extend({ subject_id: z.string().max(64).optional() }) },
+  responses: { 200: { description: 'A page', content: { 'application/json': { schema: WeightsList } } }, ...errorResponses(400, 401, 403, 422) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/weights/{id}',
+  tags: ['weights'],
+  summary: 'Get weights metadata',
+  security: bearer,
+  request: { params },
+  responses: { 200: { description: 'Metadata', content: { 'application/json': { schema: WeightsSchema } } }, ...errorResponses(401, 403, 404) },
+});
+
+const download = createRoute({
+  method: 'get',
+  path: '/v1/weights/{id}/download',
+  tags: ['weights'],
+  summary: 'Download a weights file (.safetensors): native LiDB, kohya LoRA or PEFT LoRA',
+  security: bearer,
+  request: { params, query: z.object({ format: WeightFormat.default('lidb'), dtype: WeightDtype.default('fp16') }) },
+  responses: {
+    200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+    ...errorResponses(401, 403, 404, 422),
+  },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/v1/weights/{id}',
+  tags: ['weights'],
+  summary: 'Delete weights and their files',
+  security: bearer,
+  request: { params },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+});
+
+export function weightsRouter() {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use('/v1/weights', requireRole('tenant'));
+  app.use('/v1/weights/*', requireRole('tenant'));
+
+  app.openapi(list, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { limit, cursor, subject_id } = c.req.valid('query');
+    const before = decodeCursor(cursor);
+    const db = c.get('db');
+    const rows = await db
+      .select()
+      .from(weights)
+      .where(
+        and(
+          eq(weights.tenantId, tenantId),
+          isNull(weights.deletedAt),
+          before ? lt(weights.id, before) : undefined,
+          subject_id ? eq(weights.subjectId, subject_id) : undefined,
+        ),
+      )
+      .orderBy(desc(weights.id))
+      .limit(limit + 1);
+    const { items, nextCursor } = page(rows, limit);
+    const files = await filesOf(db, items.map((w) => w.id));
+    return c.json({ data: items.map((w) => presentWeights(w, files)), next_cursor: nextCursor }, 200);
+  });
+
+  app.openapi(get, async (c) => {
+    const db = c.get('db');
+    const row = await findWeights(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    return c.json(presentWeights(row, await filesOf(db, [row.id])), 200);
+  });
+
+  app.openapi(download, async (c) => {
+    const db = c.get('db');
+    const row = await findWeights(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const { format, dtype } = c.req.valid('query');
+    const [file] = await db
+      .select()
+      .from(weightFiles)
+      .where(and(eq(weightFiles.weightsId, row.id), eq(weightFiles.format, format), eq(weightFiles.dtype, dtype)));
+    if (!file) throw notFound(`${format}/${dtype} file of weights`, row.id);
+    const object = await c.env.BUCKET.get(file.r2Key);
+    if (!object) throw notFound(`${format}/${dtype} file of weights`, row.id);
+    return c.body(object.body, 200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(file.byteSize),
+      'content-disposition': `attachment; filename="${row.id}-${format}-${dtype}.safetensors"`,
+      'x-content-sha256': file.sha256,
+    });
+  });
+
+  app.openapi(remove, async (c) => {
+    const db = c.get('db');
+    const row = await findWeights(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const files = await filesOf(db, [row.id]);
+    await db.update(weights).set({ deletedAt: new Date() }).where(eq(weights.id, row.id));
+    if (files.length) await c.env.BUCKET.delete(files.map((f) => f.r2Key));
+    await db.delete(weightFiles).where(eq(weightFiles.weightsId, row.id));
+    return c.body(null, 204);
+  });
+
+  return app;
+}
