@@ -1,0 +1,110 @@
+// Writes the tiny model pack in the diffusers folder layout with seeded random weights: deterministic, in seconds,
+// offline. Tests, benchmarks and the runner use it until a trained pack exists (issue 5, "The tiny pack").
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { vocabFromOpenAiMerges } from '../diffusion/tokenizer/bpe-vocab.ts';
+import { BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
+import { writeRandomCheckpoint } from '../models/checkpoint/random-weights.ts';
+import { parseClipTextConfig } from '../models/clip-text/config.ts';
+import { clipTextInventory } from '../models/clip-text/inventory.ts';
+import { parseUnetConfig } from '../models/unet/config.ts';
+import { unetInventory } from '../models/unet/inventory.ts';
+import { planUnet } from '../models/unet/plan.ts';
+import { parseVaeConfig } from '../models/vae/config.ts';
+import { vaeInventory } from '../models/vae/inventory.ts';
+import { planVae } from '../models/vae/plan.ts';
+import {
+  SD15_SCHEDULER_CONFIG,
+  TINY_PACK_ID,
+  TINY_TEXT_ENCODER_CONFIG,
+  TINY_UNET_CONFIG,
+  TINY_VAE_CONFIG,
+} from './tiny-config.ts';
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_TINY_PACK_DIR = join(REPO_ROOT, '.cache', 'packs', TINY_PACK_ID);
+const MERGES_HEADER = '#version: 0.2';
+
+function writeJson(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The CLIP vocabulary as transformers' `vocab.json` + `merges.txt`, so diffusers and other tools load the pack. */
+function writeTokenizer(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const text = gunzipSync(readFileSync(BUNDLED_CLIP_VOCAB)).toString('utf8');
+  const vocab = vocabFromOpenAiMerges(text, BUNDLED_CLIP_VOCAB);
+  writeFileSync(join(dir, 'vocab.json'), JSON.stringify(Object.fromEntries(vocab.encoder)));
+  const merges = [...vocab.mergeRanks.entries()].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
+  writeFileSync(join(dir, 'merges.txt'), `${MERGES_HEADER}\n${merges.join('\n')}\n`);
+  copyFileSync(join(dirname(BUNDLED_CLIP_VOCAB), 'LICENSE'), join(dir, 'LICENSE'));
+  writeJson(join(dir, 'special_tokens_map.json'), {
+    bos_token: '<|startoftext|>',
+    eos_token: '<|endoftext|>',
+    pad_token: '<|endoftext|>',
+    unk_token: '<|endoftext|>',
+  });
+  writeJson(join(dir, 'tokenizer_config.json'), { model_max_length: 77, tokenizer_class: 'CLIPTokenizer', do_lower_case: true });
+}
+
+export interface TinyPackSummary {
+  readonly dir: string;
+  readonly id: string;
+  readonly bytes: Record<string, number>;
+}
+
+/**
+ * Writes the pack into `dir` (replaced atomically: written beside it, then renamed), with weights drawn from `seed`.
+ * The same seed always gives byte-identical files.
+ */
+export function writeTinyPack(dir: string = DEFAULT_TINY_PACK_DIR, seed = 0): TinyPackSummary {
+  const staging = `${dir}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  const unetPlan = planUnet(parseUnetConfig(TINY_UNET_CONFIG));
+  const vaePlan = planVae(parseVaeConfig(TINY_VAE_CONFIG));
+  const textConfig = parseClipTextConfig(TINY_TEXT_ENCODER_CONFIG);
+
+  writeJson(join(staging, 'model_index.json'), {
+    _class_name: 'StableDiffusionPipeline',
+    _diffusers_version: '0.24.0',
+    _name_or_path: TINY_PACK_ID,
+    scheduler: ['diffusers', 'PNDMScheduler'],
+    text_encoder: ['transformers', 'CLIPTextModel'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    unet: ['diffusers', 'UNet2DConditionModel'],
+    vae: ['diffusers', 'AutoencoderKL'],
+    safety_checker: [null, null],
+    feature_extractor: [null, null],
+    requires_safety_checker: false,
+  });
+  writeJson(join(staging, 'unet', 'config.json'), TINY_UNET_CONFIG);
+  writeJson(join(staging, 'text_encoder', 'config.json'), TINY_TEXT_ENCODER_CONFIG);
+  writeJson(join(staging, 'vae', 'config.json'), TINY_VAE_CONFIG);
+  writeJson(join(staging, 'scheduler', 'scheduler_config.json'), SD15_SCHEDULER_CONFIG);
+  writeTokenizer(join(staging, 'tokenizer'));
+
+  const bytes = {
+    unet: writeRandomCheckpoint(join(staging, 'unet', 'diffusion_pytorch_model.safetensors'), unetInventory(unetPlan), seed + 1),
+    text_encoder: writeRandomCheckpoint(join(staging, 'text_encoder', 'model.safetensors'), clipTextInventory(textConfig), seed + 2),
+    vae: writeRandomCheckpoint(join(staging, 'vae', 'diffusion_pytorch_model.safetensors'), vaeInventory(vaePlan), seed + 3),
+  };
+  writeFileSync(
+    join(staging, 'README.md'),
+    `# ${TINY_PACK_ID}\n\nStable Diffusion 1.5's topology at tiny widths with seeded random weights (seed ${seed}), written by\n` +
+      '`npm run pack:tiny`. Pictures from it are noise: it exists so the whole product runs, end to end, on a CPU.\n' +
+      'The tokenizer is OpenAI CLIP\'s BPE vocabulary (MIT licence, see tokenizer/LICENSE).\n',
+  );
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dirname(dir), { recursive: true });
+  renameSync(staging, dir);
+  return { dir, id: TINY_PACK_ID, bytes };
+}
+
+/** The pack folder, written first when it is missing (idempotent; the runner and `npm start` call it). */
+export function ensureTinyPack(dir: string = DEFAULT_TINY_PACK_DIR): string {
+  if (!existsSync(join(dir, 'model_index.json'))) writeTinyPack(dir);
+  return dir;
+}
