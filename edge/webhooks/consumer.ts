@@ -38,21 +38,26 @@ export interface WebhookBatchMessage {
   retry(options?: { delaySeconds?: number }): void;
 }
 
-/** The `queue()` handler body for the `webhooks` Queue. Messages are independent; one failing never blocks another. */
+/**
+ * The `queue()` handler body for the `webhooks` Queue. Messages are independent (each names its own delivery), so they
+ * are handled concurrently and one failing never blocks another.
+ */
 export async function consumeWebhookBatch(batch: { readonly messages: readonly WebhookBatchMessage[] }, deps: WebhookConsumerDeps): Promise<void> {
-  for (const message of batch.messages) {
-    try {
-      const verdict = await handleAttemptMessage(message.body, deps);
-      if (verdict === 'retry-missing' && message.attempts <= MISSING_ROW_RETRIES) {
-        message.retry({ delaySeconds: MISSING_ROW_RETRY_DELAY_SECONDS });
-      } else {
-        message.ack();
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      try {
+        const verdict = await handleAttemptMessage(message.body, deps);
+        if (verdict === 'retry-missing' && message.attempts <= MISSING_ROW_RETRIES) {
+          message.retry({ delaySeconds: MISSING_ROW_RETRY_DELAY_SECONDS });
+        } else {
+          message.ack();
+        }
+      } catch (error) {
+        logWebhook('error', 'webhook message failed; the Queue will redeliver it', { error: String(error) });
+        message.retry({ delaySeconds: INFRASTRUCTURE_RETRY_DELAY_SECONDS });
       }
-    } catch (error) {
-      logWebhook('error', 'webhook message failed; the Queue will redeliver it', { error: String(error) });
-      message.retry({ delaySeconds: INFRASTRUCTURE_RETRY_DELAY_SECONDS });
-    }
-  }
+    }),
+  );
 }
 
 type Verdict = 'done' | 'stale' | 'rescheduled' | 'retry-missing' | 'malformed';
