@@ -25,10 +25,12 @@ export function attention(q: Value, k: Value, v: Value, o: AttentionOptions): Va
   if (typeof d !== 'number' || d % o.heads !== 0) throw new Error(`attention: dim ${String(d)} does not split into ${o.heads} heads`);
   const dh = d / o.heads;
   const heads = (x: Value, len: number | string) => transpose(reshape(x, [b!, len, o.heads, dh]), [0, 2, 1, 3]);
-  const qh = heads(q, lq!);
+  // scale q (B·Lq·D values) rather than the scores (B·heads·Lq·Lk): same math, and the backward pass then scales
+  // the small q cotangent instead of the large score cotangent
+  const qh = mul(heads(q, lq!), o.scale ?? 1 / Math.sqrt(dh));
   const kt = transpose(reshape(k, [b!, lk, o.heads, dh]), [0, 2, 3, 1]);
   const vh = heads(v, lk);
-  let scores = mul(matmul(qh, kt), o.scale ?? 1 / Math.sqrt(dh));
+  let scores = matmul(qh, kt);
   if (o.mask) scores = o.mask.dtype === 'bool' ? where(o.mask, scores, MASKED_LOGIT) : add(scores, o.mask);
   const out = matmul(softmax(scores, -1), vh);
   return reshape(transpose(out, [0, 2, 1, 3]), [b!, lq!, d]);
