@@ -1,0 +1,147 @@
+// The sampler's networks from loaded model components (gpu-runner/models): one onnxruntime session per model and
+// input shape (graphs have static shapes), built on first use and kept for later calls.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePythonJson } from '../io/python-json.ts';
+import type { HostTensor } from '../onnx/index.ts';
+import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
+import {
+  type LoadOptions,
+  type TextEncoderComponent,
+  type UnetComponent,
+  type VaeComponent,
+  openDiffusersFolder,
+} from '../models/checkpoint/diffusers-folder.ts';
+import { inlineParams } from '../models/params.ts';
+import { type GraphSession, openGraphSession } from '../models/session.ts';
+import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
+import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
+import type { DiffusionModels } from './sampler.ts';
+import type { SchedulerChoice } from './sampler.ts';
+import { ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
+
+export interface ModelComponents {
+  unet: UnetComponent;
+  textEncoder: TextEncoderComponent;
+  vae: VaeComponent;
+}
+
+export interface PipelineOptions {
+  /** onnxruntime intra-op threads per session (its default, all cores, when absent). */
+  threads?: number;
+}
+
+/** CLIP's context length for SD 1.x. */
+const TEXT_LENGTH = 77;
+
+/** Sessions keyed by input shape, opened once. */
+class SessionsByShape {
+  private readonly sessions = new Map<string, Promise<GraphSession>>();
+
+  constructor(private readonly open: (shape: readonly number[]) => Promise<GraphSession>) {}
+
+  get(shape: readonly number[]): Promise<GraphSession> {
+    const key = shape.join('x');
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.open(shape);
+      this.sessions.set(key, session);
+    }
+    return session;
+  }
+
+  async release(): Promise<void> {
+    const sessions = await Promise.all(this.sessions.values());
+    this.sessions.clear();
+    await Promise.all(sessions.map((session) => session.release()));
+  }
+}
+
+function float32(dims: number[], data: Float32Array): HostTensor {
+  return { dtype: 'float32', dims, data };
+}
+
+function output(outputs: Record<string, Float32Array>, name: string): Float32Array {
+  const value = outputs[name];
+  if (!value) throw new Error(`the session returned no "${name}"`);
+  return value;
+}
+
+export interface LoadedModels extends DiffusionModels {
+  release(): Promise<void>;
+}
+
+/** DiffusionModels over onnxruntime sessions of the three networks (weights inline: sized for the tiny models). */
+export function createDiffusionModels(components: ModelComponents, options: PipelineOptions = {}): LoadedModels {
+  const sessionOptions = options.threads ? { threads: options.threads } : {};
+  const unetParams = inlineParams(components.unet.weights);
+  const textParams = inlineParams(components.textEncoder.weights);
+  const vaeParams = inlineParams(components.vae.weights);
+  const vaePlan = components.vae.plan;
+  const latentChannels = vaePlan.config.latentChannels;
+  const vaeScaleFactor = 2 ** (vaePlan.config.blockOutChannels.length - 1);
+
+  const unetSessions = new SessionsByShape(([batch, height, width]) =>
+    openGraphSession(
+      buildUnetGraph(components.unet.plan, unetParams, { batch: batch!, height: height!, width: width!, textLength: TEXT_LENGTH }).graph,
+      sessionOptions,
+    ),
+  );
+  const textSessions = new SessionsByShape(([batch]) =>
+    openGraphSession(buildClipTextGraph(components.textEncoder.config, textParams, { batch: batch!, length: TEXT_LENGTH }).graph, sessionOptions),
+  );
+  const vaeSessions = new SessionsByShape(([batch, height, width]) =>
+    openGraphSession(buildVaeDecoderGraph(vaePlan, vaeParams, { batch: batch!, height: height!, width: width! }).graph, sessionOptions),
+  );
+
+  return {
+    latentChannels,
+    vaeScaleFactor,
+    scalingFactor: vaePlan.config.scalingFactor,
+    async encodeText(inputIds, batch) {
+      const session = await textSessions.get([batch]);
+      const outputs = await session.run({ [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds } });
+      return output(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
+    },
+    async predictNoise(latents, { batch, height, width }, timestep, context) {
+      const session = await unetSessions.get([batch, height, width]);
+      const hidden = context.length / (batch * TEXT_LENGTH);
+      const outputs = await session.run({
+        [UNET_INPUTS.sample]: float32([batch, latentChannels, height, width], latents),
+        // One timestep per row, as float32: Euler's fractional timesteps reach the embedding unrounded.
+        [UNET_INPUTS.timestep]: float32([batch], new Float32Array(batch).fill(timestep)),
+        [UNET_INPUTS.encoderHiddenStates]: float32([batch, TEXT_LENGTH, hidden], context),
+      });
+      return output(outputs, UNET_OUTPUT);
+    },
+    async decodeLatents(latents, { batch, height, width }) {
+      const session = await vaeSessions.get([batch, height, width]);
+      const outputs = await session.run({ [VAE_DECODE.input]: float32([batch, latentChannels, height, width], latents) });
+      return output(outputs, VAE_DECODE.output);
+    },
+    async release() {
+      await Promise.all([unetSessions.release(), textSessions.release(), vaeSessions.release()]);
+    },
+  };
+}
+
+export interface StableDiffusion {
+  models: LoadedModels;
+  tokenizer: ClipTokenizer;
+  /** The folder's scheduler (scheduler/scheduler_config.json), to pass to the sampler or swap for another class. */
+  scheduler: SchedulerChoice;
+}
+
+/** Loads a diffusers SD 1.5 folder: model_index.json, unet/, text_encoder/, vae/, tokenizer/, scheduler/. */
+export function loadStableDiffusion(root: string, options: PipelineOptions & LoadOptions = {}): StableDiffusion {
+  const folder = openDiffusersFolder(root, options);
+  const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
+  if (!existsSync(schedulerPath)) throw new Error(`missing ${schedulerPath}`);
+  const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as { _class_name?: string };
+  if (typeof schedulerConfig._class_name !== 'string') throw new Error(`${schedulerPath}: no "_class_name"`);
+  return {
+    models: createDiffusionModels(folder, options),
+    tokenizer: ClipTokenizer.load(folder.tokenizerDir),
+    scheduler: { className: schedulerConfig._class_name, config: schedulerConfig },
+  };
+}
