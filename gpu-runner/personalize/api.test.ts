@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ClipTokenizer, BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
+import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../models/checkpoint/diffusers-folder.ts';
+import { referencePath } from '../parity/reference-dir.ts';
+import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
+import { fastFinetune, personalize, predict } from './api.ts';
+import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
+import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from './hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from './hypernetwork/inventory.ts';
+import { createPersonalizationModel } from './model.ts';
+import { lidbDelta } from './lidb/delta.ts';
+import { decodeNativeWeights, encodeNativeWeights } from './weights/native-format.ts';
+
+function tinyModel() {
+  const base = createPersonalizationModel({
+    id: 'sd15-tiny',
+    sha256: '0'.repeat(64),
+    unet: openUnetFolder(referencePath('sd15-tiny', 'unet')),
+    textEncoder: openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder')),
+    vae: openVaeFolder(referencePath('sd15-tiny', 'vae')),
+    tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
+  });
+  const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
+  const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), 7);
+  return createPersonalizationModel({ ...base, unet: base.unet, textEncoder: base.textEncoder, vae: base.vae, tokenizer: base.tokenizer, hypernetwork: { config, params } });
+}
+
+const model = tinyModel();
+const sample = sampleAt(DEFAULT_WORLD, 'train', 0);
+const image = { width: sample.image.width, height: sample.image.height, data: toRgbBytes(sample.image) };
+
+describe('personalization API on the tiny SD 1.5', () => {
+  it('predict gives LiDB weights for all 92 tiny layers, ΔW ≈ 0 at init, deterministic', async () => {
+    expect(model.resolution).toBe(64);
+    const weights = await predict(model, { image });
+    expect(weights.layers).toHaveLength(92);
+    expect(weights.meta.method).toBe('hyper-only');
+    const again = await predict(model, { image });
+    expect(again.lidb).toEqual(weights.lidb);
+    const worst = Math.max(...weights.lidb!.flatMap((f, i) => Array.from(lidbDelta(model.bases[i]!, f, 1), Math.abs)));
+    expect(worst).toBeLessThan(1e-3);
+  });
+
+  it('fastFinetune lowers the diffusion loss on the subject, reports progress, and is deterministic', async () => {
+    const init = await predict(model, { image });
+    const progress: number[] = [];
+    const options = { steps: 12, rank: 2, relax: 'lidb' as const, learningRate: 1e-2, seed: 3, evaluationSamples: 6 };
+    const { weights, report } = await fastFinetune(model, { image }, init, { ...options, onProgress: (p) => progress.push(p.step) });
+    expect(progress).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(report.evaluationAfter!).toBeLessThan(report.evaluationBefore!);
+    expect(weights.relax?.mode).toBe('lidb');
+    const again = await fastFinetune(model, { image }, init, options);
+    expect(again.weights.relax).toEqual(weights.relax);
+    const back = decodeNativeWeights(encodeNativeWeights(weights, 'F32'), { unet: model.unet.plan, textEncoder: model.textEncoder.config });
+    expect(back.relax).toEqual(weights.relax);
+  });
+
+  it('stops between steps when canceled', async () => {
+    const controller = new AbortController();
+    const run = personalize(model, { image }, {
+      method: 'dreambooth-lora',
+      steps: 5,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step === 2) controller.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(PersonalizationCanceled);
+  });
+});

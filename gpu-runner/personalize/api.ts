@@ -1,0 +1,107 @@
+// The personalization library the runner calls (issue 5): predict, fastFinetune, and the baselines as methods.
+import { Graph } from '../onnx/index.ts';
+import { openGraphSession } from '../models/session.ts';
+import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
+import {
+  DEFAULT_FINETUNE_STEPS,
+  DEFAULT_RELAX_RANK,
+  lidbFromParams,
+  type OptimizationReport,
+  type OptimizeOptions,
+  optimizeOnSubject,
+  relaxFromParams,
+  weightsOf,
+} from './finetune/fast-finetune.ts';
+import { encodeSubject } from './finetune/subject.ts';
+import { buildHypernetwork, HYPERNETWORK_INPUT, initializerParams } from './hypernetwork/build.ts';
+import { PIXEL_NORMALIZATION } from './hypernetwork/config.ts';
+import type { LidbTrainable } from './lidb/delta.ts';
+import type { PersonalizationModel } from './model.ts';
+import type { PersonalizationMethod, PersonalizedWeights } from './weights/personalized-weights.ts';
+
+/** Optimization from zero needs many more steps than a finetune from the prediction (paper: DreamBooth 1200 steps). */
+export const DEFAULT_FROM_ZERO_STEPS = 400;
+
+export interface ImageInput {
+  readonly image: Uint8Array | RgbPixels;
+  /** Face box in the upright image; the centre square when absent. */
+  readonly box?: FaceBox;
+}
+
+/** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
+export async function predict(model: PersonalizationModel, input: ImageInput): Promise<PersonalizedWeights> {
+  const hyper = model.hypernetwork;
+  if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
+  const encoder = hyper.config.encoder;
+  const face = await preprocessFace(input.image, { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization], ...(input.box ? { box: input.box } : {}) });
+  const g = new Graph('hypernetwork');
+  const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, encoder.imageSize, encoder.imageSize]);
+  const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
+  out.factors.forEach((f, i) => {
+    g.output(f.aTrain, `A_train.${i}`);
+    g.output(f.bTrain, `B_train.${i}`);
+  });
+  const session = await openGraphSession(g, { threads: 1 });
+  try {
+    const result = await session.run({ [HYPERNETWORK_INPUT]: { dtype: 'float32', dims: [1, 3, encoder.imageSize, encoder.imageSize], data: face.pixels } });
+    const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: result[`A_train.${i}`]!, bTrain: result[`B_train.${i}`]! }));
+    return weightsOf(model, 'hyper-only', 0, { lidb });
+  } finally {
+    await session.release();
+  }
+}
+
+export interface FastFinetuneOptions extends OptimizeOptions {
+  readonly relax?: 'lora' | 'lidb';
+  readonly rank?: number;
+}
+
+/** Rank-relaxed finetuning from `init` (the prediction, kept fixed): trains a rank-`rank` relax term. */
+export async function fastFinetune(
+  model: PersonalizationModel,
+  input: ImageInput,
+  init: PersonalizedWeights,
+  options: FastFinetuneOptions = {},
+): Promise<{ weights: PersonalizedWeights; report: OptimizationReport }> {
+  if (!init.lidb) throw new Error('fastFinetune starts from LiDB weights (a prediction); these weights hold none');
+  const mode = options.relax ?? 'lora';
+  const rank = options.rank ?? DEFAULT_RELAX_RANK;
+  const subject = await encodeSubject(model, input.image, input.box);
+  const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode, rank, fixedLidb: init.lidb }, options);
+  const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
+  return { weights: weightsOf(model, 'hyperdreambooth', steps, { lidb: init.lidb, relax: relaxFromParams(model, mode, rank, params, values) }), report };
+}
+
+export interface PersonalizeOptions extends FastFinetuneOptions {
+  readonly method?: PersonalizationMethod;
+}
+
+/** One entry point for the method and its baselines (DESIGN §1). */
+export async function personalize(
+  model: PersonalizationModel,
+  input: ImageInput,
+  options: PersonalizeOptions = {},
+): Promise<{ weights: PersonalizedWeights; report?: OptimizationReport }> {
+  const method = options.method ?? 'hyperdreambooth';
+  switch (method) {
+    case 'hyper-only':
+      return { weights: await predict(model, input) };
+    case 'hyperdreambooth':
+      return fastFinetune(model, input, await predict(model, input), options);
+    case 'lidb-zero': {
+      const subject = await encodeSubject(model, input.image, input.box);
+      const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
+      const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'lidb' }, { ...options, steps });
+      return { weights: weightsOf(model, method, steps, { lidb: lidbFromParams(model, params, values) }), report };
+    }
+    case 'dreambooth-lora': {
+      const subject = await encodeSubject(model, input.image, input.box);
+      const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
+      const rank = options.rank ?? DEFAULT_RELAX_RANK;
+      const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode: 'lora', rank }, { ...options, steps });
+      return { weights: weightsOf(model, method, steps, { relax: relaxFromParams(model, 'lora', rank, params, values) }), report };
+    }
+    case 'textual-inversion':
+      throw new Error('textual-inversion is not implemented yet (needs the token embedding as a trainable graph input)');
+  }
+}

@@ -1,0 +1,90 @@
+// One composed graph for the diffusion loss of a personalization: CLIP text encoder (LiDB on its layers) → UNet (LiDB
+// on its attention) → MSE to the noise. Gradients then flow into every adapted layer of both models in one session.
+import type { DType, Shape } from '../../onnx/index.ts';
+import { Graph, mseLoss, type Value } from '../../onnx/index.ts';
+import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
+import { inlineParams } from '../../models/params.ts';
+import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
+import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
+import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../lidb/adapted-layers.ts';
+import { createLidbAdapter, type LidbAdapterOptions, type LidbAdapterValues } from '../lidb/graph-adapter.ts';
+import type { PersonalizationModel } from '../model.ts';
+
+export const LOSS_INPUTS = { inputIds: CLIP_TEXT_INPUT, noisyLatents: UNET_INPUTS.sample, timestep: UNET_INPUTS.timestep, target: 'target' } as const;
+export const LOSS_OUTPUT = 'loss';
+
+/**
+ * A graph whose named inputs can be bound to values computed earlier in the same graph: the UNet builder asks for an
+ * `encoder_hidden_states` input and receives the text encoder's output instead, so the two builders compose unchanged.
+ */
+export class BindingGraph extends Graph {
+  private readonly bindings = new Map<string, Value>();
+
+  bind(name: string, value: Value): void {
+    this.bindings.set(name, value);
+  }
+
+  override input(name: string, dtype: DType, shape: Shape): Value {
+    const bound = this.bindings.get(name);
+    if (!bound) return super.input(name, dtype, shape);
+    if (bound.dtype !== dtype || bound.shape.join() !== shape.join()) {
+      throw new Error(`input "${name}" is bound to ${bound.toString()}, but ${dtype}[${shape.join(', ')}] was asked for`);
+    }
+    return bound;
+  }
+}
+
+export interface DiffusionLossGraphOptions {
+  /** `input`: LiDB factors are graph inputs (fixed predictions, or trainable for lidb-zero); `none`: no LiDB term. */
+  readonly lidb: 'input' | 'none';
+  readonly relax?: LidbAdapterOptions['relax'];
+}
+
+export interface DiffusionLossGraph {
+  readonly graph: Graph;
+  readonly loss: Value;
+  readonly latentShape: readonly [number, number, number, number];
+  /** Inputs the adapters created, per component. */
+  readonly adapters: { readonly unet: LidbAdapterValues; readonly textEncoder: LidbAdapterValues };
+}
+
+export function buildDiffusionLossGraph(model: PersonalizationModel, options: DiffusionLossGraphOptions): DiffusionLossGraph {
+  const g = new BindingGraph('personalize_loss');
+  const common = {
+    layers: model.layers,
+    bases: model.bases,
+    rank: options.lidb === 'input' ? model.lidb.r : 0,
+    ...(options.relax ? { relax: options.relax } : {}),
+  };
+  const textAdapter = createLidbAdapter({ ...common, component: TEXT_ENCODER_COMPONENT });
+  const unetAdapter = createLidbAdapter({ ...common, component: UNET_COMPONENT });
+
+  const text = buildClipTextGraph(model.textEncoder.config, inlineParams(model.textEncoder.weights), {
+    batch: 1,
+    length: CLIP_MAX_LENGTH,
+    adapters: [textAdapter],
+    graph: g,
+  });
+  g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
+  const latentSide = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
+  const channels = model.unet.plan.config.inChannels;
+  const unet = buildUnetGraph(model.unet.plan, inlineParams(model.unet.weights), {
+    batch: 1,
+    height: latentSide,
+    width: latentSide,
+    textLength: CLIP_MAX_LENGTH,
+    adapters: [unetAdapter],
+    graph: g,
+  });
+  const target = g.input(LOSS_INPUTS.target, 'float32', [1, channels, latentSide, latentSide]);
+  // Epsilon prediction (SD 1.5's `prediction_type`): the UNet predicts the added noise; DreamBooth's MSE to it.
+  const loss = mseLoss(unet.output, target);
+  g.outputs.length = 0;
+  g.output(loss, LOSS_OUTPUT);
+  return {
+    graph: g,
+    loss: g.value(LOSS_OUTPUT),
+    latentShape: [1, channels, latentSide, latentSide],
+    adapters: { unet: unetAdapter.values, textEncoder: textAdapter.values },
+  };
+}

@@ -1,0 +1,230 @@
+// Rank-relaxed fast finetuning (HyperDreamBooth §3.3) and the optimization-based baselines: a few dozen Adam steps of
+// the diffusion loss on the one subject image with "a [V] face", random timesteps and noise from a seed.
+import { adam } from '../../onnx/optim/adam.ts';
+import { constantSchedule } from '../../onnx/optim/schedule.ts';
+import { createTrainer, type Trainer } from '../../onnx/optim/trainer.ts';
+import type { ParamSet } from '../../onnx/optim/types.ts';
+import { float32Tensor, int64Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
+import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
+import type { LidbTrainable, LoraFactors } from '../lidb/delta.ts';
+import { lidbAdapterFeeds, type LidbAdapterValues } from '../lidb/graph-adapter.ts';
+import type { PersonalizationModel } from '../model.ts';
+import type { PersonalizationMethod, PersonalizedWeights, RelaxTerm } from '../weights/personalized-weights.ts';
+import { buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from './diffusion-loss-graph.ts';
+import type { EncodedSubject } from './subject.ts';
+
+/** Paper §4: 40 finetuning iterations at rank 4 after the hypernetwork's prediction. */
+export const DEFAULT_FINETUNE_STEPS = 40;
+export const DEFAULT_RELAX_RANK = 4;
+/** Adam's learning rate for the relax term; a setting the personalize benchmark tunes (DESIGN §3). */
+export const DEFAULT_FINETUNE_LEARNING_RATE = 1e-3;
+/** The identifier in "a [V] face": clients write "[V]" in their prompts (DESIGN §1). */
+export const DEFAULT_IDENTIFIER = '[V]';
+export const promptFor = (identifier: string) => `a ${identifier} face`;
+
+export class PersonalizationCanceled extends Error {
+  constructor(step: number) {
+    super(`personalization canceled after ${step} steps`);
+    this.name = 'PersonalizationCanceled';
+  }
+}
+
+export interface FinetuneProgress {
+  readonly step: number;
+  readonly steps: number;
+  readonly loss: number;
+}
+
+export interface OptimizeOptions {
+  readonly steps?: number;
+  readonly learningRate?: number;
+  readonly seed?: number;
+  readonly identifier?: string;
+  readonly onProgress?: (progress: FinetuneProgress) => void;
+  readonly signal?: AbortSignal;
+  /** Fixed (timestep, noise) draws on which the mean loss is measured before and after (0: none). */
+  readonly evaluationSamples?: number;
+}
+
+/** What is optimized: a relax term over fixed LiDB weights (or none), or the LiDB weights themselves. */
+export type OptimizationPlan =
+  | { readonly kind: 'relax'; readonly mode: 'lora' | 'lidb'; readonly rank: number; readonly fixedLidb?: readonly LidbTrainable[] }
+  | { readonly kind: 'lidb' };
+
+export interface OptimizationReport {
+  readonly losses: number[];
+  readonly evaluationBefore?: number;
+  readonly evaluationAfter?: number;
+  readonly milliseconds: number;
+}
+
+interface StepDraw {
+  readonly timestep: number;
+  readonly noisy: Float32Array;
+  readonly noise: Float32Array;
+}
+
+/** The seeded draw of step `index` from its own named streams, so it does not depend on earlier draws. */
+export function drawStep(model: PersonalizationModel, subject: EncodedSubject, seed: number, stream: string, index: number): StepDraw {
+  const n = subject.mean.length;
+  const trainSteps = model.alphasCumprod.length;
+  const timestep = namedRng(seed, `${stream}/timestep/${index}`).nextBelow(trainSteps);
+  const z = fillGaussianFloat32(namedRng(seed, `${stream}/latent/${index}`), n);
+  const noise = fillGaussianFloat32(namedRng(seed, `${stream}/noise/${index}`), n);
+  const alphaBar = model.alphasCumprod[timestep]!;
+  const signal = Math.sqrt(alphaBar);
+  const sigma = Math.sqrt(1 - alphaBar);
+  const noisy = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x0 = (subject.mean[i]! + subject.std[i]! * z[i]!) * subject.scalingFactor;
+    noisy[i] = signal * x0 + sigma * noise[i]!;
+  }
+  return { timestep, noisy, noise };
+}
+
+function allAdapterValues(values: { unet: LidbAdapterValues; textEncoder: LidbAdapterValues }): LidbAdapterValues {
+  return {
+    lidb: new Map([...values.unet.lidb, ...values.textEncoder.lidb]),
+    relaxLidb: new Map([...values.unet.relaxLidb, ...values.textEncoder.relaxLidb]),
+    relaxLora: new Map([...values.unet.relaxLora, ...values.textEncoder.relaxLora]),
+  };
+}
+
+/** LoRA-style start: the down factor N(0, 1/fan_in) (so each row maps x to O(|x|)), the up factor zero: ΔW starts at 0. */
+function initialTrainables(model: PersonalizationModel, plan: OptimizationPlan, values: LidbAdapterValues, seed: number): ParamSet {
+  const params: ParamSet = {};
+  const down = (name: string, n: number, fanIn: number) => fillGaussianFloat32(namedRng(seed, `finetune-init/${name}`), n, 1 / Math.sqrt(fanIn));
+  model.layers.forEach((layer, i) => {
+    const basis = model.bases[i]!;
+    if (plan.kind === 'lidb') {
+      const v = values.lidb.get(layer.name)!;
+      params[v.aTrain.name] = down(v.aTrain.name, model.lidb.r * basis.aEff, basis.aEff);
+      params[v.bTrain.name] = new Float32Array(basis.bEff * model.lidb.r);
+    } else if (plan.mode === 'lidb') {
+      const v = values.relaxLidb.get(layer.name)!;
+      params[v.aTrain.name] = down(v.aTrain.name, plan.rank * basis.aEff, basis.aEff);
+      params[v.bTrain.name] = new Float32Array(basis.bEff * plan.rank);
+    } else {
+      const v = values.relaxLora.get(layer.name)!;
+      params[v.down.name] = down(v.down.name, plan.rank * layer.inFeatures, layer.inFeatures);
+      params[v.up.name] = new Float32Array(layer.outFeatures * plan.rank);
+    }
+  });
+  return params;
+}
+
+function stepFeeds(ids: BigInt64Array, draw: StepDraw, shape: readonly number[]): RuntimeFeeds {
+  return {
+    [LOSS_INPUTS.inputIds]: int64Tensor(ids, [1, ids.length]),
+    [LOSS_INPUTS.noisyLatents]: float32Tensor(draw.noisy, shape),
+    [LOSS_INPUTS.timestep]: float32Tensor(Float32Array.of(draw.timestep), [1]),
+    [LOSS_INPUTS.target]: float32Tensor(draw.noise, shape),
+  };
+}
+
+async function meanEvaluationLoss(trainer: Trainer, feedsAt: (i: number) => RuntimeFeeds, samples: number): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < samples; i++) total += (await trainer.evaluate(feedsAt(i))).loss;
+  return total / samples;
+}
+
+/** Runs the plan's Adam steps on one subject; returns the optimized factors (by graph input name) and a report. */
+export async function optimizeOnSubject(
+  model: PersonalizationModel,
+  subject: EncodedSubject,
+  plan: OptimizationPlan,
+  options: OptimizeOptions,
+): Promise<{ params: ParamSet; report: OptimizationReport; values: LidbAdapterValues }> {
+  const started = performance.now();
+  const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
+  const seed = options.seed ?? 0;
+  const built = buildDiffusionLossGraph(model, {
+    lidb: plan.kind === 'lidb' || plan.fixedLidb ? 'input' : 'none',
+    ...(plan.kind === 'relax' ? { relax: { mode: plan.mode, rank: plan.rank } } : {}),
+  });
+  const values = allAdapterValues(built.adapters);
+  const params = initialTrainables(model, plan, values, seed);
+  const fixed: RuntimeFeeds = {};
+  if (plan.kind === 'relax' && plan.fixedLidb) {
+    const lidb = new Map(model.layers.map((layer, i) => [layer.name, plan.fixedLidb![i]!]));
+    for (const [name, feed] of Object.entries(lidbAdapterFeeds({ lidb: values.lidb, relaxLidb: new Map(), relaxLora: new Map() }, { lidb }))) {
+      fixed[name] = float32Tensor(feed.data, feed.dims);
+    }
+  }
+  const ids = BigInt64Array.from(model.tokenizer.tokenize(promptFor(options.identifier ?? DEFAULT_IDENTIFIER)), (id) => BigInt(id));
+  const feedsFor = (stream: string) => (index: number) => ({ ...fixed, ...stepFeeds(ids, drawStep(model, subject, seed, stream, index), built.latentShape) });
+  const trainFeeds = feedsFor('finetune');
+  const evalFeeds = feedsFor('evaluation');
+
+  const trainer = await createTrainer({
+    graph: built.graph,
+    loss: LOSS_OUTPUT,
+    params,
+    optimizer: adam(),
+    schedule: constantSchedule(options.learningRate ?? DEFAULT_FINETUNE_LEARNING_RATE),
+  });
+  try {
+    const samples = options.evaluationSamples ?? 0;
+    const evaluationBefore = samples > 0 ? await meanEvaluationLoss(trainer, evalFeeds, samples) : undefined;
+    const losses: number[] = [];
+    for (let step = 0; step < steps; step++) {
+      if (options.signal?.aborted) throw new PersonalizationCanceled(step);
+      const result = await trainer.step(trainFeeds(step));
+      losses.push(result.loss);
+      options.onProgress?.({ step: step + 1, steps, loss: result.loss });
+    }
+    const evaluationAfter = samples > 0 ? await meanEvaluationLoss(trainer, evalFeeds, samples) : undefined;
+    const { params: trained } = await trainer.read();
+    return {
+      params: trained,
+      values,
+      report: {
+        losses,
+        ...(evaluationBefore !== undefined ? { evaluationBefore } : {}),
+        ...(evaluationAfter !== undefined ? { evaluationAfter } : {}),
+        milliseconds: performance.now() - started,
+      },
+    };
+  } finally {
+    await trainer.close();
+  }
+}
+
+/** Collects the trained relax term per layer from the optimized parameters. */
+export function relaxFromParams(model: PersonalizationModel, mode: 'lora' | 'lidb', rank: number, params: ParamSet, values: LidbAdapterValues): RelaxTerm {
+  if (mode === 'lidb') {
+    const factors = model.layers.map((layer): LidbTrainable => {
+      const v = values.relaxLidb.get(layer.name)!;
+      return { aTrain: params[v.aTrain.name]!, bTrain: params[v.bTrain.name]! };
+    });
+    return { mode, rank, factors };
+  }
+  const factors = model.layers.map((layer): LoraFactors => {
+    const v = values.relaxLora.get(layer.name)!;
+    return { rank, down: params[v.down.name]!, up: params[v.up.name]! };
+  });
+  return { mode, rank, factors };
+}
+
+export function lidbFromParams(model: PersonalizationModel, params: ParamSet, values: LidbAdapterValues): LidbTrainable[] {
+  return model.layers.map((layer) => {
+    const v = values.lidb.get(layer.name)!;
+    return { aTrain: params[v.aTrain.name]!, bTrain: params[v.bTrain.name]! };
+  });
+}
+
+export function weightsOf(
+  model: PersonalizationModel,
+  method: PersonalizationMethod,
+  steps: number,
+  parts: { lidb?: readonly LidbTrainable[]; relax?: RelaxTerm },
+): PersonalizedWeights {
+  return {
+    settings: model.lidb,
+    selection: model.selection,
+    layers: model.layers,
+    ...(parts.lidb ? { lidb: parts.lidb } : {}),
+    ...(parts.relax ? { relax: parts.relax } : {}),
+    meta: { baseModelId: model.id, baseModelSha256: model.sha256, method, steps },
+  };
+}

@@ -1,0 +1,37 @@
+// The subject image as the diffusion loss sees it: face crop at the VAE's resolution in [−1, 1], encoded once to the
+// latent distribution's mean and std; each step draws x₀ = (mean + std·z)·scaling_factor (DreamBooth samples the
+// latent distribution every step, `latent_dist.sample()`).
+import { inlineParams } from '../../models/params.ts';
+import { openGraphSession } from '../../models/session.ts';
+import { buildVaeEncoderGraph, VAE_ENCODE } from '../../models/vae/build.ts';
+import { type FaceBox, preprocessFace, type RgbPixels } from '../face/preprocess.ts';
+import type { PersonalizationModel } from '../model.ts';
+
+/** The VAE takes images in [−1, 1]: (v/255 − 0.5)/0.5. */
+const VAE_PIXEL_NORMALIZATION = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } as const;
+
+export interface EncodedSubject {
+  readonly mean: Float32Array;
+  readonly std: Float32Array;
+  readonly shape: readonly [number, number, number, number];
+  readonly scalingFactor: number;
+}
+
+export async function encodeSubject(model: PersonalizationModel, image: Uint8Array | RgbPixels, box?: FaceBox): Promise<EncodedSubject> {
+  const side = model.resolution;
+  const face = await preprocessFace(image, { size: side, ...VAE_PIXEL_NORMALIZATION, ...(box ? { box } : {}) });
+  const { graph } = buildVaeEncoderGraph(model.vae.plan, inlineParams(model.vae.weights), { batch: 1, height: side, width: side });
+  const session = await openGraphSession(graph, { threads: 1 });
+  try {
+    const out = await session.run({ [VAE_ENCODE.input]: { dtype: 'float32', dims: [1, 3, side, side], data: face.pixels } });
+    const latentSide = side / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
+    return {
+      mean: out[VAE_ENCODE.mean]!,
+      std: out[VAE_ENCODE.std]!,
+      shape: [1, model.vae.plan.config.latentChannels, latentSide, latentSide],
+      scalingFactor: model.vae.plan.config.scalingFactor,
+    };
+  } finally {
+    await session.release();
+  }
+}
