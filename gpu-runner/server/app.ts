@@ -1,0 +1,120 @@
+// The runner's HTTP surface (issue 6, CONTRACT.md "Edge → runner"). Job routes are signed; health, readiness and
+// metrics are for the platform and carry no job data.
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { JobRequest, ReplayGuard, type JobAccepted } from '../../edge/contract/index.ts';
+import { errorResponse } from './http/errors.ts';
+import { verifySignature, type SignedVariables } from './http/signature.ts';
+import { InvalidInputError } from './jobs/executor.ts';
+import type { Logger } from './log.ts';
+import type { RunnerMetrics } from './metrics.ts';
+import type { RunnerService } from './service.ts';
+
+/** Retry-After while models load or the runner stops: the edge retries soon, likely on another runner. */
+const NOT_READY_RETRY_AFTER_SECONDS = 5;
+
+export type AppOptions = {
+  service: RunnerService;
+  metrics: RunnerMetrics;
+  log: Logger;
+  secrets: readonly string[];
+  maxRequestBytes: number;
+};
+
+export function createApp(options: AppOptions): Hono {
+  const { service, metrics, log } = options;
+  const app = new Hono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', (c) => {
+    const reasons = service.notReadyReasons();
+    const body = { ready: reasons.length === 0, reasons, queue: { depth: service.queue.depth, running: service.queue.running } };
+    return c.json(body, reasons.length === 0 ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
+
+  const jobs = new Hono<{ Variables: SignedVariables }>();
+  jobs.use(
+    '*',
+    bodyLimit({
+      maxSize: options.maxRequestBytes,
+      onError: (c) => {
+        metrics.requestsRejected.inc({ reason: 'too_large' });
+        return errorResponse(c, 413, 'payload_too_large', `the request body exceeds ${options.maxRequestBytes} bytes; send large inputs as URLs`);
+      },
+    }),
+  );
+  jobs.use('*', verifySignature({ secrets: options.secrets, replayGuard: new ReplayGuard(), metrics }));
+
+  jobs.post('/', async (c) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(c.var.rawBody);
+    } catch {
+      metrics.requestsRejected.inc({ reason: 'malformed_json' });
+      return errorResponse(c, 400, 'malformed_json', 'the body is not valid JSON');
+    }
+    const parsed = JobRequest.safeParse(json);
+    if (!parsed.success) {
+      metrics.requestsRejected.inc({ reason: 'invalid_job' });
+      const details = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+      return errorResponse(c, 422, 'invalid_job', 'the job does not match the contract', details);
+    }
+    const request = parsed.data;
+    const notReady = service.notReadyReasons().filter((reason) => reason !== 'queue full');
+    if (notReady.length > 0 && !service.queue.get(request.job_id)) {
+      metrics.requestsRejected.inc({ reason: 'not_ready' });
+      return errorResponse(c, 503, 'not_ready', `the runner is not taking jobs: ${notReady.join(', ')}`, undefined, {
+        'retry-after': String(NOT_READY_RETRY_AFTER_SECONDS),
+      });
+    }
+    let outcome;
+    try {
+      outcome = await service.submit(request);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      metrics.requestsRejected.inc({ reason: 'invalid_input' });
+      log.warn('job refused: invalid input', { job_id: request.job_id, reason: error.message });
+      return errorResponse(c, 422, 'invalid_input', error.message);
+    }
+    switch (outcome.kind) {
+      case 'accepted':
+      case 'duplicate':
+        return c.json({ job_id: request.job_id, status: outcome.kind } satisfies JobAccepted, 202);
+      case 'full':
+        metrics.requestsRejected.inc({ reason: 'queue_full' });
+        return errorResponse(c, 503, 'queue_full', 'the runner queue is full; retry later', undefined, {
+          'retry-after': String(outcome.retryAfterSeconds),
+        });
+      case 'closed':
+        metrics.requestsRejected.inc({ reason: 'not_ready' });
+        return errorResponse(c, 503, 'not_ready', 'the runner is shutting down', undefined, {
+          'retry-after': String(NOT_READY_RETRY_AFTER_SECONDS),
+        });
+    }
+  });
+
+  jobs.get('/:id', (c) => {
+    const view = service.view(c.req.param('id'));
+    return view ? c.json(view) : errorResponse(c, 404, 'not_found', 'no such job on this runner');
+  });
+
+  jobs.delete('/:id', (c) => {
+    const jobId = c.req.param('id');
+    const outcome = service.cancel(jobId);
+    if (outcome === 'unknown') return errorResponse(c, 404, 'not_found', 'no such job on this runner');
+    if (outcome === 'already_finished') return c.json({ job_id: jobId, status: service.view(jobId)?.status ?? 'finished' }, 200);
+    return c.json({ job_id: jobId, status: outcome }, 202);
+  });
+
+  app.route('/v1/jobs', jobs);
+
+  app.notFound((c) => errorResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+  app.onError((error, c) => {
+    log.error('request failed', { method: c.req.method, path: c.req.path, error });
+    return errorResponse(c, 500, 'internal', 'the runner failed to handle the request');
+  });
+  return app;
+}

@@ -1,0 +1,101 @@
+// The runner's configuration, read once from the environment and validated (zod at the boundary).
+import { z } from 'zod';
+import { MIN_SECRET_LENGTH } from '../../edge/contract/index.ts';
+import { LOG_LEVELS } from './log.ts';
+
+/** Container platforms send SIGKILL 30 s after SIGTERM by default; the rest of that is for aborting and flushing. */
+const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+/** Issue 6: progress "at most every second". */
+const DEFAULT_PROGRESS_INTERVAL_MS = 1_000;
+/** The edge accepts up to 10 images of 10 MB (DESIGN §6); base64 inflates by 4/3. Larger inputs come as URLs. */
+const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** The edge accepts images up to 4096 px a side (issue 2). */
+const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
+
+const integer = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+
+const EnvSchema = z.object({
+  RUNNER_HOST: z.string().min(1).default('0.0.0.0'),
+  RUNNER_PORT: z.coerce.number().int().min(0).max(65_535).default(8788),
+  /** Shared with the edge; signs events and verifies job requests. */
+  RUNNER_SECRET: z.string().min(MIN_SECRET_LENGTH, `RUNNER_SECRET must be at least ${MIN_SECRET_LENGTH} characters`),
+  /** Accepted for verification only, during a secret rotation. */
+  RUNNER_SECRET_PREVIOUS: z.string().min(MIN_SECRET_LENGTH).optional(),
+  /** Jobs run at once: one per GPU (issue 6). */
+  RUNNER_CONCURRENCY: integer(1, 1),
+  /** Jobs waiting beyond the running ones; past this the runner answers 503 with Retry-After. */
+  RUNNER_QUEUE_CAPACITY: integer(0, 16),
+  /** Outbox of unacknowledged events and other state that must survive a restart. */
+  RUNNER_STATE_DIR: z.string().min(1).default('.data/runner'),
+  /** The model pack folder; empty selects the bundled tiny pack. */
+  RUNNER_MODEL_DIR: z.string().optional(),
+  RUNNER_EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  RUNNER_SHUTDOWN_GRACE_MS: integer(0, DEFAULT_SHUTDOWN_GRACE_MS),
+  RUNNER_PROGRESS_INTERVAL_MS: integer(0, DEFAULT_PROGRESS_INTERVAL_MS),
+  RUNNER_MAX_REQUEST_BYTES: integer(1024, DEFAULT_MAX_REQUEST_BYTES),
+  RUNNER_MAX_IMAGE_PIXELS: integer(64 * 64, DEFAULT_MAX_IMAGE_PIXELS),
+  /** First retry delay for an unacknowledged event; doubles up to the maximum (with jitter). */
+  RUNNER_EVENT_RETRY_MIN_MS: integer(1, 250),
+  RUNNER_EVENT_RETRY_MAX_MS: integer(1, 30_000),
+  RUNNER_EVENT_TIMEOUT_MS: integer(1, 10_000),
+  /** Finished jobs stay answerable (GET, duplicate detection) this long. */
+  RUNNER_JOB_RETENTION_MS: integer(0, 60 * 60 * 1000),
+  RUNNER_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+export type RunnerConfig = {
+  host: string;
+  port: number;
+  secret: string;
+  verificationSecrets: string[];
+  concurrency: number;
+  queueCapacity: number;
+  stateDir: string;
+  modelDir: string | undefined;
+  executionProvider: 'auto' | 'cpu' | 'cuda';
+  shutdownGraceMs: number;
+  progressIntervalMs: number;
+  maxRequestBytes: number;
+  maxImagePixels: number;
+  eventRetryMinMs: number;
+  eventRetryMaxMs: number;
+  eventTimeoutMs: number;
+  jobRetentionMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): RunnerConfig {
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new ConfigError(`invalid runner configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  if (e.RUNNER_EVENT_RETRY_MAX_MS < e.RUNNER_EVENT_RETRY_MIN_MS) {
+    throw new ConfigError('invalid runner configuration: RUNNER_EVENT_RETRY_MAX_MS is below RUNNER_EVENT_RETRY_MIN_MS');
+  }
+  return {
+    host: e.RUNNER_HOST,
+    port: e.RUNNER_PORT,
+    secret: e.RUNNER_SECRET,
+    verificationSecrets: [e.RUNNER_SECRET, ...(e.RUNNER_SECRET_PREVIOUS ? [e.RUNNER_SECRET_PREVIOUS] : [])],
+    concurrency: e.RUNNER_CONCURRENCY,
+    queueCapacity: e.RUNNER_QUEUE_CAPACITY,
+    stateDir: e.RUNNER_STATE_DIR,
+    modelDir: e.RUNNER_MODEL_DIR,
+    executionProvider: e.RUNNER_EXECUTION_PROVIDER,
+    shutdownGraceMs: e.RUNNER_SHUTDOWN_GRACE_MS,
+    progressIntervalMs: e.RUNNER_PROGRESS_INTERVAL_MS,
+    maxRequestBytes: e.RUNNER_MAX_REQUEST_BYTES,
+    maxImagePixels: e.RUNNER_MAX_IMAGE_PIXELS,
+    eventRetryMinMs: e.RUNNER_EVENT_RETRY_MIN_MS,
+    eventRetryMaxMs: e.RUNNER_EVENT_RETRY_MAX_MS,
+    eventTimeoutMs: e.RUNNER_EVENT_TIMEOUT_MS,
+    jobRetentionMs: e.RUNNER_JOB_RETENTION_MS,
+    logLevel: e.RUNNER_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,98 @@
+// From a contract job to an executor's input, and from an executor's output to the contract's result.
+import type { GenerationResult, JobRequest, PersonalizationResult } from '../../../edge/contract/index.ts';
+import { decodeInlineBlob, readBlob, sha256Hex, type BlobLimits } from '../inputs/blobs.ts';
+import { decodeImage, encodePng } from '../inputs/images.ts';
+import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput } from './executor.ts';
+
+export type InputLimits = BlobLimits & { maxImagePixels: number };
+
+type PersonalizationRequest = Extract<JobRequest, { kind: 'personalization' }>;
+type GenerationRequest = Extract<JobRequest, { kind: 'generation' }>;
+
+/**
+ * Checks what can be checked without network before a job is queued, so bad inline bytes get a 422 at once:
+ * inline sizes and hashes, and inline images decoded in full (a truncated file only shows when decoded).
+ */
+export async function precheckJob(request: JobRequest, limits: InputLimits): Promise<void> {
+  if (request.kind === 'generation') {
+    const source = request.payload.weights.source;
+    if ('data_base64' in source) decodeInlineBlob(source, 'weights', limits.maxBytes);
+    return;
+  }
+  for (const [index, image] of request.payload.images.entries()) {
+    if (!('data_base64' in image.source)) continue;
+    const label = `images[${index}]`;
+    const bytes = decodeInlineBlob(image.source, label, limits.maxBytes);
+    await decodeImage(bytes, expectation(image, limits), label);
+  }
+}
+
+export async function personalizeInput(request: PersonalizationRequest, limits: InputLimits): Promise<PersonalizeInput> {
+  const images = [];
+  for (const [index, image] of request.payload.images.entries()) {
+    const label = `images[${index}]`;
+    const bytes = await readBlob(image.source, label, limits);
+    images.push(await decodeImage(bytes, expectation(image, limits), label));
+  }
+  return {
+    jobId: request.job_id,
+    method: request.payload.method,
+    images,
+    finetune: request.payload.finetune,
+    outputs: request.payload.outputs,
+  };
+}
+
+export async function generateInput(request: GenerationRequest, limits: InputLimits): Promise<GenerateInput> {
+  const { weights, base_model_id, params } = request.payload;
+  return {
+    jobId: request.job_id,
+    weights: { format: weights.format, dtype: weights.dtype, bytes: await readBlob(weights.source, 'weights', limits) },
+    baseModelId: base_model_id,
+    params,
+  };
+}
+
+export function personalizationResult(
+  request: PersonalizationRequest,
+  output: PersonalizeOutput,
+): PersonalizationResult {
+  return {
+    kind: 'personalization',
+    method: request.payload.method,
+    base_model_id: output.baseModelId,
+    rank: output.rank,
+    layers: output.layers,
+    num_parameters: output.numParameters,
+    files: output.files.map((file) => ({
+      format: file.format,
+      dtype: file.dtype,
+      data_base64: Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength).toString('base64'),
+      sha256: sha256Hex(file.bytes),
+      byte_size: file.bytes.byteLength,
+    })),
+  };
+}
+
+export async function generationResult(output: GenerateOutput): Promise<GenerationResult> {
+  const images = await Promise.all(
+    output.images.map(async ({ index, seed, image }) => {
+      const png = await encodePng(image);
+      return {
+        index,
+        content_type: 'image/png' as const,
+        width: image.width,
+        height: image.height,
+        seed,
+        data_base64: Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64'),
+        sha256: sha256Hex(png),
+        byte_size: png.byteLength,
+      };
+    }),
+  );
+  return { kind: 'generation', images };
+}
+
+function expectation(image: PersonalizationRequest['payload']['images'][number], limits: InputLimits) {
+  return { maxPixels: limits.maxImagePixels, contentType: image.content_type, width: image.width, height: image.height };
+}
