@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { float32ToFloat16Bits, loadSafetensors, type Tensor, writeSafetensors } from '../../io/safetensors.ts';
 import { referencePath } from '../../parity/reference-dir.ts';
+import { unetInventory } from '../unet/inventory.ts';
 import { openDiffusersFolder, openTextEncoderFolder, openUnetFolder, openVaeFolder } from './diffusers-folder.ts';
+import { writeRandomCheckpoint } from './random-weights.ts';
+import { ModelWeights } from './weights.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'hdb-checkpoint-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -139,5 +142,25 @@ describe('opening a diffusers Stable Diffusion folder', () => {
     expect(() => openDiffusersFolder(sdFolder({ ...index, unet: ['diffusers', 'UNet2DModel'] }))).toThrow(
       /unet is UNet2DModel, expected UNet2DConditionModel/,
     );
+  });
+});
+
+describe('random checkpoints for benchmarks', () => {
+  it('hold the whole inventory with torch-like magnitudes, deterministically per seed', () => {
+    const plan = openUnetFolder(tiny('unet')).plan;
+    const inventory = unetInventory(plan);
+    const paths = [0, 0, 1].map((seed, i) => {
+      const path = join(scratch, `random-${i}.safetensors`);
+      writeRandomCheckpoint(path, inventory, seed);
+      return path;
+    });
+    const [a, b, c] = paths.map((path) => ModelWeights.open([path], inventory).readAllFloat32());
+    const conv = a!.get('down_blocks.1.resnets.0.conv1.weight')!;
+    const bound = 1 / Math.sqrt(8 * 3 * 3);
+    expect(Math.max(...conv.map(Math.abs))).toBeLessThanOrEqual(bound);
+    expect(Math.max(...conv.map(Math.abs))).toBeGreaterThan(bound / 2);
+    expect([...a!.get('conv_norm_out.weight')!]).toEqual(new Array(8).fill(1));
+    expect(b!.get('conv_in.weight')).toEqual(a!.get('conv_in.weight'));
+    expect(c!.get('conv_in.weight')).not.toEqual(a!.get('conv_in.weight'));
   });
 });
