@@ -118,6 +118,14 @@ describe('serialization', () => {
     expect(Array.from(out)).toEqual(Array.from((await runGraph(inline, feeds)).y!.data as Float32Array));
   });
 
+  it('keeps external offsets beyond 2^31 exact (the > 2 GiB mechanism; the full-size run is scripts/large-model-check.ts)', () => {
+    const g = new E.Graph('far');
+    const offset = 3 * 2 ** 31 + 4096;
+    g.output(E.neg(g.param('w', { dtype: 'float32', dims: [2], external: { location: 'weights.bin', offset, length: 8 } })), 'y');
+    const back = E.readModel(E.serializeModel(g));
+    expect(back.initializers.get('w')).toEqual({ dtype: 'float32', dims: [2], external: { location: 'weights.bin', offset, length: 8 } });
+  });
+
   it('refuses external locations outside the model folder', () => {
     const g = new E.Graph('bad');
     g.output(E.neg(g.param('w', { dtype: 'float32', dims: [1], external: { location: '../w.bin', offset: 0, length: 4 } })), 'y');
