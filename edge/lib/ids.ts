@@ -14,8 +14,12 @@ export const ID_PREFIXES = {
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 
+let lastTime = 0;
+
 export function newId(kind: IdKind, now = Date.now()): string {
-  const time = now.toString(16).padStart(TIMESTAMP_HEX_DIGITS, '0');
+  // Strictly increasing within an isolate, so ids made in the same millisecond keep their creation order.
+  lastTime = Math.max(now, lastTime + 1);
+  const time = lastTime.toString(16).padStart(TIMESTAMP_HEX_DIGITS, '0');
   const random = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
   return `${ID_PREFIXES[kind]}_${time}${random}`;
 }

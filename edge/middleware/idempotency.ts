@@ -13,6 +13,32 @@ export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 
+/**
+ * What makes two requests "the same". Multipart bodies are compared by content (fields, file names, types and bytes),
+ * not by their bytes: every client picks a fresh random boundary on a retry.
+ */
+async function bodyFingerprint(request: Request): Promise<string> {
+  // Clone so the handler can still read (or parse as multipart) the original body.
+  const copy = request.clone();
+  if ((request.headers.get('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')) {
+    try {
+      const parts: string[] = [];
+      for (const [name, value] of (await copy.formData()).entries()) {
+        const part = value as string | File;
+        parts.push(
+          typeof part === 'string'
+            ? JSON.stringify([name, part])
+            : JSON.stringify([name, part.name, part.type, await sha256Hex(new Uint8Array(await part.arrayBuffer()))]),
+        );
+      }
+      return `multipart\n${parts.join('\n')}`;
+    } catch {
+      // Unparseable multipart: fall through to the raw bytes; the handler will reject it anyway.
+    }
+  }
+  return `raw\n${await sha256Hex(new Uint8Array(await request.clone().arrayBuffer()))}`;
+}
+
 export const idempotency = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const key = c.req.header(IDEMPOTENCY_HEADER);
@@ -23,9 +49,7 @@ export const idempotency = () =>
     if (!KEY_PATTERN.test(key)) throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1-255 printable ASCII characters');
     const tenantId = tenantOf(c.get('principal'));
     const route = `${c.req.method} ${c.req.path}`;
-    // Clone so the handler can still read (or parse as multipart) the original body.
-    const body = new Uint8Array(await c.req.raw.clone().arrayBuffer());
-    const requestHash = await sha256Hex(new Uint8Array([...new TextEncoder().encode(`${route}\n`), ...body]));
+    const requestHash = await sha256Hex(`${route}\n${await bodyFingerprint(c.req.raw)}`);
     const db = c.get('db');
 
     const inserted = await db
