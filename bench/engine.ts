@@ -40,12 +40,15 @@ import { medianMs, printTable, writeResults, type Row } from './report.ts';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = !process.argv.includes('--no-profile');
+/** `--only=b` measures one case (a, b or c), skipping the optimizer table. */
+const ONLY = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
 const TIMING = QUICK ? { warmup: 1, repeats: 3 } : { warmup: 2, repeats: 7 };
 /** Issue 3's target: a train step costs at most 3 forward passes (the classic backward ≈ 2× forward estimate). */
 const TARGET_RATIO = 3;
 const CEILING_SIZE = 1024;
 const PROFILED_RUNS = 3;
 const TOP_OPS = 8;
+const TOP_NODES = 10;
 
 // ---------- deterministic initial values ----------
 
@@ -226,30 +229,62 @@ interface OpShare {
   share: number;
 }
 
-/** Runs `runs` times with onnxruntime's profiler and sums kernel time per op type (ms per run). */
-async function profileByOp(model: Uint8Array, feeds: RuntimeFeeds): Promise<OpShare[]> {
+interface NodeCost {
+  node: string;
+  op: string;
+  inputs: string;
+  ms: number;
+}
+
+interface Profile {
+  byOp: OpShare[];
+  topNodes: NodeCost[];
+}
+
+interface ProfileEvent {
+  cat?: string;
+  dur?: number;
+  name?: string;
+  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[] };
+}
+
+/** Runs `runs` times with onnxruntime's profiler and sums kernel time per op type and per node (ms per run). */
+async function profile(model: Uint8Array, feeds: RuntimeFeeds): Promise<Profile> {
   const dir = mkdtempSync(join(tmpdir(), 'hdb-bench-profile-'));
   try {
     const session = await InferenceSession.create(model, { enableProfiling: true, profileFilePrefix: join(dir, 'profile'), graphOptimizationLevel: 'all' });
-    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data, v.dims)]));
+    const ortFeeds = toOrtFeeds(feeds);
     for (let i = 0; i < PROFILED_RUNS; i++) await session.run(ortFeeds);
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
-    if (!file) return [];
-    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { cat?: string; dur?: number; name?: string; args?: { op_name?: string } }[];
+    if (!file) return { byOp: [], topNodes: [] };
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ProfileEvent[];
     const byOp = new Map<string, number>();
+    const byNode = new Map<string, NodeCost>();
     for (const event of events) {
       if (event.cat !== 'Node' || !event.name?.endsWith('_kernel_time') || !event.args?.op_name) continue;
-      byOp.set(event.args.op_name, (byOp.get(event.args.op_name) ?? 0) + (event.dur ?? 0));
+      const op = event.args.op_name;
+      const us = event.dur ?? 0;
+      byOp.set(op, (byOp.get(op) ?? 0) + us);
+      const node = event.name.slice(0, -'_kernel_time'.length);
+      const inputs = (event.args.input_type_shape ?? []).map((entry) => `[${Object.values(entry)[0]?.join('×') ?? ''}]`).join(' ');
+      const cost = byNode.get(node) ?? { node, op, inputs, ms: 0 };
+      cost.ms += us / 1000 / PROFILED_RUNS;
+      byNode.set(node, cost);
     }
     const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-    return [...byOp.entries()]
-      .map(([op, us]) => ({ op, ms: us / 1000 / PROFILED_RUNS, share: us / total }))
-      .sort((a, b) => b.ms - a.ms);
+    return {
+      byOp: [...byOp.entries()].map(([op, us]) => ({ op, ms: us / 1000 / PROFILED_RUNS, share: us / total })).sort((a, b) => b.ms - a.ms),
+      topNodes: [...byNode.values()].sort((a, b) => b.ms - a.ms).slice(0, TOP_NODES),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function toOrtFeeds(feeds: RuntimeFeeds): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data, v.dims)]));
 }
 
 // ---------- measurements ----------
@@ -275,11 +310,7 @@ async function matmulCeiling(host: SessionHost): Promise<{ gflops: number; inPro
 
 interface CaseResult {
   row: Row;
-  profile?: { forward: OpShare[]; gradient: OpShare[] };
-}
-
-function toOrtFeeds(feeds: RuntimeFeeds): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data, v.dims)]));
+  profile?: { forward: Profile; gradient: Profile };
 }
 
 async function inProcessMs(model: Uint8Array, feeds: RuntimeFeeds): Promise<number> {
@@ -347,8 +378,7 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     gradientGflops: gradientFlops / gradientInProcessMs / 1e6,
   };
   if (!PROFILE) return { row };
-  const profile = { forward: await profileByOp(forwardBytes, allFeeds), gradient: await profileByOp(gradientBytes, allFeeds) };
-  return { row, profile };
+  return { row, profile: { forward: await profile(forwardBytes, allFeeds), gradient: await profile(gradientBytes, allFeeds) } };
 }
 
 /**
@@ -398,22 +428,25 @@ async function main(): Promise<void> {
       ['(b) SD down block (320→640, 16², attn)', (mode) => buildDownBlock(mode)],
       [`(c) LoRA r${LORA_RANK} train step on (b)`, (mode) => buildDownBlock(mode, { rank: LORA_RANK })],
     ];
+    const selected = ONLY ? cases.filter(([name]) => name.startsWith(`(${ONLY})`)) : cases;
+    if (selected.length === 0) throw new Error(`--only=${ONLY}: no such case (a, b or c)`);
     const results: CaseResult[] = [];
-    for (const [name, build] of cases) {
+    for (const [name, build] of selected) {
       process.stderr.write(`measuring ${name}…\n`);
       results.push(await measureCase(name, build, host));
     }
     const rows = results.map((r) => ({ ...r.row, ceilingGflops: ceiling.gflops, meetsTarget: (r.row.ratio as number) <= TARGET_RATIO }));
     printTable(`ONNX engine: train step vs forward (CPU, medians of ${TIMING.repeats} after ${TIMING.warmup} warm-up; target ratio ≤ ${TARGET_RATIO})`, rows);
     console.log(`MatMul ${CEILING_SIZE}³ ceiling: ${ceiling.gflops.toFixed(1)} GFLOP/s through the worker, ${ceiling.inProcessGflops.toFixed(1)} in-process`);
-    const optimizerRows = await measureOptimizers(host);
-    printTable('AdamW update with state resident in the worker: TypeScript loop vs ONNX graph', optimizerRows);
+    const optimizerRows = ONLY ? [] : await measureOptimizers(host);
+    if (optimizerRows.length > 0) printTable('AdamW update with state resident in the worker: TypeScript loop vs ONNX graph', optimizerRows);
     if (PROFILE) {
       for (const [i, result] of results.entries()) {
-        const table = (label: string, shares: OpShare[]) =>
-          printTable(`${cases[i]![0]}: ${label} kernel time by op (ms per run, top ${TOP_OPS})`, shares.slice(0, TOP_OPS).map((s) => ({ op: s.op, ms: s.ms, share: s.share })));
-        table('forward', result.profile!.forward);
-        table('gradient graph', result.profile!.gradient);
+        const { forward, gradient } = result.profile!;
+        const byOp = forward.byOp.slice(0, TOP_OPS).map((f) => ({ op: f.op, forwardMs: f.ms, gradientGraphMs: gradient.byOp.find((g) => g.op === f.op)?.ms ?? 0 }));
+        for (const g of gradient.byOp.slice(0, TOP_OPS)) if (!byOp.some((row) => row.op === g.op)) byOp.push({ op: g.op, forwardMs: 0, gradientGraphMs: g.ms });
+        printTable(`${selected[i]![0]}: kernel time by op type (ms per run)`, byOp.sort((a, b) => b.gradientGraphMs - a.gradientGraphMs));
+        printTable(`${selected[i]![0]}: costliest nodes of the gradient graph`, gradient.topNodes.map((n) => ({ ...n })));
       }
     }
     const path = writeResults('engine', {
@@ -422,7 +455,7 @@ async function main(): Promise<void> {
       ceiling: { size: CEILING_SIZE, ...ceiling },
       cases: rows,
       optimizers: optimizerRows,
-      profiles: results.map((r, i) => ({ case: cases[i]![0], ...r.profile })),
+      profiles: results.map((r, i) => ({ case: selected[i]![0], ...r.profile })),
     });
     console.log(`\nwrote ${path}`);
   } finally {
