@@ -4,7 +4,8 @@
 //   timesteps_by_spacing.<spacing>.<N>, init_noise_sigma_after_set_timesteps.<N>;
 // - every `rollout_*.safetensors`: the diffusers sampling loop replayed with the file's `model_outputs`
 //   (class and config from the file's metadata), comparing initial latents, timesteps, each step's model input,
-//   prev_sample and pred_original_sample, and the final latents.
+//   prev_sample and pred_original_sample, and the final latents. Stochastic schedulers (Euler ancestral) need the
+//   reference's noise per step as `stepNN.noise`.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
@@ -170,7 +171,10 @@ function rolloutChecks(path: string): ParityResult[] {
       const modelInput = scheduler.scaleModelInput(latents, t);
       record('model_input', modelInput, `${prefix}.model_input`);
       const output = outputs.subarray(i * latentSize, (i + 1) * latentSize);
-      const result = scheduler.step(output, t, latents);
+      // Stochastic schedulers replay the noise the reference drew, when the file records it (stepNN.noise).
+      const noiseName = `${prefix}.noise`;
+      const generator = file.has(noiseName) ? { normal: () => tensor(noiseName) } : undefined;
+      const result = scheduler.step(output, t, latents, generator ? { generator } : {});
       if (result.predOriginalSample) record('pred_original_sample', result.predOriginalSample, `${prefix}.pred_original_sample`);
       record('prev_sample', result.prevSample, `${prefix}.prev_sample`);
       latents = result.prevSample;

@@ -1,4 +1,4 @@
-// DPM-Solver++ multistep (Lu et al. 2022, "DPM-Solver++", Algorithm 2 "2M") and DPM-Solver (Lu et al. 2022,
+// DPM-Solver++ multistep (Lu et al. 2022, "DPM-Solver++", Algorithm 2 "2M"; third order optional) and DPM-Solver (Lu et al. 2022,
 // first/second-order multistep), as diffusers DPMSolverMultistepScheduler. Two reference behaviours, chosen by
 // `behaviour`: diffusers 0.24 (final sigma = σ(t=0), Karras schedules repeat their last sigma) and diffusers 0.32
 // (`final_sigmas_type`, default "zero": last sigma 0 and a first-order final step, so the last sample is x0).
@@ -28,7 +28,7 @@ export const dpmSolverConfigSchema = trainingScheduleSchema.extend({
   beta_end: z.number().positive().default(0.02),
   beta_schedule: trainingScheduleSchema.shape.beta_schedule.default('linear'),
   trained_betas: z.array(z.number()).nullable().default(null),
-  solver_order: z.number().int().min(1).max(2).default(2),
+  solver_order: z.number().int().min(1).max(3).default(2),
   prediction_type: predictionTypeSchema.default('epsilon'),
   thresholding: z.boolean().default(false),
   algorithm_type: z.enum(['dpmsolver++', 'dpmsolver']).default('dpmsolver++'),
@@ -190,10 +190,18 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const shortSchedule = this.config.lower_order_final && count < LOWER_ORDER_FINAL_MAX_STEPS;
     const lowerOrderFinal =
       index === count - 1 && (this.config.euler_at_final || shortSchedule || this.finalSigmasType === 'zero');
+    const lowerOrderSecond = index === count - 2 && shortSchedule;
     const converted = this.convertModelOutput(modelOutput, sample, this.sigmas[index]!);
     this.modelOutputs = [...this.modelOutputs, converted].slice(-this.config.solver_order);
-    const firstOrder = this.config.solver_order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal;
-    const prevSample = firstOrder ? this.firstOrderUpdate(converted, sample, index) : this.secondOrderUpdate(sample, index);
+    const order = this.config.solver_order;
+    let prevSample: Float32Array;
+    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) {
+      prevSample = this.firstOrderUpdate(converted, sample, index);
+    } else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) {
+      prevSample = this.secondOrderUpdate(sample, index);
+    } else {
+      prevSample = this.thirdOrderUpdate(sample, index);
+    }
     if (this.lowerOrderNums < this.config.solver_order) this.lowerOrderNums += 1;
     this.stepIndex = index + 1;
     return { prevSample };
@@ -247,6 +255,45 @@ export class DpmSolverMultistepScheduler implements Scheduler {
       const d0 = m0[i]!;
       const d1 = (1 / r0) * (m0[i]! - m1[i]!);
       out[i] = sampleScale * sample[i]! + d0Scale * d0 + d1Scale * d1;
+    }
+    return out;
+  }
+
+  /** DPM-Solver++(3M) / DPM-Solver-3 multistep (Lu et al. 2022, DPM-Solver++ Appendix; diffusers' third order). */
+  private thirdOrderUpdate(sample: Float32Array, index: number): Float32Array {
+    const t = this.coefficients(this.sigmas[index + 1]!);
+    const s0 = this.coefficients(this.sigmas[index]!);
+    const s1 = this.coefficients(this.sigmas[index - 1]!);
+    const s2 = this.coefficients(this.sigmas[index - 2]!);
+    const n = this.modelOutputs.length;
+    const [m0, m1, m2] = [this.modelOutputs[n - 1]!, this.modelOutputs[n - 2]!, this.modelOutputs[n - 3]!];
+    const h = t.lambda - s0.lambda;
+    const r0 = (s0.lambda - s1.lambda) / h;
+    const r1 = (s1.lambda - s2.lambda) / h;
+    let sampleScale: number;
+    let c0: number;
+    let c1: number;
+    let c2: number;
+    if (this.config.algorithm_type === 'dpmsolver++') {
+      const expm1 = Math.exp(-h) - 1;
+      sampleScale = t.sigmaT / s0.sigmaT;
+      c0 = -t.alpha * expm1;
+      c1 = t.alpha * (expm1 / h + 1);
+      c2 = -t.alpha * ((expm1 + h) / (h * h) - 0.5);
+    } else {
+      const expm1 = Math.exp(h) - 1;
+      sampleScale = t.alpha / s0.alpha;
+      c0 = -t.sigmaT * expm1;
+      c1 = -t.sigmaT * (expm1 / h - 1);
+      c2 = -t.sigmaT * ((expm1 - h) / (h * h) - 0.5);
+    }
+    const out = new Float32Array(sample.length);
+    for (let i = 0; i < out.length; i++) {
+      const d10 = (1 / r0) * (m0[i]! - m1[i]!);
+      const d11 = (1 / r1) * (m1[i]! - m2[i]!);
+      const d1 = d10 + (r0 / (r0 + r1)) * (d10 - d11);
+      const d2 = (1 / (r0 + r1)) * (d10 - d11);
+      out[i] = sampleScale * sample[i]! + c0 * m0[i]! + c1 * d1 + c2 * d2;
     }
     return out;
   }

@@ -150,6 +150,27 @@ describe('Karras sigmas (EDM eq. 5, rho = 7)', () => {
   }
 });
 
+describe('DPM-Solver++ orders', () => {
+  it('third order (3M) starts like 2M and then departs from it', () => {
+    const run = (order: number) => {
+      const scheduler = createScheduler('DPMSolverMultistepScheduler', { ...SD15_SCHEDULER_CONFIG, solver_order: order });
+      scheduler.setTimesteps(20);
+      let latents: Float32Array = new Float32Array([1.5, -0.5, 0.25]);
+      const trajectory: number[] = [];
+      scheduler.timesteps.forEach((t, i) => {
+        const eps = new Float32Array([Math.sin(i), Math.cos(i), 0.1 * i]);
+        latents = scheduler.step(eps, t, latents).prevSample;
+        trajectory.push(latents[0]!);
+      });
+      return trajectory;
+    };
+    const [second, third] = [run(2), run(3)];
+    expect(third.slice(0, 2)).toEqual(second.slice(0, 2));
+    expect(Math.abs(third[5]! - second[5]!)).toBeGreaterThan(1e-6);
+    expect(third.every(Number.isFinite)).toBe(true);
+  });
+});
+
 describe('stochastic samplers', () => {
   it('Euler ancestral: sigma_up² + sigma_down² = sigma_next², noise enters scaled by sigma_up', () => {
     const scheduler = new EulerAncestralScheduler(SD15_SCHEDULER_CONFIG);
