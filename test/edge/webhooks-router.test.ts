@@ -3,7 +3,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeys, webhookDeliveries } from '../../db/schema.ts';
+import { apiKeys, jobs, webhookDeliveries } from '../../db/schema.ts';
 import type { AppEnv } from '../../edge/app-types.ts';
 import { generateApiKey, hashApiKey } from '../../edge/lib/api-keys.ts';
 import { newId } from '../../edge/lib/ids.ts';
@@ -85,6 +85,21 @@ describe('webhook endpoints', () => {
     expect(letters.json.data!.map((d) => d.id)).toEqual([dead]);
     expect(letters.json.data![0]).toMatchObject({ state: 'dead', attempts: 1, last_status: null });
     expect(letters.json.data![0]!.last_error).toMatch(/refused/);
+  });
+
+  it("filters by job_id", async () => {
+    const { db } = handle;
+    const { tenantId, key, queue, clock } = await tenantWithDeliveries();
+    const jobId = newId('personalization');
+    await db.insert(jobs).values({ id: jobId, tenantId, kind: 'personalization', params: {}, maxAttempts: 1 });
+    const receiver = await receiverScenario({ secrets: [] });
+    const { deliveryId } = (await enqueueWebhook(
+      { db, queue, now: clock.now },
+      { tenantId, jobId, url: receiver.url, events: null, type: 'personalization.started', data: {} },
+    ))!;
+    const listed = await call(queue, key, 'GET', `/v1/webhooks/deliveries?job_id=${jobId}`);
+    expect(listed.json.data!.map((d) => [d.id, d.job_id])).toEqual([[deliveryId, jobId]]);
+    expect((await call(queue, key, 'GET', '/v1/webhooks/deliveries?job_id=psn_other')).json.data).toEqual([]);
   });
 
   it('shows one delivery with its payload', async () => {
