@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToFloat16Bits, loadSafetensors, type Tensor, toFloat32, writeSafetensors } from '../io/safetensors.ts';
-import { Graph, saveModel, type Value } from '../onnx/index.ts';
+import { Graph, grad, mseLoss, saveModel, type Value } from '../onnx/index.ts';
 import { maxAbsDiff } from '../parity/check.ts';
 import { referencePath } from '../parity/reference-dir.ts';
 import { LoraAdapter, loraFeeds } from './adapters/lora.ts';
@@ -18,7 +18,7 @@ import { clipTextInventory, clipTextLinears } from './clip-text/inventory.ts';
 import type { AdaptableLinear } from './inventory.ts';
 import type { LinearAdapter } from './layers.ts';
 import { upsampleNearestTo } from './layers.ts';
-import { externalParams, inlineParams, placeholderParams } from './params.ts';
+import { externalParams, inlineParams, mapParams, placeholderParams } from './params.ts';
 import { float32Feed, openGraphSession } from './session.ts';
 import { buildUnetGraph, timestepFrequencies } from './unet/build.ts';
 import { parseUnetConfig } from './unet/config.ts';
@@ -110,6 +110,99 @@ describe('adapters', () => {
     const adapted = (await session.run({ ...lora, ...inputs })).out_sample!;
     expect(maxAbsDiff(adapted, base)).toBeGreaterThan(1e-3);
     await session.release();
+  });
+});
+
+describe('LoRA on the text encoder', () => {
+  it('LoRA inputs on attention and MLP layers equal the merged weights W + scale·B·A', async () => {
+    const text = openTextEncoderFolder(tiny('text_encoder'));
+    const targets = clipTextLinears(text.config);
+    const base = text.weights.readAllFloat32();
+    const wave = (n: number, phase: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 7.31 + phase) * 0.2);
+    const rank = 3;
+    const scale = 0.75;
+    const layers = new Map(targets.map((layer, k) => [layer.name, { rank, down: wave(rank * layer.inFeatures, k), up: wave(rank * layer.outFeatures, k + 50) }]));
+
+    const merged = new Map(base);
+    for (const layer of targets) {
+      const { down, up } = layers.get(layer.name)!;
+      const w = Float32Array.from(base.get(`${layer.name}.weight`)!);
+      for (let o = 0; o < layer.outFeatures; o++)
+        for (let i = 0; i < layer.inFeatures; i++)
+          for (let r = 0; r < rank; r++) w[o * layer.inFeatures + i]! += scale * up[o * rank + r]! * down[r * layer.inFeatures + i]!;
+      merged.set(`${layer.name}.weight`, w);
+    }
+    const ids = loadSafetensors(join(tiny('text_encoder'), 'io.safetensors')).tensors.get('input_ids')!;
+    const idsFeed = { input_ids: { dtype: 'int64' as const, dims: ids.shape, data: ids.data as BigInt64Array } };
+    const [batch, length] = ids.shape as [number, number];
+
+    const mergedSession = await openGraphSession(buildClipTextGraph(text.config, mapParams(merged), { batch, length }).graph, { threads: 1 });
+    const expected = (await mergedSession.run(idsFeed)).last_hidden_state!;
+    await mergedSession.release();
+
+    const graph = new Graph('text_lora');
+    const adapter = new LoraAdapter(graph, targets);
+    buildClipTextGraph(text.config, mapParams(base), { batch, length, adapters: [adapter], graph });
+    const session = await openGraphSession(graph, { threads: 1 });
+    const lora = Object.fromEntries(Object.entries(loraFeeds(adapter, { scale, layers })).map(([k, v]) => [k, float32Feed(v.dims, v.data)]));
+    const actual = (await session.run({ ...idsFeed, ...lora })).last_hidden_state!;
+    const unchanged = (await session.run({ ...idsFeed, ...lora, lora_scale: float32Feed([1], Float32Array.of(0)) })).last_hidden_state!;
+    await session.release();
+    expect(adapter.inputs.length).toBe(targets.length);
+    expect(maxAbsDiff(actual, expected)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(unchanged, expected)).toBeGreaterThan(1e-2);
+  });
+});
+
+describe('training through the UNet', () => {
+  it('the engine differentiates the LoRA-adapted UNet; the gradient matches finite differences along a direction', async () => {
+    const unet = openUnetFolder(tiny('unet'));
+    const io = loadSafetensors(join(tiny('unet'), 'io.safetensors')).tensors;
+    const feed = (name: string) => float32Feed(io.get(name)!.shape, toFloat32(io.get(name)!));
+    const g = new Graph('unet_lora_train');
+    const adapter = new LoraAdapter(g, unetAttentionLinears(unet.plan), 2);
+    const { output } = buildUnetGraph(unet.plan, inlineParams(unet.weights), { batch: 2, height: 8, width: 8, textLength: 77, adapters: [adapter], graph: g });
+    const loss = mseLoss(output, g.input('target', 'float32', [2, 4, 8, 8]));
+    const wrt = adapter.inputs.flatMap((input) => [input.down, input.up]);
+    const train = grad(g, { loss, wrt });
+
+    const wave = (n: number, phase: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + phase) * 0.3);
+    const weights = {
+      scale: 1,
+      layers: new Map(adapter.inputs.map(({ layer }, k) => [layer.name, { rank: 2, down: wave(2 * layer.inFeatures, k), up: wave(2 * layer.outFeatures, k + 100) }])),
+    };
+    const feeds: Record<string, ReturnType<typeof float32Feed>> = {
+      sample: feed('case1.sample'),
+      timestep: feed('case1.timestep'),
+      encoder_hidden_states: feed('case1.encoder_hidden_states'),
+      target: feed('case1.out_sample'),
+    };
+    for (const [name, t] of Object.entries(loraFeeds(adapter, weights))) feeds[name] = float32Feed(t.dims, t.data);
+    const direction = new Map(wrt.map((name, k) => [name, wave(feeds[name]!.data.length, 7 * k + 1)]));
+
+    const trainSession = await openGraphSession(train, { threads: 1 });
+    const gradients = await trainSession.run(feeds);
+    await trainSession.release();
+    let analytic = 0;
+    for (const name of wrt) {
+      const gradient = gradients[`grad.${name}`]!;
+      const d = direction.get(name)!;
+      for (let i = 0; i < d.length; i++) analytic += gradient[i]! * d[i]!;
+    }
+
+    const forward = await openGraphSession(g, { threads: 1 });
+    const lossAlong = async (step: number) => {
+      const moved = { ...feeds };
+      for (const name of wrt) moved[name] = float32Feed(feeds[name]!.dims, feeds[name]!.data.map((v, i) => v + step * direction.get(name)![i]!));
+      const prediction = (await forward.run(moved)).out_sample!;
+      const target = feeds.target!.data;
+      return prediction.reduce((sum, v, i) => sum + (v - target[i]!) ** 2, 0) / prediction.length;
+    };
+    const h = 1e-2;
+    const numeric = ((await lossAlong(h)) - (await lossAlong(-h))) / (2 * h);
+    await forward.release();
+    expect(Math.abs(analytic)).toBeGreaterThan(1e-4);
+    expect(Math.abs(analytic - numeric)).toBeLessThan(0.02 * Math.abs(numeric));
   });
 });
 
