@@ -193,9 +193,12 @@ describe('training through the UNet', () => {
     const forward = await openGraphSession(g, { threads: 1 });
     const lossAlong = async (step: number) => {
       const moved = { ...feeds };
-      for (const name of wrt) moved[name] = float32Feed(feeds[name]!.dims, feeds[name]!.data.map((v, i) => v + step * direction.get(name)![i]!));
+      for (const name of wrt) {
+        const values = feeds[name]!.data as Float32Array;
+        moved[name] = float32Feed(feeds[name]!.dims, values.map((v, i) => v + step * direction.get(name)![i]!));
+      }
       const prediction = (await forward.run(moved)).out_sample!;
-      const target = feeds.target!.data;
+      const target = feeds.target!.data as Float32Array;
       return prediction.reduce((sum, v, i) => sum + (v - target[i]!) ** 2, 0) / prediction.length;
     };
     const h = 1e-2;
