@@ -114,6 +114,14 @@ const CASES: (GradCase & { seeds?: readonly number[] })[] = [
     },
   },
   { name: 'Conv', dtype: F32, seeds: CONV_SEEDS, build: (g, rng) => convCase(rng, false)(g) },
+  {
+    name: 'Conv unit stride (dX by flipped-kernel Conv), groups 2, dilation 2, asymmetric pads', dtype: F32,
+    build: (g) => E.conv(g.input('x', F32, [2, 4, 6, 7]), g.input('w', F32, [6, 2, 3, 2]), g.input('b', F32, [6]), { pads: [1, 0, 2, 2], dilations: [2, 2], group: 2 }),
+  },
+  {
+    name: 'Conv stride 2 (dX by ConvTranspose)', dtype: F32,
+    build: (g) => E.conv2d(g.input('x', F32, [1, 3, 7, 6]), g.input('w', F32, [2, 3, 3, 3]), undefined, { stride: 2, padding: 1 }),
+  },
   { name: 'ConvTranspose', dtype: F32, seeds: CONV_SEEDS, build: (g, rng) => convCase(rng, true)(g) },
   {
     name: 'Resize nearest', dtype: F32,
