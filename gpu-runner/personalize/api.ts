@@ -1,6 +1,6 @@
 // The personalization library the runner calls (issue 5): predict, fastFinetune, and the baselines as methods.
 import { Graph } from '../onnx/index.ts';
-import { openGraphSession } from '../models/session.ts';
+import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
 import {
   DEFAULT_FINETUNE_STEPS,
@@ -28,27 +28,44 @@ export interface ImageInput {
   readonly box?: FaceBox;
 }
 
-/** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
-export async function predict(model: PersonalizationModel, input: ImageInput): Promise<PersonalizedWeights> {
+/** One hypernetwork session per loaded model, built on first use (graph building and session creation dominate). */
+const predictSessions = new WeakMap<PersonalizationModel, Promise<GraphSession>>();
+
+function predictSession(model: PersonalizationModel): Promise<GraphSession> {
   const hyper = model.hypernetwork;
   if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
+  let session = predictSessions.get(model);
+  if (!session) {
+    const size = hyper.config.encoder.imageSize;
+    const g = new Graph('hypernetwork');
+    const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, size, size]);
+    const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
+    out.factors.forEach((f, i) => {
+      g.output(f.aTrain, `A_train.${i}`);
+      g.output(f.bTrain, `B_train.${i}`);
+    });
+    session = openGraphSession(g, { threads: 1 });
+    predictSessions.set(model, session);
+  }
+  return session;
+}
+
+/** Releases the cached prediction session of a model (e.g. when a model pack is unloaded). */
+export async function releasePredictSession(model: PersonalizationModel): Promise<void> {
+  const session = predictSessions.get(model);
+  predictSessions.delete(model);
+  await (await session)?.release();
+}
+
+/** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
+export async function predict(model: PersonalizationModel, input: ImageInput): Promise<PersonalizedWeights> {
+  const session = await predictSession(model);
+  const hyper = model.hypernetwork!;
   const encoder = hyper.config.encoder;
   const face = await preprocessFace(input.image, { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization], ...(input.box ? { box: input.box } : {}) });
-  const g = new Graph('hypernetwork');
-  const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, encoder.imageSize, encoder.imageSize]);
-  const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
-  out.factors.forEach((f, i) => {
-    g.output(f.aTrain, `A_train.${i}`);
-    g.output(f.bTrain, `B_train.${i}`);
-  });
-  const session = await openGraphSession(g, { threads: 1 });
-  try {
-    const result = await session.run({ [HYPERNETWORK_INPUT]: { dtype: 'float32', dims: [1, 3, encoder.imageSize, encoder.imageSize], data: face.pixels } });
-    const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: result[`A_train.${i}`]!, bTrain: result[`B_train.${i}`]! }));
-    return weightsOf(model, 'hyper-only', 0, { lidb });
-  } finally {
-    await session.release();
-  }
+  const result = await session.run({ [HYPERNETWORK_INPUT]: { dtype: 'float32', dims: [1, 3, encoder.imageSize, encoder.imageSize], data: face.pixels } });
+  const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: result[`A_train.${i}`]!, bTrain: result[`B_train.${i}`]! }));
+  return weightsOf(model, 'hyper-only', 0, { lidb });
 }
 
 export interface FastFinetuneOptions extends OptimizeOptions {

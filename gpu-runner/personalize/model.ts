@@ -1,5 +1,6 @@
 // Everything personalization needs from a model pack, loaded once: the SD components, tokenizer, training noise
 // schedule, the adapted layers with their frozen aux bases, and (when trained) the hypernetwork.
+import { inlineParams, type ParamSource } from '../models/params.ts';
 import type { TextEncoderComponent, UnetComponent, VaeComponent } from '../models/checkpoint/diffusers-folder.ts';
 import { alphasCumprod, type TrainingScheduleConfig } from '../diffusion/schedulers/noise-schedule.ts';
 import type { ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer.ts';
@@ -35,6 +36,11 @@ export interface PersonalizationModel {
   readonly layers: readonly AdaptedLayer[];
   readonly bases: readonly AuxBasis[];
   readonly hypernetwork?: { readonly config: HypernetworkConfig; readonly heads: readonly HeadLayout[]; readonly params: ReadonlyMap<string, Float32Array> };
+  /**
+   * Where graph weights come from: inline copies by default (small models); full-size models need external data
+   * (`externalParams`), and their graphs must then be saved beside the weights before a session opens them.
+   */
+  readonly paramSources: { readonly unet: ParamSource; readonly textEncoder: ParamSource; readonly vae: ParamSource };
 }
 
 export interface PersonalizationModelInput {
@@ -49,6 +55,7 @@ export interface PersonalizationModelInput {
   lidb?: Partial<LidbSettings>;
   selection?: Partial<AdaptedLayerSelection>;
   hypernetwork?: { config: HypernetworkConfig; params: ReadonlyMap<string, Float32Array> };
+  paramSources?: Partial<PersonalizationModel['paramSources']>;
 }
 
 /** The VAE's spatial downsampling: one factor 2 per encoder block after the first. */
@@ -76,5 +83,10 @@ export function createPersonalizationModel(input: PersonalizationModelInput): Pe
     layers,
     bases: auxBases(layers, settings),
     ...(input.hypernetwork ? { hypernetwork: { ...input.hypernetwork, heads: headLayouts(layers, settings) } } : {}),
+    paramSources: {
+      unet: input.paramSources?.unet ?? inlineParams(input.unet.weights),
+      textEncoder: input.paramSources?.textEncoder ?? inlineParams(input.textEncoder.weights),
+      vae: input.paramSources?.vae ?? inlineParams(input.vae.weights),
+    },
   };
 }

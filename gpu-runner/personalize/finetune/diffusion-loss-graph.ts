@@ -3,7 +3,6 @@
 import type { DType, Shape } from '../../onnx/index.ts';
 import { Graph, mseLoss, type Value } from '../../onnx/index.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
-import { inlineParams } from '../../models/params.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
 import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../lidb/adapted-layers.ts';
@@ -59,7 +58,7 @@ export function buildDiffusionLossGraph(model: PersonalizationModel, options: Di
   const textAdapter = createLidbAdapter({ ...common, component: TEXT_ENCODER_COMPONENT });
   const unetAdapter = createLidbAdapter({ ...common, component: UNET_COMPONENT });
 
-  const text = buildClipTextGraph(model.textEncoder.config, inlineParams(model.textEncoder.weights), {
+  const text = buildClipTextGraph(model.textEncoder.config, model.paramSources.textEncoder, {
     batch: 1,
     length: CLIP_MAX_LENGTH,
     adapters: [textAdapter],
@@ -68,7 +67,7 @@ export function buildDiffusionLossGraph(model: PersonalizationModel, options: Di
   g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
   const latentSide = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
   const channels = model.unet.plan.config.inChannels;
-  const unet = buildUnetGraph(model.unet.plan, inlineParams(model.unet.weights), {
+  const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, {
     batch: 1,
     height: latentSide,
     width: latentSide,

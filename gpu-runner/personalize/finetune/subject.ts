@@ -1,7 +1,6 @@
 // The subject image as the diffusion loss sees it: face crop at the VAE's resolution in [−1, 1], encoded once to the
 // latent distribution's mean and std; each step draws x₀ = (mean + std·z)·scaling_factor (DreamBooth samples the
 // latent distribution every step, `latent_dist.sample()`).
-import { inlineParams } from '../../models/params.ts';
 import { openGraphSession } from '../../models/session.ts';
 import { buildVaeEncoderGraph, VAE_ENCODE } from '../../models/vae/build.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from '../face/preprocess.ts';
@@ -20,7 +19,7 @@ export interface EncodedSubject {
 export async function encodeSubject(model: PersonalizationModel, image: Uint8Array | RgbPixels, box?: FaceBox): Promise<EncodedSubject> {
   const side = model.resolution;
   const face = await preprocessFace(image, { size: side, ...VAE_PIXEL_NORMALIZATION, ...(box ? { box } : {}) });
-  const { graph } = buildVaeEncoderGraph(model.vae.plan, inlineParams(model.vae.weights), { batch: 1, height: side, width: side });
+  const { graph } = buildVaeEncoderGraph(model.vae.plan, model.paramSources.vae, { batch: 1, height: side, width: side });
   const session = await openGraphSession(graph, { threads: 1 });
   try {
     const out = await session.run({ [VAE_ENCODE.input]: { dtype: 'float32', dims: [1, 3, side, side], data: face.pixels } });
