@@ -6,22 +6,30 @@ import { createInterface } from 'node:readline';
 export interface Child {
   readonly name: string;
   readonly process: ChildProcess;
-  stop(): Promise<void>;
+  /** SIGTERM to the process group (SIGKILL after a grace period), or the given signal at once. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 const STOP_GRACE_MS = 8_000;
 
-export function startChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Child {
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  onOutput: (name: string, line: string) => void = (n, line) => console.log(`[${n}] ${line}`),
+): Child {
   const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+    if (stream) createInterface({ input: stream }).on('line', (line) => onOutput(name, line));
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     name,
     process: child,
-    async stop() {
-      if (child.exitCode !== null || child.pid === undefined) return;
+    async stop(first: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       const signal = (sig: NodeJS.Signals) => {
         try {
           process.kill(-child.pid!, sig);
@@ -29,7 +37,7 @@ export function startChild(name: string, command: string, args: string[], env: N
           // The group is already gone.
         }
       };
-      signal('SIGTERM');
+      signal(first);
       const timer = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
