@@ -36,7 +36,7 @@ import { createTrainer } from '../gpu-runner/onnx/optim/trainer.ts';
 import type { ParamSet } from '../gpu-runner/onnx/optim/types.ts';
 import { SessionHost } from '../gpu-runner/onnx/runtime/sessionHost.ts';
 import { float32Tensor, type RuntimeFeeds } from '../gpu-runner/onnx/runtime/tensor.ts';
-import { medianMs, printTable, writeResults, type Row } from './report.ts';
+import { printTable, writeResults, type Row } from './report.ts';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = !process.argv.includes('--no-profile');
@@ -299,11 +299,10 @@ async function matmulCeiling(host: SessionHost): Promise<{ gflops: number; inPro
   const feeds = { a: float32Tensor(uniform(count, 1, 1), [CEILING_SIZE, CEILING_SIZE]), b: float32Tensor(uniform(count, 2, 1), [CEILING_SIZE, CEILING_SIZE]) };
   const flops = 2 * CEILING_SIZE ** 3;
   const runner = await host.open(bytes, { executionProvider: 'cpu' });
-  const viaWorker = await medianMs(() => runner.run(feeds), TIMING);
-  await runner.close();
   const session = await InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
-  const ortFeeds = { a: new Tensor('float32', feeds.a.data, [CEILING_SIZE, CEILING_SIZE]), b: new Tensor('float32', feeds.b.data, [CEILING_SIZE, CEILING_SIZE]) };
-  const inProcess = await medianMs(() => session.run(ortFeeds), TIMING);
+  const ortFeeds = toOrtFeeds(feeds);
+  const { viaWorker, inProcess } = await interleavedMedians({ viaWorker: () => runner.run(feeds), inProcess: () => session.run(ortFeeds) });
+  await runner.close();
   await session.release();
   return { gflops: flops / viaWorker / 1e6, inProcessGflops: flops / inProcess / 1e6 };
 }
@@ -313,12 +312,23 @@ interface CaseResult {
   profile?: { forward: Profile; gradient: Profile };
 }
 
-async function inProcessMs(model: Uint8Array, feeds: RuntimeFeeds): Promise<number> {
-  const session = await InferenceSession.create(model, { graphOptimizationLevel: 'all' });
-  const ortFeeds = toOrtFeeds(feeds);
-  const ms = await medianMs(() => session.run(ortFeeds), TIMING);
-  await session.release();
-  return ms;
+/**
+ * Medians of several timed functions measured round-robin (one call of each per round), so that load from other
+ * processes on the shared machine hits every column alike and the ratios stay meaningful.
+ */
+async function interleavedMedians<K extends string>(fns: Record<K, () => unknown>): Promise<Record<K, number>> {
+  const keys = Object.keys(fns) as K[];
+  for (let i = 0; i < TIMING.warmup; i++) for (const key of keys) await fns[key]();
+  const times = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < TIMING.repeats; i++) {
+    for (const key of keys) {
+      const startedAt = performance.now();
+      await fns[key]();
+      times[key].push(performance.now() - startedAt);
+    }
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return Object.fromEntries(keys.map((key) => [key, median(times[key])])) as Record<K, number>;
 }
 
 /**
@@ -329,10 +339,7 @@ async function inProcessMs(model: Uint8Array, feeds: RuntimeFeeds): Promise<numb
 async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph, host: SessionHost): Promise<CaseResult> {
   const inference = build('inference');
   inference.graph.output(inference.loss, 'loss');
-  const inferenceBytes = serializeModel(inference.graph);
-  const forwardRunner = await host.open(inferenceBytes, { executionProvider: 'cpu' });
-  const forwardMs = await medianMs(() => forwardRunner.run(inference.feeds), TIMING);
-  await forwardRunner.close();
+  const forwardRunner = await host.open(serializeModel(inference.graph), { executionProvider: 'cpu' });
 
   const train = build('train');
   const trainer = await createTrainer({
@@ -344,9 +351,6 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     optimizerBackend: 'typescript',
     runner: { host, executionProvider: 'cpu' },
   });
-  const gradientMs = await medianMs(() => trainer.evaluate(train.feeds), TIMING);
-  const stepMs = await medianMs(() => trainer.step(train.feeds), TIMING);
-  await trainer.close();
 
   // Pure compute, in-process: forward and gradient graphs with the weights as inputs.
   const gradientGraph = grad(train.graph, { loss: train.loss, wrt: Object.keys(train.params) });
@@ -355,8 +359,21 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   for (const [param, data] of Object.entries(train.params)) allFeeds[param] = float32Tensor(data, train.graph.value(param).staticShape);
   const forwardBytes = serializeModel(train.graph);
   const gradientBytes = serializeModel(gradientGraph);
-  const forwardInProcessMs = await inProcessMs(forwardBytes, allFeeds);
-  const gradientInProcessMs = await inProcessMs(gradientBytes, allFeeds);
+  const forwardSession = await InferenceSession.create(forwardBytes, { graphOptimizationLevel: 'all' });
+  const gradientSession = await InferenceSession.create(gradientBytes, { graphOptimizationLevel: 'all' });
+  const ortFeeds = toOrtFeeds(allFeeds);
+
+  const ms = await interleavedMedians({
+    forward: () => forwardRunner.run(inference.feeds),
+    gradientRun: () => trainer.evaluate(train.feeds),
+    trainStep: () => trainer.step(train.feeds),
+    forwardInProcess: () => forwardSession.run(ortFeeds),
+    gradientInProcess: () => gradientSession.run(ortFeeds),
+  });
+  await forwardRunner.close();
+  await trainer.close();
+  await forwardSession.release();
+  await gradientSession.release();
 
   const forwardFlops = countFlops(train.graph);
   const gradientFlops = countFlops(gradientGraph);
@@ -364,18 +381,18 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   const row: Row = {
     case: name,
     trainableParams: paramCount,
-    forwardMs,
-    trainStepMs: stepMs,
-    ratio: stepMs / forwardMs,
-    gradientRunMs: gradientMs,
-    adamMs: stepMs - gradientMs,
-    forwardInProcessMs,
-    gradientInProcessMs,
-    computeRatio: gradientInProcessMs / forwardInProcessMs,
+    forwardMs: ms.forward,
+    trainStepMs: ms.trainStep,
+    ratio: ms.trainStep / ms.forward,
+    gradientRunMs: ms.gradientRun,
+    adamMs: ms.trainStep - ms.gradientRun,
+    forwardInProcessMs: ms.forwardInProcess,
+    gradientInProcessMs: ms.gradientInProcess,
+    computeRatio: ms.gradientInProcess / ms.forwardInProcess,
     forwardGflop: forwardFlops / 1e9,
     gradientGflop: gradientFlops / 1e9,
-    forwardGflops: forwardFlops / forwardInProcessMs / 1e6,
-    gradientGflops: gradientFlops / gradientInProcessMs / 1e6,
+    forwardGflops: forwardFlops / ms.forwardInProcess / 1e6,
+    gradientGflops: gradientFlops / ms.gradientInProcess / 1e6,
   };
   if (!PROFILE) return { row };
   return { row, profile: { forward: await profile(forwardBytes, allFeeds), gradient: await profile(gradientBytes, allFeeds) } };
@@ -403,10 +420,9 @@ async function measureOptimizers(host: SessionHost): Promise<Row[]> {
         optimizerBackend: backend,
         runner: { host, executionProvider: 'cpu' },
       });
-      const evaluateMs = await medianMs(() => trainer.evaluate(feeds), TIMING);
-      const stepMs = await medianMs(() => trainer.step(feeds), TIMING);
+      const ms = await interleavedMedians({ evaluate: () => trainer.evaluate(feeds), step: () => trainer.step(feeds) });
       await trainer.close();
-      perBackend[backend] = Math.max(0, stepMs - evaluateMs);
+      perBackend[backend] = Math.max(0, ms.step - ms.evaluate);
     }
     rows.push({
       elements,
