@@ -118,10 +118,12 @@ const unetResultsSchema = z.looseObject({
 });
 type UnetRow = z.infer<typeof unetRowSchema>;
 
-/** UNet timings from bench/sd-unet.ts (re-measured unless --reuse-unet). */
-function unetTimings(): { measuredAt: string; tiny: UnetRow[]; full: UnetRow[] } {
-  if (!REUSE_UNET || !existsSync(UNET_RESULTS)) {
-    const args = ['--import', 'tsx', join(BENCH_DIR, 'sd-unet.ts'), '--cfg', ...(TINY_UNET_ONLY ? ['--tiny-only'] : [])];
+/** UNet timings from bench/sd-unet.ts (re-measured unless --reuse-unet); null when neither is available. */
+function unetTimings(): { measuredAt: string; tiny: UnetRow[]; full: UnetRow[] } | null {
+  const script = join(BENCH_DIR, 'sd-unet.ts');
+  if (!existsSync(script) && !existsSync(UNET_RESULTS)) return null;
+  if (existsSync(script) && (!REUSE_UNET || !existsSync(UNET_RESULTS))) {
+    const args = ['--import', 'tsx', script, '--cfg', ...(TINY_UNET_ONLY ? ['--tiny-only'] : [])];
     const run = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     if (run.status !== 0) throw new Error(`bench/sd-unet.ts failed (exit ${run.status})`);
   }
@@ -136,11 +138,13 @@ async function main(): Promise<void> {
 
   const overhead = await overheadRows(tokenizer);
   const unet = unetTimings();
-  const unetRows = [...unet.tiny, ...unet.full].map(({ model, batch, latents, forwardMs }) => ({ model, batch, latents, forwardMs }));
-  printTable(`UNet forward on CPU (bench/sd-unet.ts, measured ${unet.measuredAt})`, unetRows);
+  const unetRows = unet ? [...unet.tiny, ...unet.full].map(({ model, batch, latents, forwardMs }) => ({ model, batch, latents, forwardMs })) : [];
+  if (unet) printTable(`UNet forward on CPU (bench/sd-unet.ts, measured ${unet.measuredAt})`, unetRows);
+  else console.log('\nUNet forward: bench/sd-unet.ts is not available, so the overhead share is not computed');
 
   // Guidance runs the UNet on a batch of 2 (uncond + cond); compare with that batch, else with batch 1.
-  const fullUnet = unet.full.find((row) => row.batch === 2) ?? unet.full.find((row) => row.batch === 1);
+  const full = unet?.full ?? [];
+  const fullUnet = full.find((row) => row.batch === 2) ?? full.find((row) => row.batch === 1);
   const overheadTable = overhead.map(({ overheadMs, ...row }) => ({
     ...row,
     'full UNet ms': fullUnet?.forwardMs ?? null,

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -8,7 +8,7 @@ import { referencePath } from '../parity/reference-dir.ts';
 import { type LoadedModels, createDiffusionModels, loadStableDiffusion } from './pipeline.ts';
 import { type GenerateRequest, applyGuidance, generate, imagesToPng } from './sampler.ts';
 import { SCHEDULER_CLASSES } from './schedulers/index.ts';
-import { loadBpeVocab } from './tokenizer/bpe-vocab.ts';
+import { writeDiffusersFolder } from './reference-folder.ts';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
 
 /** SD 1.5's scheduler/scheduler_config.json. */
@@ -141,26 +141,7 @@ describe('loadStableDiffusion (a diffusers folder)', () => {
   it('loads model_index.json, the three models, tokenizer/ and scheduler/, and samples with the folder scheduler', async () => {
     const root = mkdtempSync(join(tmpdir(), 'sd-folder-'));
     try {
-      for (const part of ['unet', 'text_encoder', 'vae']) cpSync(referencePath('sd15-tiny', part), join(root, part), { recursive: true });
-      writeFileSync(
-        join(root, 'model_index.json'),
-        JSON.stringify({
-          _class_name: 'StableDiffusionPipeline',
-          scheduler: ['diffusers', 'PNDMScheduler'],
-          text_encoder: ['transformers', 'CLIPTextModel'],
-          tokenizer: ['transformers', 'CLIPTokenizer'],
-          unet: ['diffusers', 'UNet2DConditionModel'],
-          vae: ['diffusers', 'AutoencoderKL'],
-        }),
-      );
-      mkdirSync(join(root, 'scheduler'));
-      writeFileSync(join(root, 'scheduler', 'scheduler_config.json'), JSON.stringify({ _class_name: 'PNDMScheduler', ...SD15_SCHEDULER_CONFIG }));
-      mkdirSync(join(root, 'tokenizer'));
-      const vocab = loadBpeVocab(BUNDLED_CLIP_VOCAB);
-      writeFileSync(join(root, 'tokenizer', 'vocab.json'), JSON.stringify(Object.fromEntries(vocab.encoder)));
-      const merges = [...vocab.mergeRanks.entries()].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
-      writeFileSync(join(root, 'tokenizer', 'merges.txt'), ['#version: 0.2', ...merges].join('\n'));
-
+      writeDiffusersFolder(referencePath('sd15-tiny'), root);
       const sd = loadStableDiffusion(root, { threads: 1 });
       try {
         expect(sd.scheduler.className).toBe('PNDMScheduler');

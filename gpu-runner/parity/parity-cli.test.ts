@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeDiffusersFolder } from '../diffusion/reference-folder.ts';
 import { loadSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { ParityCheck, ParityResult } from './check.ts';
 import { REPOSITORY_ROOT, referencePath } from './reference-dir.ts';
@@ -71,6 +73,23 @@ describe('gpu-runner/cli.ts parity', () => {
     const ids = JSON.parse(run.stdout) as number[];
     expect(ids.slice(0, 8)).toEqual([49406, 320, 1125, 539, 48136, 1710, 49407, 49407]);
     expect(ids).toHaveLength(77);
+  });
+});
+
+describe('gpu-runner/cli.ts generate', () => {
+  it('writes one PNG per image of the batch, named by seed', async () => {
+    const root = writeDiffusersFolder(referencePath('sd15-tiny'), join(scratch, 'sd-folder'));
+    const out = join(scratch, 'img');
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join('gpu-runner', 'cli.ts'), 'generate', root, 'a photo of sks face', '--steps', '3', '--width', '64', '--height', '32', '--batch', '2', '--seed', '11', '--out', out],
+      { cwd: REPOSITORY_ROOT, encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const written = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { path: string; seed: number });
+    expect(written.map((w) => w.seed)).toEqual([11, 12]);
+    const meta = await sharp(readFileSync(written[1]!.path)).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 32]);
   });
 });
 
