@@ -83,20 +83,21 @@ function shade(identity: Identity, context: Context, x: number, y: number): Rgb 
   if (face) {
     // Eyes: white, a large iris (the identity colour must survive the VAE), pupil.
     for (const cx of [-0.19, 0.19]) {
-      if (ellipse(x, y, cx, -0.04, 0.115, 0.085)) {
+      if (ellipse(x, y, cx, -0.04, 0.13, 0.1)) {
         const d = Math.hypot(x - cx, y + 0.04);
-        if (d <= 0.03) return PUPIL;
-        if (d <= 0.075) return eye;
+        if (d <= 0.028) return PUPIL;
+        if (d <= 0.088) return eye;
         return EYE_WHITE;
       }
       if (identity.hairStyle !== 'bald' && rect(x, y, cx - 0.11, -0.19, cx + 0.11, -0.155)) return hair;
     }
     if (identity.beard === 'full' && y > 0.2 && !ellipse(x, y, 0, 0.33, 0.16, 0.06)) return hair;
     if (ellipse(x, y, 0, 0.33, 0.16, 0.05)) return LIPS;
-    if (identity.mark === 'mole' && Math.hypot(x - 0.24, y - 0.2) <= 0.035) return MOLE;
+    if (identity.mark === 'mole' && Math.hypot(x - 0.25, y - 0.18) <= 0.07) return MOLE;
     if (identity.mark === 'freckles') {
-      for (const [fx, fy] of [[-0.3, 0.12], [-0.24, 0.17], [-0.32, 0.2], [0.3, 0.12], [0.24, 0.17], [0.32, 0.2]] as const) {
-        if (Math.hypot(x - fx, y - fy) <= 0.022) return scaleRgb(skin, 0.6);
+      // A band of large freckles across both cheeks: big enough to survive 32 px and a ×4–×8 VAE.
+      for (const [fx, fy] of [[-0.33, 0.1], [-0.24, 0.16], [-0.34, 0.22], [0.33, 0.1], [0.24, 0.16], [0.34, 0.22]] as const) {
+        if (Math.hypot(x - fx, y - fy) <= 0.04) return scaleRgb(skin, 0.5);
       }
     }
     // Hair over the forehead.

@@ -6,7 +6,7 @@ import type { Style } from './attributes.ts';
 const PIXEL_BLOCK = 4;
 const PIXEL_LEVELS = 4;
 const SKETCH_PAPER = [0.97, 0.95, 0.9] as const;
-const SKETCH_TINT = 0.35; // how much of the original colour stays under the pencil
+const SKETCH_TINT = 0.5; // how much of the original colour stays under the pencil
 const SKETCH_EDGE_GAIN = 4;
 
 function luminance(d: Float32Array, o: number): number {
