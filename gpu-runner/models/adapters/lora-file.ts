@@ -1,5 +1,6 @@
 // Reading a LoRA safetensors file in PEFT key format (`<layer>.lora_A.weight` [r, in], `<layer>.lora_B.weight`
-// [out, r]); the scale is alpha / rank from the file's metadata (diffusers' `network_alpha` convention), 1 without alpha.
+// [out, r]); the scale is alpha / rank from the file's metadata (diffusers' `network_alpha` convention), else the
+// metadata's stated `scale`, else 1.
 import { loadSafetensors, toFloat32 } from '../../io/safetensors.ts';
 import { formatShape, shapesEqual, type AdaptableLinear } from '../inventory.ts';
 import type { LoraWeights } from './lora.ts';
@@ -36,5 +37,9 @@ export function readLoraFile(path: string, targets: readonly AdaptableLinear[]):
   if (alpha !== undefined && !Number.isFinite(alpha)) throw new Error(`${path}: metadata alpha "${metadata.alpha}" is not a number`);
   if (alpha !== undefined && ranks.size > 1) throw new Error(`${path}: one alpha for layers of ranks ${[...ranks].join(', ')}`);
   const rank = [...ranks][0] ?? 1;
-  return { layers, scale: alpha === undefined ? 1 : alpha / rank };
+  if (alpha !== undefined) return { layers, scale: alpha / rank };
+  // Without alpha, a writer may still state the scale it merged with; otherwise PEFT's default alpha = rank gives 1.
+  const stated = metadata.scale === undefined ? 1 : Number(metadata.scale);
+  if (!Number.isFinite(stated)) throw new Error(`${path}: metadata scale "${metadata.scale}" is not a number`);
+  return { layers, scale: stated };
 }
