@@ -5,6 +5,7 @@ import { Tensor } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { knownCudaAvailability } from './executionProvider.ts';
 import { SessionCache } from './sessionCache.ts';
+import { Graph, add, matmul, saveModel, tensor } from '../index.ts';
 import { affineModel } from './testModels.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hdb-session-cache-'));
@@ -58,6 +59,25 @@ describe('SessionCache', () => {
     const other = await reader.acquire(affineModel(4), { executionProvider: 'cpu' });
     expect(other.source).toBe('built');
     await reader.dispose();
+  });
+
+  it('opens a model by path with external data, shares it by content and location, and persists it only on request', async () => {
+    const folder = join(dir, 'by-path');
+    const g = new Graph('external');
+    const x = g.input('X', 'float32', [2, 2]);
+    g.output(add(matmul(x, g.param('W', tensor('float32', [2, 2], [1, 2, 3, 4]))), g.param('B', tensor('float32', [2, 2], new Array(4).fill(1)))), 'Y');
+    const path = saveModel(g, folder, 'model.onnx', { file: 'weights.bin', thresholdBytes: 0 });
+    const cacheDir = join(dir, 'path-cache');
+    const cache = new SessionCache({ cacheDir, log: quiet });
+    const first = await cache.acquire(path, { executionProvider: 'cpu' });
+    const second = await cache.acquire(join(folder, '.', 'model.onnx'), { executionProvider: 'cpu' });
+    expect(first.source).toBe('built');
+    expect(second.session).toBe(first.session);
+    expect([...(await first.session.run(X())).Y!.data]).toEqual([2, 3, 4, 5]);
+    expect(readdirSync(cacheDir)).toEqual([]);
+    const persisted = await cache.acquire(path, { executionProvider: 'cpu', intraOpNumThreads: 1, persistOptimized: true });
+    expect(readdirSync(cacheDir)).toEqual([`${persisted.key}.optimized.onnx`]);
+    await cache.dispose();
   });
 
   it('frees idle sessions beyond maxIdleSessions, least recently released first, and keeps held ones', async () => {

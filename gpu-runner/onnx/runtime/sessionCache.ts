@@ -27,6 +27,11 @@ export interface SessionOptions {
   graphOptimizationLevel?: GraphOptimizationLevel;
   /** Threads for one operator; onnxruntime's default (all cores) when absent. */
   intraOpNumThreads?: number;
+  /**
+   * Write onnxruntime's optimized model to the disk tier. Default: for models given as bytes (always under 2 GB), not
+   * for paths, whose weights usually sit in external data that the optimized copy would duplicate inline.
+   */
+  persistOptimized?: boolean;
 }
 
 export interface SessionCacheOptions {
@@ -81,7 +86,11 @@ function canonicalShapes(shapes: Record<string, readonly number[]> | undefined):
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Content digest of the graph: the model bytes (for a path, the `.onnx` file plus its absolute location). */
+/**
+ * Content digest of the graph: the model bytes; for a path, the `.onnx` file plus its absolute location (external
+ * data resolves relative to it). External data files are not hashed (they can be gigabytes): weights at a given path
+ * are treated as immutable, so write changed weights to a new path.
+ */
 export function modelDigest(model: ModelSource): string {
   if (typeof model === 'string') {
     const path = resolve(model);
@@ -216,7 +225,7 @@ export class SessionCache {
       session = await InferenceSession.create(optimized, { ...base, graphOptimizationLevel: 'disabled' });
       source = 'disk';
     } else {
-      const persist = optimized !== null && (typeof model === 'string' || model.byteLength < MAX_PERSISTED_MODEL_BYTES);
+      const persist = optimized !== null && (options.persistOptimized ?? (typeof model !== 'string' && model.byteLength < MAX_PERSISTED_MODEL_BYTES));
       // Written under a unique name and renamed once complete, so a concurrent reader never sees half a file.
       const temporary = persist ? `${optimized}.${process.pid}.${randomBytes(4).toString('hex')}.tmp` : null;
       // Saving an 'all'-level model makes onnxruntime warn that it is hardware specific; the key already pins the
