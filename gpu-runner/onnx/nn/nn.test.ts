@@ -138,6 +138,24 @@ describe('composites: gradients', () => {
     },
     { name: 'geglu', dtype: 'float32' as const, build: (g: E.Graph) => E.geglu(g.input('x', 'float32', [2, 3]), g.input('w', 'float32', [4, 3]), g.input('b', 'float32', [4])) },
     { name: 'silu + quickGelu (float32, fused by onnxruntime)', dtype: 'float32' as const, build: (g: E.Graph) => E.quickGelu(E.silu(g.input('x', 'float32', [2, 3]))) },
+    {
+      // a miniature SD block: resnet (group norm, SiLU, convs, residual), downsample, transformer (layer norm,
+      // masked attention, GEGLU), upsample; every parameter differentiated at once
+      name: 'SD-like block', dtype: 'float32' as const,
+      build: (g: E.Graph) => {
+        const p = (n: string, d: number[]) => g.input(n, 'float32', d);
+        const x = p('x', [1, 4, 6, 6]);
+        let h = E.conv2d(E.silu(E.groupNorm(x, 2, p('gn.w', [4]), p('gn.b', [4]))), p('c1.w', [4, 4, 3, 3]), p('c1.b', [4]), { padding: 1 });
+        h = E.add(h, x);
+        h = E.conv2d(h, p('down.w', [4, 4, 3, 3]), undefined, { stride: 2, padding: 1 });
+        const tokens = E.transpose(E.reshape(h, [1, 4, 9]), [0, 2, 1]);
+        const n = E.layerNorm(tokens, p('ln.w', [4]), p('ln.b', [4]));
+        const mask = g.constant(E.tensor('float32', [9, 9], Array.from({ length: 81 }, (_, i) => (i % 9 > Math.floor(i / 9) ? -1e9 : 0))));
+        let t = E.add(tokens, E.linear(E.attention(E.linear(n, p('q.w', [4, 4])), E.linear(n, p('k.w', [4, 4])), E.linear(n, p('v.w', [4, 4])), { heads: 2, mask }), p('o.w', [4, 4]), p('o.b', [4])));
+        t = E.add(t, E.linear(E.geglu(t, p('ff.w', [8, 4]), p('ff.b', [8])), p('ff2.w', [4, 4])));
+        return E.upsampleNearest(E.reshape(E.transpose(t, [0, 2, 1]), [1, 4, 3, 3]));
+      },
+    },
     { name: 'mseLoss', dtype: 'float64' as const, build: (g: E.Graph) => E.mseLoss(g.input('p', 'float64', [2, 3]), g.input('t', 'float64', [2, 3])) },
   ];
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_, c) => {
