@@ -81,7 +81,7 @@ $('upload-form').addEventListener('submit', async (event) => {
       await api('/v1/personalizations', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey() },
-        body: JSON.stringify({ subject_id: subject.id, method: $('method').value }),
+        body: JSON.stringify({ subject_id: subject.id, method: $('method').value, finetune: { steps: Number($('steps').value) } }),
       })
     ).json();
     $('job-id').textContent = created.id;
@@ -110,7 +110,10 @@ $('examples').addEventListener('click', (event) => {
 
 async function showImages(generation) {
   for (const image of generation.images) {
-    const blob = await (await api(image.url)).blob();
+    // The API answers absolute URLs on its public origin; the page may be open on another name of the same server
+    // (localhost vs 127.0.0.1), so fetch the path on the page's own origin.
+    const { pathname, search } = new URL(image.url, location.href);
+    const blob = await (await api(pathname + search)).blob();
     const figure = document.createElement('figure');
     const img = document.createElement('img');
     img.src = URL.createObjectURL(blob);
