@@ -1,7 +1,7 @@
 import type { Value } from '../ir/graph.ts';
 import { broadcastShapes, range, sameShape } from '../ir/shape.ts';
 import type { DType } from '../ir/types.ts';
-import { tensor } from '../ir/types.ts';
+import { dtypeFromOnnx, ONNX_DTYPE, tensor } from '../ir/types.ts';
 import { defineOp, emit1, need, type InferContext } from './registry.ts';
 
 /** A value or a JS number (lifted to a scalar constant of the other operand's dtype). */
@@ -86,7 +86,7 @@ export function gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
 
 export function cast(x: Value, to: DType): Value {
   if (x.dtype === to) return x;
-  return emit1('Cast', [x], { to: ONNX_DTYPE_CODE[to] });
+  return emit1('Cast', [x], { to: ONNX_DTYPE[to] });
 }
 
 /** Identity whose output autodiff treats as a constant. */
@@ -95,7 +95,6 @@ export function stopGradient(x: Value): Value {
   return out!;
 }
 
-import { ONNX_DTYPE as ONNX_DTYPE_CODE, dtypeFromOnnx } from '../ir/types.ts';
 
 /** Elementwise zeros shaped like `x`. */
 export function zerosLike(x: Value): Value {

@@ -1,4 +1,3 @@
-
 import { grad } from '../autodiff/grad.ts';
 import { Graph, type Value } from '../ir/graph.ts';
 import type { HostTensor } from '../ir/types.ts';
