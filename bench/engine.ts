@@ -4,7 +4,7 @@
 // worker (the product's path); the gradient-graph run alone is also timed in-process and profiled by op type, so a
 // missed target can be traced to the rules that cost the most. Flags: --quick (fewer repeats), --no-profile.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism as cpuCount, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import {
@@ -437,6 +437,7 @@ async function measureOptimizers(host: SessionHost): Promise<Row[]> {
 
 async function main(): Promise<void> {
   const host = new SessionHost({ cacheDir: null, log: () => undefined });
+  const loadBefore = loadavg()[0]!;
   try {
     const ceiling = await matmulCeiling(host);
     const cases: [string, (mode: BuildMode) => BenchGraph][] = [
@@ -465,7 +466,11 @@ async function main(): Promise<void> {
         printTable(`${selected[i]![0]}: costliest nodes of the gradient graph`, gradient.topNodes.map((n) => ({ ...n })));
       }
     }
+    // The machine is shared: the 1-minute load average before and after says how much to trust the absolute numbers.
+    const load = { before: loadBefore, after: loadavg()[0]! };
+    console.log(`load average (1 min) before/after: ${load.before.toFixed(1)} / ${load.after.toFixed(1)} on ${cpuCount()} cores`);
     const path = writeResults('engine', {
+      loadAverage: load,
       timing: TIMING,
       targetRatio: TARGET_RATIO,
       ceiling: { size: CEILING_SIZE, ...ceiling },
