@@ -3,20 +3,21 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from '../../db/schema.ts';
-import type { Env } from '../env.ts';
 
 const MAX_CONNECTIONS_PER_REQUEST = 4;
 
 export type Database = PostgresJsDatabase<typeof schema>;
+/** The bindings a connection needs; structural, so Node tools (the local stack) can use this module too. */
+export type DbBindings = { HYPERDRIVE?: { connectionString: string }; DATABASE_URL?: string };
 export type DbHandle = { db: Database; sql: postgres.Sql; close(): Promise<void> };
 
-export function connectionString(env: Env): string {
+export function connectionString(env: DbBindings): string {
   const url = env.HYPERDRIVE?.connectionString ?? env.DATABASE_URL;
   if (!url) throw new Error('no database configured: bind HYPERDRIVE or set DATABASE_URL');
   return url;
 }
 
-export function openDb(env: Env): DbHandle {
+export function openDb(env: DbBindings): DbHandle {
   const sql = postgres(connectionString(env), {
     max: MAX_CONNECTIONS_PER_REQUEST,
     // Hyperdrive and short-lived clients gain nothing from the type-fetch round trip at connect.

@@ -1,6 +1,9 @@
 // API keys: `hdb_live_…` (tenant) and `hdb_admin_…` (admin), 32 random base62 characters. Shown once; stored as a
 // SHA-256 hash with a short display prefix (DESIGN §6).
+import { apiKeys } from '../../db/schema.ts';
 import { sha256Hex } from '../contract/index.ts';
+import type { Database } from '../db/client.ts';
+import { newId } from './ids.ts';
 
 export type KeyRole = 'tenant' | 'admin';
 export const KEY_PREFIXES: Record<KeyRole, string> = { tenant: 'hdb_live_', admin: 'hdb_admin_' };
@@ -28,4 +31,15 @@ export function isWellFormedKey(key: string): boolean {
 
 export function hashApiKey(key: string): Promise<string> {
   return sha256Hex(key);
+}
+
+/** Creates a key and returns it with the one-time secret. Used by the admin API and the local stack's first admin key. */
+export async function createApiKey(db: Database, input: { tenantId: string | null; role: KeyRole; name: string }) {
+  const { key, displayPrefix } = generateApiKey(input.role);
+  const [row] = await db
+    .insert(apiKeys)
+    .values({ id: newId('apiKey'), tenantId: input.tenantId, role: input.role, name: input.name, keyHash: await hashApiKey(key), displayPrefix })
+    .returning();
+  if (!row) throw new Error('key insert returned nothing');
+  return { row, key };
 }

@@ -5,7 +5,7 @@ import { apiKeys, tenants, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { PersonalizationMethod } from '../contract/index.ts';
 import type { Database } from '../db/client.ts';
-import { generateApiKey, hashApiKey } from '../lib/api-keys.ts';
+import { createApiKey } from '../lib/api-keys.ts';
 import { notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
@@ -74,16 +74,7 @@ const presentKey = (k: KeyRow) => ({
   last_used_at: iso(k.lastUsedAt),
 });
 
-/** Creates a key and returns it with the one-time secret. Also used by the local stack to mint the first admin key. */
-export async function createApiKey(db: Database, input: { tenantId: string | null; role: 'tenant' | 'admin'; name: string }) {
-  const { key, displayPrefix } = generateApiKey(input.role);
-  const [row] = await db
-    .insert(apiKeys)
-    .values({ id: newId('apiKey'), tenantId: input.tenantId, role: input.role, name: input.name, keyHash: await hashApiKey(key), displayPrefix })
-    .returning();
-  if (!row) throw new Error('key insert returned nothing');
-  return { row, key };
-}
+export { createApiKey };
 
 async function findTenant(db: Database, id: string): Promise<TenantRow> {
   const [row] = await db.select().from(tenants).where(eq(tenants.id, id));

@@ -5,7 +5,7 @@ import { tenants } from '../../db/schema.ts';
 import { openDb, type DbHandle } from '../../edge/db/client.ts';
 import type { Env } from '../../edge/env.ts';
 import { newId } from '../../edge/lib/ids.ts';
-import { createApiKey } from '../../edge/routes/admin.ts';
+import { createApiKey } from '../../edge/lib/api-keys.ts';
 
 export const testEnv = env as unknown as Env;
 
