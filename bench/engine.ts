@@ -252,7 +252,8 @@ interface ProfileEvent {
 async function profile(model: Uint8Array, feeds: RuntimeFeeds): Promise<Profile> {
   const dir = mkdtempSync(join(tmpdir(), 'hdb-bench-profile-'));
   try {
-    const session = await InferenceSession.create(model, { enableProfiling: true, profileFilePrefix: join(dir, 'profile'), graphOptimizationLevel: 'all' });
+    // One thread: per-kernel times then add up to compute cost, undistorted by thread-pool spinning on a busy machine.
+    const session = await InferenceSession.create(model, { enableProfiling: true, profileFilePrefix: join(dir, 'profile'), graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
     const ortFeeds = toOrtFeeds(feeds);
     for (let i = 0; i < PROFILED_RUNS; i++) await session.run(ortFeeds);
     session.endProfiling();
