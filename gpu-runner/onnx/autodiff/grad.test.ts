@@ -85,6 +85,22 @@ describe('grad', () => {
     expect(() => E.grad(g, { loss: 'loss', wrt: ['nope'] })).toThrow(/no value named 'nope'/);
   });
 
+  it('needs static shapes and says which value is symbolic', () => {
+    const g = new E.Graph('sym');
+    const x = g.input('x', 'float32', ['batch', 3]);
+    g.output(E.reduceSum(E.add(x, g.input('b', 'float32', [3]))), 'loss');
+    expect(() => E.grad(g, { loss: 'loss', wrt: ['b'] })).toThrow(/symbolic shape \[batch, 3\]/);
+  });
+
+  it('differentiates with respect to an intermediate value (activations)', async () => {
+    const g = new E.Graph('mid');
+    const x = g.input('x', 'float64', [2]);
+    const h = E.exp(x);
+    g.output(E.reduceSum(E.mul(h, h)), 'loss');
+    const out = await runGraph(E.grad(g, { loss: 'loss', wrt: [h] }), { x: f64([2], [0, 1]) });
+    expect(values(out[`grad.${h.name}`])).toEqual([2, 2 * Math.E].map((v) => expect.closeTo(v, 12)) as unknown as number[]);
+  });
+
   it('leaves the forward graph untouched', () => {
     const g = new E.Graph('pure');
     const x = g.input('x', 'float64', [2]);
