@@ -4,9 +4,9 @@
 //   then lower-case.
 // `fixText` covers the ftfy 6.1.1 `fix_text` steps that change well-formed Unicode text (its default config):
 // HTML entities with semicolons (only when the line has no '<'), Latin ligatures, full-/half-width forms, curly
-// quotes, line breaks, surrogates, terminal escapes, control characters, NFC. Not covered: ftfy's mojibake repair
-// (`fix_encoding`: re-decoding text that was UTF-8 read as Latin-1/Windows-125x, guarded by its "badness" heuristic).
+// quotes, line breaks, surrogates, terminal escapes, control characters, NFC, and mojibake repair (./mojibake.ts).
 import { decodeHTML, decodeHTMLStrict } from 'entities';
+import { fixC1Controls, fixEncoding } from './mojibake.ts';
 
 // ftfy chardata.SINGLE_QUOTE_RE / DOUBLE_QUOTE_RE.
 const SINGLE_QUOTES = /[\u02bc\u2018-\u201b]/g;
@@ -78,6 +78,8 @@ function fixSurrogates(text: string): string {
 /** One pass of ftfy's fixers over one segment, in ftfy's order. */
 function fixSegmentOnce(text: string, unescapeHtml: boolean): string {
   let fixed = unescapeHtml ? ftfyUnescapeHtml(text) : text;
+  fixed = fixEncoding(fixed);
+  fixed = fixC1Controls(fixed);
   fixed = fixed.replace(LIGATURE_RE, (char) => LIGATURES.get(char) ?? char);
   fixed = fixCharacterWidth(fixed);
   fixed = fixed.replace(DOUBLE_QUOTES, '"').replace(SINGLE_QUOTES, "'");
@@ -89,7 +91,7 @@ function fixSegmentOnce(text: string, unescapeHtml: boolean): string {
 }
 
 /**
- * ftfy.fix_text (6.1.1, default config, without mojibake repair). Works line by line like ftfy; once a line
+ * ftfy.fix_text (6.1.1, default config). Works line by line like ftfy; once a line
  * contains '<' the text may be HTML, so entity decoding stops for that line and every later one.
  */
 export function fixText(text: string): string {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { referencePath } from '../../parity/reference-dir.ts';
 import { bytesToUnicode, loadBpeVocab } from './bpe-vocab.ts';
 import { cleanPrompt, fixText, pythonHtmlUnescape } from './clean-text.ts';
+import { looksLikeMojibake } from './mojibake.ts';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from './clip-tokenizer.ts';
 
 const referenceSchema = z.object({
@@ -118,6 +119,19 @@ describe('text cleaning beyond the fixture prompts (ftfy 6.1.1 behaviours)', () 
   it("matches Python's html.unescape on legacy and numeric references", () => {
     expect(pythonHtmlUnescape('&amp &ampx &#x80; &#1; &#xD800; &notit;')).toBe('& &x €  \ufffd ¬it;');
   });
+  it('repairs UTF-8 mojibake only where the badness heuristic sees it', () => {
+    // UTF-8 read as Windows-1252, once and twice; curly quotes come back and are then uncurled.
+    expect(fixText('cafÃ© crÃ¨me')).toBe('café crème');
+    expect(fixText('doesnÃ¢â‚¬â„¢t')).toBe("doesn't");
+    expect(fixText('â€œquotedâ€\u009d')).toBe('"quoted"');
+    // A C1 control in Latin-1 text is the Windows-1252 character (U+0085 → ellipsis).
+    expect(fixText('wait\u0085 what')).toBe('wait… what');
+    // Legitimate accented text and symbols stay as they are.
+    for (const text of ['Brontë… naïve', 'Zürich – 25 °C', 'Ελληνικά, русский', '¡Olé! ¿Qué?']) expect(fixText(text)).toBe(text);
+    expect(looksLikeMojibake('crÃ¨me')).toBe(true);
+    expect(looksLikeMojibake('crème')).toBe(false);
+  });
+
   it('removes control characters and terminal escapes, normalizes line breaks and NFC', () => {
     expect(fixText('\x1b[36mblue\x1b[0m\x07 e\u0301\r\nnext')).toBe('blue é\nnext');
   });
