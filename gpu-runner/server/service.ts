@@ -217,7 +217,9 @@ export class RunnerService {
         if (now - lastProgressAt < config.progressIntervalMs || step >= totalSteps) return;
         lastProgressAt = now;
         const progress = { type: 'progress' as const, step, total_steps: totalSteps };
-        progressChain = progressChain.then(() => this.emit(record, progress, `progress:${record.id}`));
+        // Stamped when measured, not when written: the outbox write may wait behind the previous one.
+        const occurredAt = performance.timeOrigin + now;
+        progressChain = progressChain.then(() => this.emit(record, progress, `progress:${record.id}`, occurredAt));
       },
     };
 
@@ -283,12 +285,13 @@ export class RunnerService {
     record: JobRecord,
     body: { type: 'started' } | { type: 'progress'; step: number; total_steps: number } | Pick<Extract<RunnerEvent, { type: 'succeeded' }>, 'type' | 'result'> | Pick<Extract<RunnerEvent, { type: 'failed' }>, 'type' | 'error'>,
     coalesceKey?: string,
+    occurredAtMs = Date.now(),
   ): Promise<void> {
     const event = {
       event_id: `evt_${crypto.randomUUID().replaceAll('-', '')}`,
       job_id: record.id,
       attempt: record.attempt,
-      occurred_at: new Date().toISOString(),
+      occurred_at: new Date(occurredAtMs).toISOString(),
       ...body,
     } as RunnerEvent;
     try {

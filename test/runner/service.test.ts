@@ -279,16 +279,17 @@ describe('event delivery', () => {
   });
 
   it('never exceeds one progress event per interval', async () => {
-    const paced = await startTestRunner({ env: { RUNNER_PROGRESS_INTERVAL_MS: '400' }, executor: slowExecutor() });
+    const paced = await startTestRunner({ env: { RUNNER_PROGRESS_INTERVAL_MS: '200' }, executor: slowExecutor() });
     try {
-      const job = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 400 });
+      // ~130 GFLOP of MatMuls: seconds on one core, so several intervals pass whatever the machine.
+      const job = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: LONG_JOB_STEPS });
       expect((await paced.client.post(job)).status).toBe(202);
       await edge.waitFor(isFinal(job.job_id));
       const events = eventsOf(edge, job.job_id);
       const progress = events.filter((event) => event.type === 'progress');
       expect(progress.length).toBeGreaterThan(0);
-      const times = [events[0], ...progress].map((event) => Date.parse(event?.occurred_at ?? ''));
-      for (let i = 1; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(400 - 1);
+      const times = progress.map((event) => Date.parse(event.occurred_at));
+      for (let i = 1; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(200 - 1);
       const steps = progress.map((event) => (event.type === 'progress' ? event.step : 0));
       expect(steps).toEqual([...steps].sort((a, b) => a - b));
     } finally {

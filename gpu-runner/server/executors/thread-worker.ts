@@ -1,0 +1,65 @@
+// The executor's worker thread: loads the executor module, warms it up, and runs calls with progress and abort.
+// Model code (onnxruntime's synchronous `run`, tensor math between steps) blocks this thread, never the service's.
+import { parentPort, workerData } from 'node:worker_threads';
+import { JobAbortedError, type ExecutionContext, type JobExecutor } from '../jobs/executor.ts';
+import {
+  transferables,
+  type HostMessage,
+  type SerializedError,
+  type ThreadWorkerData,
+  type WorkerMessage,
+} from './thread-protocol.ts';
+
+if (!parentPort) throw new Error('thread-worker.ts must run in a worker thread');
+const port = parentPort;
+const init = workerData as ThreadWorkerData;
+
+const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+function serialize(error: unknown): SerializedError {
+  if (error instanceof JobAbortedError) return { name: error.name, message: error.message, reason: error.reason };
+  if (error instanceof Error) return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+  return { name: 'Error', message: String(error) };
+}
+
+const controllers = new Map<number, AbortController>();
+let executor: JobExecutor;
+
+try {
+  const module = (await import(init.moduleUrl)) as { createExecutor?: (options: unknown) => JobExecutor | Promise<JobExecutor> };
+  if (typeof module.createExecutor !== 'function') throw new Error(`${init.moduleUrl} does not export createExecutor`);
+  executor = await module.createExecutor(init.options);
+  await executor.warmup();
+  post({ type: 'ready', description: executor.description });
+} catch (error) {
+  post({ type: 'warmup-failed', error: serialize(error) });
+  port.close();
+}
+
+port.on('message', (message: HostMessage) => {
+  switch (message.type) {
+    case 'call': {
+      const controller = new AbortController();
+      controllers.set(message.id, controller);
+      const context: ExecutionContext = {
+        signal: controller.signal,
+        reportProgress: (step, totalSteps) => post({ type: 'progress', id: message.id, step, totalSteps }),
+      };
+      const call = message.method === 'personalize' ? executor.personalize(message.input, context) : executor.generate(message.input, context);
+      call.then(
+        (output) => post({ type: 'result', id: message.id, output }, transferables(output)),
+        (error: unknown) => post({ type: 'error', id: message.id, error: serialize(error) }),
+      ).finally(() => controllers.delete(message.id));
+      return;
+    }
+    case 'abort':
+      controllers.get(message.id)?.abort(message.reason);
+      return;
+    case 'close':
+      void executor.close().finally(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
+      return;
+  }
+});
