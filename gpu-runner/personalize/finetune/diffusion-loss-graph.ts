@@ -34,9 +34,17 @@ export class BindingGraph extends Graph {
 }
 
 export interface DiffusionLossGraphOptions {
-  /** `input`: LiDB factors are graph inputs (fixed predictions, or trainable for lidb-zero); `none`: no LiDB term. */
-  readonly lidb: 'input' | 'none';
+  /**
+   * `input`: LiDB factors are graph inputs (fixed predictions, or trainable for lidb-zero); `source`: they come from
+   * `lidbSource` (e.g. a hypernetwork built earlier into `graph`); `none`: no LiDB term.
+   */
+  readonly lidb: 'input' | 'source' | 'none';
+  readonly lidbSource?: LidbAdapterOptions['lidbSource'];
   readonly relax?: LidbAdapterOptions['relax'];
+  /** Samples per run (each with its own LiDB factors when they come from a source). Default 1. */
+  readonly batch?: number;
+  /** Build into this graph (which may already hold the LiDB source); the loss is then returned, not made an output. */
+  readonly graph?: BindingGraph;
 }
 
 export interface DiffusionLossGraph {
@@ -48,18 +56,21 @@ export interface DiffusionLossGraph {
 }
 
 export function buildDiffusionLossGraph(model: PersonalizationModel, options: DiffusionLossGraphOptions): DiffusionLossGraph {
-  const g = new BindingGraph('personalize_loss');
+  const g = options.graph ?? new BindingGraph('personalize_loss');
+  const batch = options.batch ?? 1;
+  if (options.lidb === 'source' && !options.lidbSource) throw new Error('diffusion loss graph: lidb "source" needs a lidbSource');
   const common = {
     layers: model.layers,
     bases: model.bases,
-    rank: options.lidb === 'input' ? model.lidb.r : 0,
+    rank: options.lidb === 'none' ? 0 : model.lidb.r,
     ...(options.relax ? { relax: options.relax } : {}),
+    ...(options.lidb === 'source' ? { lidbSource: options.lidbSource } : {}),
   };
   const textAdapter = createLidbAdapter({ ...common, component: TEXT_ENCODER_COMPONENT });
   const unetAdapter = createLidbAdapter({ ...common, component: UNET_COMPONENT });
 
   const text = buildClipTextGraph(model.textEncoder.config, model.paramSources.textEncoder, {
-    batch: 1,
+    batch,
     length: CLIP_MAX_LENGTH,
     adapters: [textAdapter],
     graph: g,
@@ -68,22 +79,22 @@ export function buildDiffusionLossGraph(model: PersonalizationModel, options: Di
   const latentSide = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
   const channels = model.unet.plan.config.inChannels;
   const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, {
-    batch: 1,
+    batch,
     height: latentSide,
     width: latentSide,
     textLength: CLIP_MAX_LENGTH,
     adapters: [unetAdapter],
     graph: g,
   });
-  const target = g.input(LOSS_INPUTS.target, 'float32', [1, channels, latentSide, latentSide]);
+  const target = g.input(LOSS_INPUTS.target, 'float32', [batch, channels, latentSide, latentSide]);
   // Epsilon prediction (SD 1.5's `prediction_type`): the UNet predicts the added noise; DreamBooth's MSE to it.
-  const loss = mseLoss(unet.output, target);
+  let loss = mseLoss(unet.output, target);
   g.outputs.length = 0;
-  g.output(loss, LOSS_OUTPUT);
+  if (!options.graph) loss = g.output(loss, LOSS_OUTPUT);
   return {
     graph: g,
-    loss: g.value(LOSS_OUTPUT),
-    latentShape: [1, channels, latentSide, latentSide],
+    loss,
+    latentShape: [batch, channels, latentSide, latentSide],
     adapters: { unet: unetAdapter.values, textEncoder: textAdapter.values },
   };
 }
