@@ -1,5 +1,6 @@
 // The whole job path: API create → Postgres row → jobs Queue → signed POST to the runner double → signed events back
 // → results in R2 and Postgres → downloads and images for the owner only; webhooks recorded on the way.
+import { env } from 'cloudflare:workers';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jobs, runnerEvents, webhookDeliveries } from '../../db/schema.ts';
@@ -265,6 +266,17 @@ describe('generation lifecycle', () => {
     expect(listed.data.map((g) => g.id)).toEqual([generation.id]);
     const row = await withDb(({ db }) => db.select().from(jobs).where(eq(jobs.id, generation.id)));
     expect(row[0]?.status).toBe('succeeded');
+
+    // Deleting the weights removes them and their files; new generations cannot use them.
+    await expectError(await call(`/v1/weights/${weightsId}`, { method: 'DELETE', key: stranger.key }), 404, 'not_found');
+    expect((await call(`/v1/weights/${weightsId}`, { method: 'DELETE', key: owner.key })).status).toBe(204);
+    await expectError(await call(`/v1/weights/${weightsId}`, { key: owner.key }), 404, 'not_found');
+    await expectError(await call(`/v1/weights/${weightsId}/download`, { key: owner.key }), 404, 'not_found');
+    const listedWeights = (await (await call('/v1/weights', { key: owner.key })).json()) as { data: { id: string }[] };
+    expect(listedWeights.data.map((w) => w.id)).not.toContain(weightsId);
+    const stored = await (env as unknown as { BUCKET: R2Bucket }).BUCKET.list({ prefix: `tenants/${owner.id}/weights/${weightsId}/` });
+    expect(stored.objects).toHaveLength(0);
+    await expectError(await call('/v1/generations', { method: 'POST', key: owner.key, json: { weights_id: weightsId, prompt: 'x' } }), 404, 'not_found');
   });
 
   it('refuses bad generation requests', async () => {
