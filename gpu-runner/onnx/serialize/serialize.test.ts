@@ -57,6 +57,16 @@ describe('serialization', () => {
     expect(E.serializeModel(back)).toEqual(E.serializeModel(g));
   });
 
+  it('writes value_info for every intermediate, checked by onnxruntime\'s strict shape inference (on in all engine tests)', async () => {
+    const g = sampleGraph();
+    const model = E.toModelProto(g);
+    expect(model.graph!.valueInfo!.length).toBe(g.values.size - g.inputs.length - g.outputs.length - g.initializers.size);
+    await (await createSession(E.encodeModel(model))).release();
+    const exp = model.graph!.valueInfo!.find((v) => v.type!.tensorType!.shape!.dim!.length === 4 && v.type!.tensorType!.shape!.dim![1]!.dimValue === 8)!;
+    exp.type!.tensorType!.shape!.dim![1] = { dimValue: 9 };
+    await expect(createSession(E.encodeModel(model))).rejects.toThrow(/ShapeInferenceError/);
+  });
+
   it('stores attributes with the op table kinds (FLOAT epsilon, INT axis, INTS perm)', () => {
     const g = new E.Graph('attrs');
     const x = g.input('x', 'float32', [2, 3]);

@@ -7,7 +7,13 @@ import { serializeModel } from '../serialize/write.ts';
  * Minimal onnxruntime glue for the engine's own tests (the product's session cache and worker execution live in
  * `../runtime/`). Sessions use one intra-op thread so parallel test files do not fight over the 2 cores.
  */
-export const TEST_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+export const TEST_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+  // fail on any disagreement between ONNX's own shape inference and the value_info our shape rules wrote
+  extra: { session: { strict_shape_type_inference: '1' } },
+};
 
 const ORT_TYPE: Readonly<Record<DType, ort.Tensor.Type>> = {
   float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8',
