@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePythonJson } from '../io/python-json.ts';
-import type { HostTensor } from '../onnx/index.ts';
+import { type Graph, type HostTensor, saveModel } from '../onnx/index.ts';
+import type { ModelWeights } from '../models/checkpoint/weights.ts';
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
 import {
   type LoadOptions,
@@ -12,12 +13,11 @@ import {
   type VaeComponent,
   openDiffusersFolder,
 } from '../models/checkpoint/diffusers-folder.ts';
-import { inlineParams } from '../models/params.ts';
+import { type ParamSource, externalParams, inlineParams } from '../models/params.ts';
 import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
-import type { DiffusionModels } from './sampler.ts';
-import type { SchedulerChoice } from './sampler.ts';
+import type { DiffusionModels, SchedulerChoice } from './sampler.ts';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
 
 export interface ModelComponents {
@@ -29,6 +29,40 @@ export interface ModelComponents {
 export interface PipelineOptions {
   /** onnxruntime intra-op threads per session (its default, all cores, when absent). */
   threads?: number;
+  /**
+   * How graphs get their weights: copied into the model ('inline', small models), or referenced inside the
+   * checkpoint's safetensors file ('external', DESIGN §4: zero-copy; the .onnx is written beside the weights).
+   * Default: external above INLINE_WEIGHT_LIMIT bytes per model.
+   */
+  weights?: 'inline' | 'external';
+}
+
+/** ONNX protobufs cannot exceed 2 GiB; stay well below with inline weights (SD 1.5's UNet is 3.4 GB in fp32). */
+export const INLINE_WEIGHT_LIMIT = 1024 ** 3;
+
+interface WeightedComponent {
+  dir: string;
+  weights: ModelWeights;
+}
+
+function weightBytes(weights: ModelWeights): number {
+  return weights.names.reduce((sum, name) => sum + weights.tensor(name).byteLength, 0);
+}
+
+/** The parameter source and session opener for one model, inline or external as chosen. */
+function sessionFactory(component: WeightedComponent, label: string, options: PipelineOptions) {
+  const external = options.weights ? options.weights === 'external' : weightBytes(component.weights) > INLINE_WEIGHT_LIMIT;
+  const params: ParamSource = external ? externalParams(component.weights, component.dir) : inlineParams(component.weights);
+  const sessionOptions = options.threads ? { threads: options.threads } : {};
+  return {
+    params,
+    open(graph: Graph, shape: readonly number[]): Promise<GraphSession> {
+      if (!external) return openGraphSession(graph, sessionOptions);
+      // onnxruntime resolves external data relative to the model file, so the file sits beside the weights.
+      const path = saveModel(graph, component.dir, `.${label}-${shape.join('x')}.onnx`);
+      return openGraphSession(path, sessionOptions);
+    },
+  };
 }
 
 /** CLIP's context length for SD 1.x. */
@@ -71,28 +105,28 @@ export interface LoadedModels extends DiffusionModels {
   release(): Promise<void>;
 }
 
-/** DiffusionModels over onnxruntime sessions of the three networks (weights inline: sized for the tiny models). */
+/** DiffusionModels over onnxruntime sessions of the three networks. */
 export function createDiffusionModels(components: ModelComponents, options: PipelineOptions = {}): LoadedModels {
-  const sessionOptions = options.threads ? { threads: options.threads } : {};
-  const unetParams = inlineParams(components.unet.weights);
-  const textParams = inlineParams(components.textEncoder.weights);
-  const vaeParams = inlineParams(components.vae.weights);
+  const unet = sessionFactory(components.unet, 'unet', options);
+  const text = sessionFactory(components.textEncoder, 'text_encoder', options);
+  const vae = sessionFactory(components.vae, 'vae_decoder', options);
   const vaePlan = components.vae.plan;
   const latentChannels = vaePlan.config.latentChannels;
   const vaeScaleFactor = 2 ** (vaePlan.config.blockOutChannels.length - 1);
 
-  const unetSessions = new SessionsByShape(([batch, height, width]) =>
-    openGraphSession(
-      buildUnetGraph(components.unet.plan, unetParams, { batch: batch!, height: height!, width: width!, textLength: TEXT_LENGTH }).graph,
-      sessionOptions,
-    ),
-  );
-  const textSessions = new SessionsByShape(([batch]) =>
-    openGraphSession(buildClipTextGraph(components.textEncoder.config, textParams, { batch: batch!, length: TEXT_LENGTH }).graph, sessionOptions),
-  );
-  const vaeSessions = new SessionsByShape(([batch, height, width]) =>
-    openGraphSession(buildVaeDecoderGraph(vaePlan, vaeParams, { batch: batch!, height: height!, width: width! }).graph, sessionOptions),
-  );
+  const unetSessions = new SessionsByShape((shape) => {
+    const [batch, height, width] = shape as [number, number, number];
+    const { graph } = buildUnetGraph(components.unet.plan, unet.params, { batch, height, width, textLength: TEXT_LENGTH });
+    return unet.open(graph, shape);
+  });
+  const textSessions = new SessionsByShape((shape) => {
+    const { graph } = buildClipTextGraph(components.textEncoder.config, text.params, { batch: shape[0]!, length: TEXT_LENGTH });
+    return text.open(graph, shape);
+  });
+  const vaeSessions = new SessionsByShape((shape) => {
+    const [batch, height, width] = shape as [number, number, number];
+    return vae.open(buildVaeDecoderGraph(vaePlan, vae.params, { batch, height, width }).graph, shape);
+  });
 
   return {
     latentChannels,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -150,6 +150,16 @@ describe('loadStableDiffusion (a diffusers folder)', () => {
         expect(maxDiff(fromFolder.latents, direct.latents)).toBeLessThan(1e-5);
       } finally {
         await sd.models.release();
+      }
+      // The same weights referenced inside the safetensors files (external data) instead of copied into the graph.
+      const external = loadStableDiffusion(root, { threads: 1, weights: 'external' });
+      try {
+        const fromExternal = await generate(external.models, external.tokenizer, { ...BASE, scheduler: external.scheduler });
+        const inline = await generate(models, tokenizer, { ...BASE, scheduler: { className: 'PNDMScheduler', config: SD15_SCHEDULER_CONFIG } });
+        expect(maxDiff(fromExternal.latents, inline.latents)).toBeLessThan(1e-5);
+        expect(readdirSync(join(root, 'unet')).some((name) => name.endsWith('.onnx'))).toBe(true);
+      } finally {
+        await external.models.release();
       }
       rmSync(join(root, 'scheduler', 'scheduler_config.json'));
       expect(() => loadStableDiffusion(root)).toThrow(/missing .*scheduler_config\.json/);
