@@ -4,13 +4,22 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import * as schema from '../../db/schema.ts';
-import { createApiKey } from '../../edge/routes/admin.ts';
+import { generateApiKey, hashApiKey, type KeyRole } from '../../edge/lib/api-keys.ts';
 import { newId } from '../../edge/lib/ids.ts';
 
 export interface SeededKeys {
   readonly adminKey: string;
   readonly tenantKey: string;
   readonly tenantId: string;
+}
+
+type Db = ReturnType<typeof drizzle<typeof schema>>;
+
+/** The same key shape the admin API mints (edge/lib/api-keys.ts), inserted directly: the edge is not needed. */
+async function mintKey(db: Db, tenantId: string | null, role: KeyRole, name: string): Promise<string> {
+  const { key, displayPrefix } = generateApiKey(role);
+  await db.insert(schema.apiKeys).values({ id: newId('apiKey'), tenantId, role, name, keyHash: await hashApiKey(key), displayPrefix });
+  return key;
 }
 
 export async function seedKeysOnce(url: string): Promise<SeededKeys | null> {
@@ -21,9 +30,9 @@ export async function seedKeysOnce(url: string): Promise<SeededKeys | null> {
     if (existing) return null;
     const tenantId = newId('tenant');
     await db.insert(schema.tenants).values({ id: tenantId, name: 'demo' });
-    const admin = await createApiKey(db, { tenantId: null, role: 'admin', name: 'local admin' });
-    const tenant = await createApiKey(db, { tenantId, role: 'tenant', name: 'demo key' });
-    return { adminKey: admin.key, tenantKey: tenant.key, tenantId };
+    const adminKey = await mintKey(db, null, 'admin', 'local admin');
+    const tenantKey = await mintKey(db, tenantId, 'tenant', 'demo key');
+    return { adminKey, tenantKey, tenantId };
   } finally {
     await client.end();
   }
