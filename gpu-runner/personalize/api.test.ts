@@ -5,6 +5,7 @@ import { referencePath } from '../parity/reference-dir.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
 import { fastFinetune, personalize, predict } from './api.ts';
 import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
+import { embeddingRows } from './finetune/textual-inversion.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from './hypernetwork/config.ts';
 import { headLayouts, hypernetworkInventory, initHypernetworkParams } from './hypernetwork/inventory.ts';
 import { createPersonalizationModel } from './model.ts';
@@ -53,6 +54,20 @@ describe('personalization API on the tiny SD 1.5', () => {
     expect(again.weights.relax).toEqual(weights.relax);
     const back = decodeNativeWeights(encodeNativeWeights(weights, 'F32'), { unet: model.unet.plan, textEncoder: model.textEncoder.config });
     expect(back.relax).toEqual(weights.relax);
+  });
+
+  it('textual-inversion trains only the identifier token embeddings, and the weight file keeps them', async () => {
+    const { weights, report } = await personalize(model, { image }, { method: 'textual-inversion', steps: 6, learningRate: 1e-2, seed: 2, evaluationSamples: 4 });
+    const ti = weights.textualInversion!;
+    expect(ti.token).toBe('[V]');
+    expect(ti.tokenIds).toEqual(model.tokenizer.encode('[V]'));
+    const initial = embeddingRows(model, ti.tokenIds);
+    expect(ti.embedding).toHaveLength(initial.length);
+    expect(ti.embedding.some((v, i) => Math.abs(v - initial[i]!) > 1e-3)).toBe(true);
+    expect(weights.lidb).toBeUndefined();
+    expect(Number.isFinite(report!.evaluationAfter!)).toBe(true);
+    const back = decodeNativeWeights(encodeNativeWeights(weights, 'F32'), { unet: model.unet.plan, textEncoder: model.textEncoder.config });
+    expect(back.textualInversion).toEqual(ti);
   });
 
   it('stops between steps when canceled', async () => {

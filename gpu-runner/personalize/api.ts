@@ -4,6 +4,7 @@ import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
 import {
   DEFAULT_FINETUNE_STEPS,
+  DEFAULT_IDENTIFIER,
   DEFAULT_RELAX_RANK,
   lidbFromParams,
   type OptimizationReport,
@@ -13,6 +14,7 @@ import {
   weightsOf,
 } from './finetune/fast-finetune.ts';
 import { encodeSubject } from './finetune/subject.ts';
+import { identifierTokenIds, TI_EMBEDDING_INPUT } from './finetune/textual-inversion.ts';
 import { buildHypernetwork, HYPERNETWORK_INPUT, initializerParams } from './hypernetwork/build.ts';
 import { PIXEL_NORMALIZATION } from './hypernetwork/config.ts';
 import type { LidbTrainable } from './lidb/delta.ts';
@@ -118,7 +120,13 @@ export async function personalize(
       const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode: 'lora', rank }, { ...options, steps });
       return { weights: weightsOf(model, method, steps, { relax: relaxFromParams(model, 'lora', rank, params, values) }), report };
     }
-    case 'textual-inversion':
-      throw new Error('textual-inversion is not implemented yet (needs the token embedding as a trainable graph input)');
+    case 'textual-inversion': {
+      const subject = await encodeSubject(model, input.image, input.box);
+      const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
+      const identifier = options.identifier ?? DEFAULT_IDENTIFIER;
+      const tokenIds = identifierTokenIds(model, identifier);
+      const { params, report } = await optimizeOnSubject(model, subject, { kind: 'textual-inversion', tokenIds }, { ...options, steps });
+      return { weights: weightsOf(model, method, steps, { textualInversion: { token: identifier, tokenIds, embedding: params[TI_EMBEDDING_INPUT]! } }), report };
+    }
   }
 }

@@ -1,6 +1,6 @@
 // One composed graph for the diffusion loss of a personalization: CLIP text encoder (LiDB on its layers) → UNet (LiDB
 // on its attention) → MSE to the noise. Gradients then flow into every adapted layer of both models in one session.
-import type { DType, Shape } from '../../onnx/index.ts';
+import type { DType, Shape, TensorValue } from '../../onnx/index.ts';
 import { Graph, mseLoss, type Value } from '../../onnx/index.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
@@ -18,9 +18,21 @@ export const LOSS_OUTPUT = 'loss';
  */
 export class BindingGraph extends Graph {
   private readonly bindings = new Map<string, Value>();
+  private readonly redirects = new Map<string, (stored: Value) => Value>();
 
   bind(name: string, value: Value): void {
     this.bindings.set(name, value);
+  }
+
+  /** Builders asking for parameter `name` get `replace(stored)` instead (e.g. an embedding table with trainable rows). */
+  redirectParam(name: string, replace: (stored: Value) => Value): void {
+    this.redirects.set(name, replace);
+  }
+
+  override param(name: string, t: TensorValue): Value {
+    const stored = super.param(name, t);
+    const replace = this.redirects.get(name);
+    return replace ? replace(stored) : stored;
   }
 
   override input(name: string, dtype: DType, shape: Shape): Value {

@@ -10,7 +10,8 @@ import type { LidbTrainable, LoraFactors } from '../lidb/delta.ts';
 import { lidbAdapterFeeds, type LidbAdapterValues } from '../lidb/graph-adapter.ts';
 import type { PersonalizationModel } from '../model.ts';
 import type { PersonalizationMethod, PersonalizedWeights, RelaxTerm } from '../weights/personalized-weights.ts';
-import { buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from './diffusion-loss-graph.ts';
+import { BindingGraph, buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from './diffusion-loss-graph.ts';
+import { embeddingRows, TI_EMBEDDING_INPUT, TOKEN_EMBEDDING_PARAM, withTrainableRows } from './textual-inversion.ts';
 import type { EncodedSubject } from './subject.ts';
 
 /** Paper §4: 40 finetuning iterations at rank 4 after the hypernetwork's prediction. */
@@ -49,7 +50,8 @@ export interface OptimizeOptions {
 /** What is optimized: a relax term over fixed LiDB weights (or none), or the LiDB weights themselves. */
 export type OptimizationPlan =
   | { readonly kind: 'relax'; readonly mode: 'lora' | 'lidb'; readonly rank: number; readonly fixedLidb?: readonly LidbTrainable[] }
-  | { readonly kind: 'lidb' };
+  | { readonly kind: 'lidb' }
+  | { readonly kind: 'textual-inversion'; readonly tokenIds: readonly number[] };
 
 export interface OptimizationReport {
   readonly losses: number[];
@@ -90,8 +92,22 @@ function allAdapterValues(values: { unet: LidbAdapterValues; textEncoder: LidbAd
   };
 }
 
+function buildLossGraphFor(model: PersonalizationModel, plan: OptimizationPlan) {
+  if (plan.kind === 'textual-inversion') {
+    const g = new BindingGraph('textual_inversion');
+    const { vocabSize, hiddenSize } = model.textEncoder.config;
+    g.redirectParam(TOKEN_EMBEDDING_PARAM, (table) => withTrainableRows(g, table, plan.tokenIds, vocabSize, hiddenSize));
+    const built = buildDiffusionLossGraph(model, { lidb: 'none', graph: g });
+    return { ...built, loss: g.output(built.loss, LOSS_OUTPUT) };
+  }
+  return buildDiffusionLossGraph(model, {
+    lidb: plan.kind === 'lidb' || plan.fixedLidb ? 'input' : 'none',
+    ...(plan.kind === 'relax' ? { relax: { mode: plan.mode, rank: plan.rank } } : {}),
+  });
+}
+
 /** LoRA-style start: the down factor N(0, 1/fan_in) (so each row maps x to O(|x|)), the up factor zero: ΔW starts at 0. */
-function initialTrainables(model: PersonalizationModel, plan: OptimizationPlan, values: LidbAdapterValues, seed: number): ParamSet {
+function initialTrainables(model: PersonalizationModel, plan: Exclude<OptimizationPlan, { kind: 'textual-inversion' }>, values: LidbAdapterValues, seed: number): ParamSet {
   const params: ParamSet = {};
   const down = (name: string, n: number, fanIn: number) => fillGaussianFloat32(namedRng(seed, `finetune-init/${name}`), n, 1 / Math.sqrt(fanIn));
   model.layers.forEach((layer, i) => {
@@ -138,12 +154,10 @@ export async function optimizeOnSubject(
   const started = performance.now();
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
-  const built = buildDiffusionLossGraph(model, {
-    lidb: plan.kind === 'lidb' || plan.fixedLidb ? 'input' : 'none',
-    ...(plan.kind === 'relax' ? { relax: { mode: plan.mode, rank: plan.rank } } : {}),
-  });
+  const built = buildLossGraphFor(model, plan);
   const values = allAdapterValues(built.adapters);
-  const params = initialTrainables(model, plan, values, seed);
+  const params =
+    plan.kind === 'textual-inversion' ? { [TI_EMBEDDING_INPUT]: embeddingRows(model, plan.tokenIds) } : initialTrainables(model, plan, values, seed);
   const fixed: RuntimeFeeds = {};
   if (plan.kind === 'relax' && plan.fixedLidb) {
     const lidb = new Map(model.layers.map((layer, i) => [layer.name, plan.fixedLidb![i]!]));
@@ -158,7 +172,7 @@ export async function optimizeOnSubject(
 
   const trainer = await createTrainer({
     graph: built.graph,
-    loss: LOSS_OUTPUT,
+    loss: built.loss,
     params,
     optimizer: adam(),
     schedule: constantSchedule(options.learningRate ?? DEFAULT_FINETUNE_LEARNING_RATE),
@@ -217,9 +231,10 @@ export function weightsOf(
   model: PersonalizationModel,
   method: PersonalizationMethod,
   steps: number,
-  parts: { lidb?: readonly LidbTrainable[]; relax?: RelaxTerm },
+  parts: { lidb?: readonly LidbTrainable[]; relax?: RelaxTerm; textualInversion?: PersonalizedWeights['textualInversion'] },
 ): PersonalizedWeights {
   return {
+    ...(parts.textualInversion ? { textualInversion: parts.textualInversion } : {}),
     settings: model.lidb,
     selection: model.selection,
     layers: model.layers,

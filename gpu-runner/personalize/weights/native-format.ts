@@ -66,6 +66,7 @@ const metadataSchema = z.object({
   relax: z.enum(['none', 'lora', 'lidb']),
   relax_rank: decimal,
   textual_inversion_token: z.string().optional(),
+  textual_inversion_token_ids: z.string().optional(),
 });
 
 function packed(dtype: WeightDtype, chunks: readonly Float32Array[]): Tensor {
@@ -118,11 +119,11 @@ export function encodeNativeWeights(weights: PersonalizedWeights, dtype: WeightD
     relax_rank: String(relax?.rank ?? 0),
   };
   if (weights.textualInversion) {
-    const { token, embedding } = weights.textualInversion;
-    tensors[TENSOR.tiEmbedding] = dtype === 'F16'
-      ? { dtype: 'F16', shape: [1, embedding.length], data: float32ToFloat16Bits(embedding) }
-      : { dtype: 'F32', shape: [1, embedding.length], data: embedding };
+    const { token, tokenIds, embedding } = weights.textualInversion;
+    const shape = [tokenIds.length, embedding.length / tokenIds.length];
+    tensors[TENSOR.tiEmbedding] = dtype === 'F16' ? { dtype: 'F16', shape, data: float32ToFloat16Bits(embedding) } : { dtype: 'F32', shape, data: embedding };
     metadata.textual_inversion_token = token;
+    metadata.textual_inversion_token_ids = JSON.stringify(tokenIds);
   }
   return serializeSafetensors(tensors, metadata);
 }
@@ -198,9 +199,12 @@ export function decodeNativeWeights(bytes: Uint8Array, base: BaseModelStructure)
     relax = { mode: 'lora', rank, factors: layers.map((_, i): LoraFactors => ({ rank, down: down[i]!, up: up[i]! })) };
   }
   const tiTensor = tensors.get(TENSOR.tiEmbedding);
-  const textualInversion = tiTensor && m.textual_inversion_token !== undefined
-    ? { token: m.textual_inversion_token, embedding: toFloat32(tiTensor) }
-    : undefined;
+  let textualInversion: PersonalizedWeights['textualInversion'];
+  if (tiTensor && m.textual_inversion_token !== undefined) {
+    const ids = z.array(z.number().int().nonnegative()).safeParse(JSON.parse(m.textual_inversion_token_ids ?? '[]'));
+    if (!ids.success || ids.data.length !== tiTensor.shape[0]) throw new WeightFileError('textual_inversion_token_ids must list one id per embedding row');
+    textualInversion = { token: m.textual_inversion_token, tokenIds: ids.data, embedding: Float32Array.from(toFloat32(tiTensor)) };
+  }
   return {
     settings,
     selection,

@@ -32,8 +32,8 @@ export interface PersonalizedWeights {
   /** One entry per layer (same order), or absent for methods without LiDB (`dreambooth-lora`, `textual-inversion`). */
   readonly lidb?: readonly LidbTrainable[];
   readonly relax?: RelaxTerm;
-  /** `textual-inversion`: the learned embedding of the identifier token. */
-  readonly textualInversion?: { readonly token: string; readonly embedding: Float32Array };
+  /** `textual-inversion`: the learned embeddings [tokenIds.length, hidden] of the identifier's CLIP tokens. */
+  readonly textualInversion?: { readonly token: string; readonly tokenIds: readonly number[]; readonly embedding: Float32Array };
   readonly meta: PersonalizedWeightsMeta;
 }
 
