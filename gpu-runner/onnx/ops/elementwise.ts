@@ -78,6 +78,14 @@ export const cos = unary('Cos');
 export const relu = unary('Relu');
 export const identity = unary('Identity');
 export const not = unary('Not');
+export const or = binary('Or');
+export const and = binary('And');
+
+/** Clip-13: clamps to [min, max] (either bound optional), bounds as scalars of x's dtype. */
+export function clip(x: Value, min?: number, max?: number): Value {
+  const g = x.graph;
+  return emit1('Clip', [x, min === undefined ? undefined : g.scalar(min, x.dtype), max === undefined ? undefined : g.scalar(max, x.dtype)]);
+}
 
 /** Gelu-20: 'none' is the exact erf form, 'tanh' the approximation. */
 export function gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
@@ -136,6 +144,29 @@ defineOp({
 });
 for (const op of ['Equal', 'Less', 'Greater']) defineOp({ type: op, attrs: {}, infer: compareRule, nondifferentiable: true });
 defineOp({ type: 'Not', attrs: {}, infer: unaryRule, nondifferentiable: true });
+for (const op of ['Or', 'And']) {
+  defineOp({
+    type: op, attrs: {}, nondifferentiable: true,
+    infer: (ctx) => {
+      if (ctx.inputs.some((t) => t?.dtype !== 'bool')) throw new Error(`${op}: operands must be bool`);
+      return [{ dtype: 'bool', shape: broadcastShapes(op, ...ctx.inputs.map((t) => t!.shape)) }];
+    },
+  });
+}
+defineOp({
+  type: 'Clip', attrs: {},
+  infer: (ctx) => {
+    for (const i of [1, 2]) if (ctx.inputs[i] && ctx.inputs[i]!.shape.length !== 0) throw new Error('Clip: bounds must be scalars');
+    return [need(ctx, 0)];
+  },
+  // the gradient passes where x lies inside [min, max] (bounds are constants here: no gradient to them)
+  vjp: ({ inputs: [x, lo, hi], dy: [g] }) => {
+    let outside: Value | undefined;
+    if (lo) outside = less(x!, lo);
+    if (hi) outside = outside ? or(outside, greater(x!, hi)) : greater(x!, hi);
+    return [outside ? where(outside, 0, g!) : g, undefined, undefined];
+  },
+});
 defineOp({ type: 'Sign', attrs: {}, infer: unaryRule, vjp: ({ inputs: [x] }) => [zerosLike(x!)] });
 
 defineOp({ type: 'Neg', attrs: {}, infer: unaryRule, vjp: ({ dy: [g] }) => [neg(g!)] });

@@ -82,6 +82,8 @@ const CASES: (GradCase & { seeds?: readonly number[] })[] = [
   unary('Sin', E.sin),
   unary('Cos', E.cos),
   unary('Relu', E.relu, F64, awayFromZero),
+  unary('Clip', (x) => E.clip(x, -0.5, 0.5), F64, (r) => (r() < 0.5 ? uniform(r, -0.45, 0.45) : (r() < 0.5 ? -1 : 1) * uniform(r, 0.55, 1))),
+  unary('Clip max only', (x) => E.clip(x, undefined, 0.5), F64, (r) => (r() < 0.5 ? uniform(r, -1, 0.45) : uniform(r, 0.55, 1))),
   unary('Erf', E.erf, F32),
   unary('Gelu exact', (x) => E.gelu(x, 'none'), F32, (r) => uniform(r, -3, 3)),
   unary('Gelu tanh', (x) => E.gelu(x, 'tanh'), F32, (r) => uniform(r, -3, 3)),
