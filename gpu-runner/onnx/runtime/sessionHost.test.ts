@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { add, Graph, mul, serializeModel } from '../index.ts';
 import { SessionHost } from './sessionHost.ts';
 import { float32Data, float32Tensor } from './tensor.ts';
 import { affineModel, slowIdentityModel } from './testModels.ts';
@@ -63,6 +64,18 @@ describe('SessionHost (sessions in a worker thread)', () => {
     expect([...float32Data(y, 'Y')]).toEqual([10, 10, 10, 10]);
     await again.close();
     await changed.close();
+  });
+
+  it('computes only the requested outputs with fetches', async () => {
+    const g = new Graph('two_outputs');
+    const x = g.input('X', 'float32', [2]);
+    g.output(add(x, 1), 'A');
+    g.output(mul(x, 3), 'B');
+    const runner = await host.open(serializeModel(g), { executionProvider: 'cpu' });
+    const outputs = await runner.run({ X: float32Tensor(Float32Array.from([1, 2]), [2]) }, { fetches: ['B'] });
+    expect(Object.keys(outputs)).toEqual(['B']);
+    expect([...float32Data(outputs, 'B')]).toEqual([3, 6]);
+    await runner.close();
   });
 
   it('copies feeds by default and moves them with transfer: true', async () => {
