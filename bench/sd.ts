@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     ...row,
     'full UNet ms': fullUnet?.forwardMs ?? null,
     'UNet batch': fullUnet?.batch ?? null,
-    share: fullUnet ? overheadMs / fullUnet.forwardMs : null,
+    'share %': fullUnet ? (100 * overheadMs) / fullUnet.forwardMs : null,
     [`< ${OVERHEAD_TARGET_SHARE * 100}%`]: fullUnet ? overheadMs / fullUnet.forwardMs < OVERHEAD_TARGET_SHARE : null,
   }));
   printTable(`Sampler overhead per step (${OVERHEAD_STEPS} steps, guidance 7.5)`, overheadTable);
