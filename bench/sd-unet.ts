@@ -3,6 +3,7 @@
 // safetensors file (the path a real checkpoint takes). Flags: --tiny-only, --cfg (also batch 2, as classifier-free
 // guidance runs it), --keep (keep the full-size checkpoint in the cache folder for the next run).
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { openUnetFolder } from '../gpu-runner/models/checkpoint/diffusers-folder.ts';
@@ -46,8 +47,12 @@ async function timeRuns(session: GraphSession, feeds: ReturnType<typeof unetFeed
   const firstMs = performance.now() - t0;
   const out = first[UNET_OUTPUT]!;
   if (!out.every(Number.isFinite)) throw new Error('UNet output holds non-finite values');
+  // CPU time (all threads) of the steady runs: on a shared machine wall time depends on the load, CPU time much less.
+  const cpuBefore = process.cpuUsage();
   const steadyMs = repeats > 0 ? await medianMs(() => session.run(feeds), { warmup: 0, repeats }) : firstMs;
-  return { firstMs, steadyMs };
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMsPerRun = repeats > 0 ? (cpu.user + cpu.system) / 1000 / repeats : null;
+  return { firstMs, steadyMs, cpuMsPerRun };
 }
 
 async function benchTiny(): Promise<Row[]> {
@@ -56,9 +61,9 @@ async function benchTiny(): Promise<Row[]> {
   for (const batch of [1, 2]) {
     const { graph } = buildUnetGraph(unet.plan, inlineParams(unet.weights), { batch, height: 8, width: 8, textLength: TEXT_LENGTH });
     const session = await openGraphSession(graph);
-    const { steadyMs } = await timeRuns(session, unetFeeds(unet.plan, batch, 8), 50);
+    const { steadyMs, cpuMsPerRun } = await timeRuns(session, unetFeeds(unet.plan, batch, 8), 50);
     await session.release();
-    rows.push({ model: 'tiny (sd15-tiny config)', params: parameterCount(unetInventory(unet.plan)), batch, latents: '8×8', forwardMs: steadyMs });
+    rows.push({ model: 'tiny (sd15-tiny config)', params: parameterCount(unetInventory(unet.plan)), batch, latents: '8×8', forwardMs: steadyMs, cpuMsPerRun });
   }
   return rows;
 }
@@ -94,7 +99,7 @@ async function benchFull(): Promise<{ rows: Row[]; details: Record<string, numbe
       const session = await openGraphSession(modelPath);
       const sessionMs = performance.now() - t0;
       // A full-size forward takes tens of seconds here: one run after the first is the steady-state figure.
-      const { firstMs, steadyMs } = await timeRuns(session, unetFeeds(plan, batch, FULL_LATENT_SIZE), 1);
+      const { firstMs, steadyMs, cpuMsPerRun } = await timeRuns(session, unetFeeds(plan, batch, FULL_LATENT_SIZE), 1);
       await session.release();
       rows.push({
         model: 'SD 1.5 full (random weights, external data)',
@@ -102,6 +107,7 @@ async function benchFull(): Promise<{ rows: Row[]; details: Record<string, numbe
         batch,
         latents: `${FULL_LATENT_SIZE}×${FULL_LATENT_SIZE}`,
         forwardMs: steadyMs,
+        cpuMsPerRun,
         firstRunMs: firstMs,
         graphBuildAndSaveMs: buildMs,
         sessionCreateMs: sessionMs,
@@ -116,6 +122,8 @@ async function benchFull(): Promise<{ rows: Row[]; details: Record<string, numbe
 }
 
 export interface UnetBenchResults {
+  /** 1-minute load average before and after: the machine is shared, so read the times with it. */
+  loadAverage: { before: number; after: number };
   tiny: Row[];
   full: Row[] | null;
   fullDetails: Record<string, number> | null;
@@ -123,14 +131,15 @@ export interface UnetBenchResults {
 
 /** The UNet part of the SD benchmark; `bench/sd.ts` may call it and fold the rows into its own table. */
 export async function runUnetBench(options: { tinyOnly?: boolean } = {}): Promise<UnetBenchResults> {
+  const before = loadavg()[0]!;
   const tiny = await benchTiny();
   printTable('UNet forward on CPU (tiny)', tiny);
-  if (options.tinyOnly) return { tiny, full: null, fullDetails: null };
+  if (options.tinyOnly) return { loadAverage: { before, after: loadavg()[0]! }, tiny, full: null, fullDetails: null };
   const full = await benchFull();
   printTable('UNet forward on CPU (full-size SD 1.5)', full.rows);
   const written = full.details.writeWeightsMs === undefined ? 'reused from --keep' : `written in ${(full.details.writeWeightsMs / 1000).toFixed(1)} s`;
   console.log(`weights: ${(full.details.weightsBytes! / 2 ** 30).toFixed(2)} GiB, ${written}`);
-  return { tiny, full: full.rows, fullDetails: full.details };
+  return { loadAverage: { before, after: loadavg()[0]! }, tiny, full: full.rows, fullDetails: full.details };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -3,7 +3,6 @@
 import {
   add,
   cast,
-  concat,
   conv2d,
   type Graph,
   gemm,
@@ -160,5 +159,3 @@ export function upsampleNearestTo(x: Value, height: number, width: number): Valu
   }
   return slice(up, [0, 0], [height, width], [2, 3]);
 }
-
-export { concat };

@@ -25,7 +25,7 @@ export interface UnetGraphOptions extends UnetShapes {
   adapters?: readonly LinearAdapter[];
   /** Also output the intermediate activations the reference fixtures hold, named `debug.<name>`. */
   debug?: boolean;
-  /** Adds the graph inputs itself (e.g. into a bigger graph); by default a new graph is made. */
+  /** Build into this graph (to compose with adapters, a loss, other models); by default a new graph. */
   graph?: Graph;
 }
 
