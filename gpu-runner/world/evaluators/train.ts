@@ -23,7 +23,7 @@ export interface EvaluatorTrainingSettings {
   seed: number;
 }
 
-export const EVALUATOR_TRAINING: EvaluatorTrainingSettings = { batch: 32, steps: 1500, lr: 3e-3, warmup: 50, trainImages: 6000, testImages: 600, seed: 11 };
+export const EVALUATOR_TRAINING: EvaluatorTrainingSettings = { batch: 32, steps: 4000, lr: 3e-3, warmup: 100, trainImages: 12000, testImages: 600, seed: 11 };
 
 function samples(world: WorldConfig, split: Split, count: number, offset = 0): Sample[] {
   return Array.from({ length: count }, (_, i) => sampleAt(world, split, offset + i));
