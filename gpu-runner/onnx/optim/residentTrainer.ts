@@ -4,7 +4,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../runtime/tensor.ts';
 import { adam, adamW, type ResolvedAdamConfig } from './adam.ts';
-import { adamGraphNames, LR_INPUT, STEP_INPUT } from './adamGraph.ts';
+import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from './adamGraph.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import { sgd, type ResolvedSgdConfig } from './sgd.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
@@ -19,6 +19,11 @@ export interface ResidentTrainerSpec {
   /** Initial (or resumed) values; the worker keeps its own copy. */
   params: ParamSet;
   state: OptimizerState;
+  /**
+   * The gradient session also clips and applies Adam (trainer backend 'fused'): it takes `lr`, `step`, `m/…`, `v/…`
+   * and outputs `grad_norm` and `new_param/…`, `new_m/…`, `new_v/…`; a step then returns no gradients.
+   */
+  fused?: boolean;
 }
 
 export interface ResidentStepRequest {
@@ -91,6 +96,7 @@ export class ResidentTrainer {
       if (name in feeds) throw new Error(`trainer: feeds must not include the parameter "${name}" (the trainer supplies it)`);
       feeds[name] = new Tensor('float32', this.params[name]!, shape);
     }
+    if (this.spec.fused) return this.runFused(feeds, request);
     const results = await this.gradientSession.run(feeds);
     const grads: ParamSet = {};
     for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
@@ -100,12 +106,50 @@ export class ResidentTrainer {
       if (this.adamSession) await this.adamUpdate(grads, request.lr);
       else this.optimizer.update(this.params, grads, this.state, request.lr);
     }
+    return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs: this.extras(results) };
+  }
+
+  private extras(results: InferenceSession.ReturnType): RuntimeOutputs {
     const outputs: RuntimeOutputs = {};
-    for (const name of extraOutputs) {
+    for (const name of this.spec.extraOutputs) {
       const t = results[name]!;
       outputs[name] = { type: t.type as RuntimeTensorType, dims: [...t.dims], data: t.data as RuntimeOutputs[string]['data'] };
     }
-    return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs };
+    return outputs;
+  }
+
+  /** One session run computes loss, gradients, clipping and the update; only what is fetched is computed. */
+  private async runFused(feeds: Record<string, Tensor>, request: ResidentStepRequest): Promise<ResidentStepResult> {
+    const { shapes, gradOutputs, lossName, extraOutputs } = this.spec;
+    const { m, v } = this.state.slots as { m: ParamSet; v: ParamSet };
+    feeds[LR_INPUT] = new Tensor('float32', Float32Array.of(request.lr), []);
+    feeds[STEP_INPUT] = new Tensor('float32', Float32Array.of(this.state.step), []);
+    for (const [name, shape] of Object.entries(shapes)) {
+      const names = adamGraphNames(name);
+      feeds[names.m] = new Tensor('float32', m[name]!, shape);
+      feeds[names.v] = new Tensor('float32', v[name]!, shape);
+    }
+    const step = this.state.step;
+    if (!request.update) {
+      const results = await this.gradientSession.run(feeds, [lossName, ...Object.values(gradOutputs), ...extraOutputs]);
+      const grads: ParamSet = {};
+      for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
+      const gradNorm = request.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, request.maxGradNorm);
+      return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs: this.extras(results) };
+    }
+    const updated = Object.keys(shapes).flatMap((name) => {
+      const names = adamGraphNames(name);
+      return [names.newParam, names.newM, names.newV];
+    });
+    const results = await this.gradientSession.run(feeds, [lossName, GRAD_NORM_OUTPUT, ...updated, ...extraOutputs]);
+    for (const name of Object.keys(shapes)) {
+      const names = adamGraphNames(name);
+      this.params[name] = float32Output(results, names.newParam);
+      m[name] = float32Output(results, names.newM);
+      v[name] = float32Output(results, names.newV);
+    }
+    this.state.step += 1;
+    return { step, loss: float32Output(results, lossName)[0]!, gradNorm: float32Output(results, GRAD_NORM_OUTPUT)[0]!, grads: {}, outputs: this.extras(results) };
   }
 
   /** Copies of the current parameters and optimizer state (for checkpoints and for reading results). */

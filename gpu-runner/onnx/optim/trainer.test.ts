@@ -139,22 +139,33 @@ describe('trainer', () => {
     await resumed.close();
   });
 
-  it('the graph optimizer backend follows the TypeScript one', async () => {
-    const inTs = await createTrainer(options({ optimizerBackend: 'typescript' }));
-    const inGraph = await createTrainer(options({ optimizerBackend: 'graph' }));
-    expect(inGraph.optimizerBackend).toBe('graph');
-    for (let i = 0; i < 5; i++) {
-      await inTs.step(batch(i));
-      await inGraph.step(batch(i));
-    }
-    const [graphParams, tsParams] = [(await inGraph.read()).params, (await inTs.read()).params];
-    for (const name of ['w1', 'b1', 'w2']) {
-      graphParams[name]!.forEach((value, j) => expect(value).toBeCloseTo(tsParams[name]![j]!, 5));
-    }
-    expect(graphParams.w1).not.toEqual(initialParams().w1);
-    await inTs.close();
-    await inGraph.close();
-  });
+  for (const backend of ['graph', 'fused'] as const) {
+    it(`the ${backend} optimizer backend follows the TypeScript one (with clipping)`, async () => {
+      const clip = { maxGradNorm: 0.05 };
+      const inTs = await createTrainer(options({ optimizerBackend: 'typescript', ...clip }));
+      const other = await createTrainer(options({ optimizerBackend: backend, ...clip }));
+      expect(other.optimizerBackend).toBe(backend);
+      for (let i = 0; i < 5; i++) {
+        const expected = await inTs.step(batch(i));
+        const actual = await other.step(batch(i));
+        expect(actual.loss).toBeCloseTo(expected.loss, 5);
+        expect(actual.gradNorm).toBeCloseTo(expected.gradNorm, 5);
+        expect(expected.gradNorm).toBeGreaterThan(clip.maxGradNorm); // clipping acted
+      }
+      const [otherParams, tsParams] = [(await other.read()).params, (await inTs.read()).params];
+      for (const name of ['w1', 'b1', 'w2']) {
+        otherParams[name]!.forEach((value, j) => expect(value).toBeCloseTo(tsParams[name]![j]!, 5));
+      }
+      expect(otherParams.w1).not.toEqual(initialParams().w1);
+      const evaluated = await other.evaluate(batch(0));
+      expect(Object.keys(evaluated.grads).sort()).toEqual(['b1', 'w1', 'w2']);
+      const reference = (await inTs.evaluate(batch(0))).grads.w1!;
+      evaluated.grads.w1!.forEach((value, j) => expect(value).toBeCloseTo(reference[j]!, 5));
+      expect((await other.read()).state.step).toBe(5); // evaluate does not update
+      await inTs.close();
+      await other.close();
+    });
+  }
 
   it('rejects parameters that are not graph inputs, parameters in the feeds, and mismatched checkpoints', async () => {
     const g = new Graph('frozen');
@@ -167,6 +178,7 @@ describe('trainer', () => {
     );
     await expect(createTrainer(options({ params: { ...initialParams(), w2: new Float32Array(3) } }))).rejects.toThrow(/"w2" has 3 values/);
     await expect(createTrainer(options({ optimizer: sgd(), optimizerBackend: 'graph' }))).rejects.toThrow(/no graph backend for optimizer "sgd"/);
+    await expect(createTrainer(options({ optimizer: sgd(), optimizerBackend: 'fused' }))).rejects.toThrow(/no fused backend/);
 
     const trainer = await createTrainer(options());
     await expect(trainer.step({ ...batch(0), w1: float32Tensor(new Float32Array(HIDDEN * IN), [HIDDEN, IN]) })).rejects.toThrow(/must not include the parameter "w1"/);

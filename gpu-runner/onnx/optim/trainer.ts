@@ -6,7 +6,7 @@
 import { grad, serializeModel, type Graph, type Value } from '../index.ts';
 import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
-import { buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
+import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
 import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from './checkpoint.ts';
 import type { LearningRateSchedule } from './schedule.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
@@ -19,7 +19,12 @@ import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
  */
 export const GRAPH_OPTIMIZER_MIN_ELEMENTS = Number.POSITIVE_INFINITY;
 
-export type OptimizerBackend = 'typescript' | 'graph' | 'auto';
+/**
+ * Where the update runs: a TypeScript loop in the worker, a separate Adam graph, or 'fused' into the gradient graph
+ * (one session run per step: parameters and moments in, updated ones out, no gradients leaving onnxruntime; the
+ * layout that moves least data between host and device on CUDA).
+ */
+export type OptimizerBackend = 'typescript' | 'graph' | 'fused' | 'auto';
 
 export interface TrainerOptions {
   /** Forward graph computing `loss`; the trainable parameters are among its inputs. */
@@ -46,7 +51,7 @@ export interface TrainStepResult {
   lr: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
-  /** Gradients as computed (after clipping when `maxGradNorm` is set). */
+  /** Gradients as computed (after clipping when `maxGradNorm` is set); empty with the 'fused' backend. */
   grads: ParamSet;
   /** The requested extra outputs. */
   outputs: RuntimeOutputs;
@@ -55,7 +60,7 @@ export interface TrainStepResult {
 export interface Trainer {
   readonly shapes: Readonly<Record<string, readonly number[]>>;
   readonly runner: SessionRunner;
-  readonly optimizerBackend: 'typescript' | 'graph';
+  readonly optimizerBackend: Exclude<OptimizerBackend, 'auto'>;
   /** Optimizer steps taken so far. */
   readonly stepCount: number;
   /** Loss and gradients at the current parameters, without updating them. */
@@ -92,8 +97,10 @@ function isAdamFamily(optimizer: Optimizer): optimizer is AdamFamilyOptimizer {
   return optimizer.name === 'adam' || optimizer.name === 'adamw';
 }
 
-function chooseBackend(requested: OptimizerBackend, optimizer: Optimizer, params: ParamSet): 'typescript' | 'graph' {
-  if (requested === 'graph' && !isAdamFamily(optimizer)) throw new Error(`trainer: no graph backend for optimizer "${optimizer.name}"`);
+function chooseBackend(requested: OptimizerBackend, optimizer: Optimizer, params: ParamSet): Exclude<OptimizerBackend, 'auto'> {
+  if ((requested === 'graph' || requested === 'fused') && !isAdamFamily(optimizer)) {
+    throw new Error(`trainer: no ${requested} backend for optimizer "${optimizer.name}"`);
+  }
   if (requested !== 'auto') return requested;
   const elements = Object.values(params).reduce((sum, p) => sum + p.length, 0);
   return isAdamFamily(optimizer) && elements >= GRAPH_OPTIMIZER_MIN_ELEMENTS ? 'graph' : 'typescript';
@@ -124,10 +131,15 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   const extraOutputs = (options.extraOutputs ?? []).map(nameOf);
   const lossName = nameOf(options.loss);
   const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
+  const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, initial.params);
+  if (backend === 'fused') {
+    const clipped = appendGlobalNormClip(training, names.map((name) => training.value(gradOutputName(name))), options.maxGradNorm);
+    const entries = names.map((name, i) => ({ name, param: training.value(name), grad: clipped[i]! }));
+    appendAdamUpdate(training, entries, (optimizer as AdamFamilyOptimizer).config);
+  }
   const { host: givenHost, ...sessionOptions } = options.runner ?? {};
   const host = givenHost ?? sharedSessionHost();
   const runner = await host.open(serializeModel(training), { ...sessionOptions, inputShapes: shapes });
-  const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, initial.params);
   const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), sessionOptions) : undefined;
   const trainerId = await host.openTrainer(
     runner.key,
@@ -139,6 +151,7 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
       optimizer: { name: optimizer.name, config: optimizer.config },
       params: initial.params,
       state: initial.state,
+      fused: backend === 'fused',
     },
     adamRunner?.key,
   );
