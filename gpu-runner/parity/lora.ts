@@ -52,7 +52,7 @@ async function* outputCases(unet: UnetComponent, io: FixtureTensors, loras: Map<
           const outputs = await session.run({
             ...feeds,
             [UNET_INPUTS.sample]: io.feed(`${prefix}sample`),
-            [UNET_INPUTS.timestep]: io.feed(`${prefix}timestep`),
+            [UNET_INPUTS.timestep]: io.feedPerRow(`${prefix}timestep`, batch),
             [UNET_INPUTS.encoderHiddenStates]: io.feed(`${prefix}encoder_hidden_states`),
           });
           yield compare(COMPONENT, `${label}.${variant}`, outputs[UNET_OUTPUT]!, expected, tolerance);

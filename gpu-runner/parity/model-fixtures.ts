@@ -38,6 +38,17 @@ export class FixtureTensors {
     return { dtype: 'float32', dims: [...tensor.shape], data: toFloat32(tensor) };
   }
 
+  /**
+   * A per-row float32 vector of `rows` values: diffusers expands a single timestep (shape [] or [1]) to the batch
+   * (`timesteps.expand(sample.shape[0])`), so a fixture may store one value for every row.
+   */
+  feedPerRow(name: string, rows: number): HostTensor {
+    const values = this.float32(name);
+    if (values.length === rows) return { dtype: 'float32', dims: [rows], data: values };
+    if (values.length === 1) return { dtype: 'float32', dims: [rows], data: new Float32Array(rows).fill(values[0]!) };
+    throw new Error(`${this.path}: "${name}" has ${values.length} values for a batch of ${rows}`);
+  }
+
   shape(name: string): number[] {
     return [...this.get(name).shape];
   }

@@ -31,7 +31,7 @@ async function* runUnetParityUnchecked(dir: string): AsyncIterable<ParityResult>
       try {
         const feeds = {
           [UNET_INPUTS.sample]: io.feed(`${prefix}sample`),
-          [UNET_INPUTS.timestep]: io.feed(`${prefix}timestep`),
+          [UNET_INPUTS.timestep]: io.feedPerRow(`${prefix}timestep`, batch),
           [UNET_INPUTS.encoderHiddenStates]: io.feed(`${prefix}encoder_hidden_states`),
         };
         const outputs = await session.run(feeds);
@@ -44,7 +44,7 @@ async function* runUnetParityUnchecked(dir: string): AsyncIterable<ParityResult>
             : failure(COMPONENT, `${label}.debug.${name}`, MODEL_RELATIVE_TOLERANCE, new Error('the graph has no such activation'));
         }
         if (io.has(`${prefix}timestep_f32`)) {
-          const asFloat = await session.run({ ...feeds, [UNET_INPUTS.timestep]: io.feed(`${prefix}timestep_f32`) });
+          const asFloat = await session.run({ ...feeds, [UNET_INPUTS.timestep]: io.feedPerRow(`${prefix}timestep_f32`, batch) });
           yield compare(COMPONENT, `${label}.timestep_f32`, asFloat[UNET_OUTPUT]!, expected, tolerance);
         }
       } finally {
