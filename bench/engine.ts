@@ -343,15 +343,18 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   const forwardRunner = await host.open(serializeModel(inference.graph), { executionProvider: 'cpu' });
 
   const train = build('train');
-  const trainer = await createTrainer({
-    graph: train.graph,
-    loss: train.loss,
-    params: train.params,
-    optimizer: adamW(),
-    schedule: constantSchedule(1e-5),
-    optimizerBackend: 'typescript',
-    runner: { host, executionProvider: 'cpu' },
-  });
+  const trainerWith = (optimizerBackend: 'typescript' | 'fused') =>
+    createTrainer({
+      graph: train.graph,
+      loss: train.loss,
+      params: train.params,
+      optimizer: adamW(),
+      schedule: constantSchedule(1e-5),
+      optimizerBackend,
+      runner: { host, executionProvider: 'cpu' },
+    });
+  const trainer = await trainerWith('typescript');
+  const fused = await trainerWith('fused');
 
   // Pure compute, in-process: forward and gradient graphs with the weights as inputs.
   const gradientGraph = grad(train.graph, { loss: train.loss, wrt: Object.keys(train.params) });
@@ -368,11 +371,13 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     forward: () => forwardRunner.run(inference.feeds),
     gradientRun: () => trainer.evaluate(train.feeds),
     trainStep: () => trainer.step(train.feeds),
+    fusedStep: () => fused.step(train.feeds),
     forwardInProcess: () => forwardSession.run(ortFeeds),
     gradientInProcess: () => gradientSession.run(ortFeeds),
   });
   await forwardRunner.close();
   await trainer.close();
+  await fused.close();
   await forwardSession.release();
   await gradientSession.release();
 
@@ -387,6 +392,8 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     ratio: ms.trainStep / ms.forward,
     gradientRunMs: ms.gradientRun,
     adamMs: ms.trainStep - ms.gradientRun,
+    fusedStepMs: ms.fusedStep,
+    fusedRatio: ms.fusedStep / ms.forward,
     forwardInProcessMs: ms.forwardInProcess,
     gradientInProcessMs: ms.gradientInProcess,
     computeRatio: ms.gradientInProcess / ms.forwardInProcess,
