@@ -5,6 +5,7 @@ import { errorBody } from './lib/errors.ts';
 import { authenticate } from './middleware/auth.ts';
 import { database } from './middleware/database.ts';
 import { handleError, handleNotFound, zodDetails } from './middleware/errors.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
 import { adminRouter } from './routes/admin.ts';
 import { docsRouter } from './routes/docs.ts';
 import { generationsRouter } from './routes/generations.ts';
@@ -46,6 +47,7 @@ export function createApp() {
 
   app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : database()(c, next)));
   app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : authenticate()(c, next)));
+  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : rateLimit()(c, next)));
   app.route('/', subjectsRouter());
   app.route('/', personalizationsRouter());
   app.route('/', weightsRouter());

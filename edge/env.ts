@@ -7,6 +7,8 @@ export type Env = {
   /** Local development and tests: a plain connection URL. */
   DATABASE_URL?: string;
   BUCKET: R2Bucket;
+  /** Per-key request limit; absent means unlimited. */
+  API_RATE_LIMITER?: RateLimit;
   JOBS_QUEUE: Queue<JobMessage>;
   WEBHOOKS_QUEUE: Queue<unknown>;
   RUNNER_URL: string;

@@ -21,6 +21,8 @@ export const edgeProject: TestProjectInlineConfiguration = {
           JOB_MAX_ATTEMPTS: '2',
           DISPATCH_MAX_RETRIES: '3',
         },
+        // Lower than production so the 429 path is reachable in a test; above what any one test key sends otherwise.
+        ratelimits: { API_RATE_LIMITER: { simple: { limit: 150, period: 60 } } },
       },
     })),
   ],

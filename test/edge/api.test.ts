@@ -151,3 +151,19 @@ describe('documents', () => {
     await expectError(await call('/v2/nothing'), 404, 'not_found');
   });
 });
+
+describe('rate limit', () => {
+  it('answers 429 with Retry-After once a key exceeds its requests per minute, other keys unaffected', async () => {
+    const busy = await createTenant('busy');
+    let limited: Response | null = null;
+    for (let i = 0; i < 200 && !limited; i++) {
+      const res = await call('/v1/weights?limit=1', { key: busy.key });
+      if (res.status === 429) limited = res;
+      else await res.body?.cancel();
+    }
+    expect(limited, 'no 429 after 200 requests').not.toBeNull();
+    expect(limited!.headers.get('retry-after')).toBe('60');
+    await expectError(limited!, 429, 'rate_limited');
+    expect((await call('/v1/weights?limit=1', { key: owner.key })).status).toBe(200);
+  });
+});
