@@ -49,6 +49,18 @@ describe('parity with openai/CLIP simple_tokenizer + ftfy 6.1.1 (reference_ids.j
   }
 });
 
+describe('parity on generated prompts (ftfy 6.1.1 + simple_tokenizer, computed in Python)', () => {
+  const generated = z
+    .object({ cases: z.array(z.object({ prompt: z.string(), clean: z.string(), ids: z.array(z.number()) })) })
+    .parse(JSON.parse(readFileSync(new URL('./testdata-generated-prompts.json', import.meta.url), 'utf8')));
+
+  it('cleans and encodes every generated prompt exactly as the Python reference', () => {
+    expect(generated.cases.length).toBeGreaterThanOrEqual(250);
+    const mismatches = generated.cases.filter((c) => cleanPrompt(c.prompt) !== c.clean || JSON.stringify(tokenizer.encode(c.prompt)) !== JSON.stringify(c.ids));
+    expect(mismatches.map((c) => c.prompt)).toEqual([]);
+  });
+});
+
 describe('vocabulary', () => {
   it('derives 49408 tokens from the merges with the special ids SD 1.5 uses', () => {
     expect(tokenizer.vocabSize).toBe(49408);
