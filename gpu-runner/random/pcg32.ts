@@ -93,10 +93,12 @@ export class Pcg32 {
   nextUint32(): number {
     const oldHi = this.stateHi;
     const oldLo = this.stateLo;
-    const m = mul64(oldHi, oldLo, MULT_HI, MULT_LO);
-    const s = add64(m.hi, m.lo, this.incHi, this.incLo);
-    this.stateHi = s.hi;
-    this.stateLo = s.lo;
+    // state = old · MULT + inc (mod 2^64), inlined without allocation (this is the hot path of every draw).
+    const lo = Math.imul(oldLo, MULT_LO) >>> 0;
+    const hi = (mulHi32(oldLo, MULT_LO) + Math.imul(oldLo, MULT_HI) + Math.imul(oldHi, MULT_LO)) >>> 0;
+    const sumLo = lo + this.incLo;
+    this.stateLo = sumLo >>> 0;
+    this.stateHi = (hi + this.incHi + (sumLo >= UINT32 ? 1 : 0)) >>> 0;
     // xorshifted = uint32(((old >> 18) ^ old) >> 27); rot = old >> 59
     const shHi = oldHi >>> 18;
     const shLo = ((oldLo >>> 18) | (oldHi << 14)) >>> 0;

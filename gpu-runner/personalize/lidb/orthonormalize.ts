@@ -10,19 +10,20 @@ export function orthonormalizeRows(matrix: Float64Array, rows: number, cols: num
   if (rows > cols) throw new RangeError(`cannot orthonormalize ${rows} rows of length ${cols}: needs rows ≤ cols`);
   if (matrix.length !== rows * cols) throw new RangeError(`matrix has ${matrix.length} values, expected ${rows}×${cols}`);
   for (let i = 0; i < rows; i++) {
-    const vi = i * cols;
+    // Views keep the inner loops on plain typed-array indexing (same operations, same order).
+    const v = matrix.subarray(i * cols, (i + 1) * cols);
     for (let j = 0; j < i; j++) {
-      const qj = j * cols;
+      const q = matrix.subarray(j * cols, (j + 1) * cols);
       let d = 0;
-      for (let k = 0; k < cols; k++) d += matrix[qj + k]! * matrix[vi + k]!;
-      for (let k = 0; k < cols; k++) matrix[vi + k] = matrix[vi + k]! - d * matrix[qj + k]!;
+      for (let k = 0; k < cols; k++) d += q[k]! * v[k]!;
+      for (let k = 0; k < cols; k++) v[k] = v[k]! - d * q[k]!;
     }
     let sumSquares = 0;
-    for (let k = 0; k < cols; k++) sumSquares += matrix[vi + k]! * matrix[vi + k]!;
+    for (let k = 0; k < cols; k++) sumSquares += v[k]! * v[k]!;
     const norm = Math.sqrt(sumSquares);
     // A Gaussian matrix is rank-deficient with probability 0; a zero row means a broken generator, not bad luck.
     if (!(norm > 0)) throw new Error(`orthonormalizeRows: row ${i} is linearly dependent on the rows before it`);
-    for (let k = 0; k < cols; k++) matrix[vi + k] = matrix[vi + k]! / norm;
+    for (let k = 0; k < cols; k++) v[k] = v[k]! / norm;
   }
   return matrix;
 }
