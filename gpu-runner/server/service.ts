@@ -92,6 +92,7 @@ export class RunnerService {
       () => {
         this.warmedUp = true;
         log.info('models ready', { executor: executor.description, ms: Math.round(performance.now() - startedAt) });
+        for (const warning of executor.warnings ?? []) log.warn(warning, { executor: executor.description });
       },
       (error: unknown) => {
         this.warmupError = error instanceof Error ? error : new Error(String(error));

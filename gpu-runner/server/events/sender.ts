@@ -6,8 +6,8 @@ import type { Logger } from '../log.ts';
 import type { RunnerMetrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
 
-/** Client errors that may pass with time: timeout, too early, rate limit. Other 4xx are permanent. */
-const RETRYABLE_CLIENT_STATUSES = new Set([408, 425, 429]);
+/** Client errors that pass with time: timeout, conflict (CONTRACT.md: the job changed while storing; send again), too early, rate limit. Other 4xx are permanent. */
+const RETRYABLE_CLIENT_STATUSES = new Set([408, 409, 425, 429]);
 
 export type EventSenderOptions = {
   outbox: Outbox;

@@ -35,6 +35,7 @@ export class ThreadExecutor implements JobExecutor {
   private running: Running | undefined;
   private nextId = 1;
   private workerDescription: string | undefined;
+  private workerWarnings: readonly string[] = [];
 
   constructor(
     private readonly options: {
@@ -48,6 +49,10 @@ export class ThreadExecutor implements JobExecutor {
 
   get description(): string {
     return this.workerDescription ? `${this.workerDescription} (worker thread)` : this.options.description;
+  }
+
+  get warnings(): readonly string[] {
+    return this.workerWarnings;
   }
 
   warmup(): Promise<void> {
@@ -119,6 +124,7 @@ export class ThreadExecutor implements JobExecutor {
       switch (message.type) {
         case 'ready':
           this.workerDescription = message.description;
+          this.workerWarnings = message.warnings;
           settleReady?.resolve();
           return;
         case 'warmup-failed':

@@ -18,7 +18,7 @@ export type HostMessage = CallRequest | { type: 'abort'; id: number; reason: Abo
 export type SerializedError = { name: string; message: string; stack?: string; reason?: AbortReason };
 
 export type WorkerMessage =
-  | { type: 'ready'; description: string }
+  | { type: 'ready'; description: string; warnings: string[] }
   | { type: 'warmup-failed'; error: SerializedError }
   | { type: 'progress'; id: number; step: number; totalSteps: number }
   | { type: 'result'; id: number; output: PersonalizeOutput | GenerateOutput }

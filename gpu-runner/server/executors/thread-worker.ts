@@ -30,7 +30,7 @@ try {
   if (typeof module.createExecutor !== 'function') throw new Error(`${init.moduleUrl} does not export createExecutor`);
   executor = await module.createExecutor(init.options);
   await executor.warmup();
-  post({ type: 'ready', description: executor.description });
+  post({ type: 'ready', description: executor.description, warnings: [...(executor.warnings ?? [])] });
 } catch (error) {
   post({ type: 'warmup-failed', error: serialize(error) });
   port.close();

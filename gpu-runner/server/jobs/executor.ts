@@ -52,6 +52,8 @@ export interface JobExecutor {
   readonly description: string;
   /** Loads models and builds sessions; /readyz answers ready once it resolves. */
   warmup(): Promise<void>;
+  /** What an operator should know after warmup (e.g. an untrained hypernetwork); logged by the service. */
+  readonly warnings?: readonly string[];
   personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput>;
   generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput>;
   close(): Promise<void>;

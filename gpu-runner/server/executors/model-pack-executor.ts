@@ -1,0 +1,193 @@
+// The real executor: personalization with the HyperDreamBooth library (gpu-runner/personalize) and generation with
+// the SD 1.5 sampler (gpu-runner/diffusion) on one model pack. Meant to run inside ThreadExecutor's worker thread
+// (`createExecutor` is its entry), since onnxruntime's runs block the thread that calls them.
+import { generate } from '../../diffusion/sampler.ts';
+import { personalize } from '../../personalize/api.ts';
+import { FaceImageError } from '../../personalize/face/preprocess.ts';
+import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
+import { exportLora } from '../../personalize/weights/lora-export.ts';
+import { decodeNativeWeights, encodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
+import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
+import {
+  InvalidInputError,
+  JobAbortedError,
+  throwIfAborted,
+  type ExecutionContext,
+  type GenerateInput,
+  type GenerateOutput,
+  type JobExecutor,
+  type PersonalizeInput,
+  type PersonalizeOutput,
+  type RgbImage,
+} from '../jobs/executor.ts';
+import { loadModelPack, schedulerChoice, type LoadedPack } from './model-pack.ts';
+import { PersonalizedSessions } from './personalized-diffusion.ts';
+
+export type ModelPackExecutorOptions = {
+  /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the bundled tiny pack when absent. */
+  modelDir?: string;
+  /** onnxruntime intra-op threads per session; its default (all cores) when absent. */
+  threads?: number;
+  /** What the operator asked for (RUNNER_EXECUTION_PROVIDER); logged against what the sessions use. */
+  executionProvider?: 'auto' | 'cpu' | 'cuda';
+};
+
+/**
+ * The provider the model sessions run on: gpu-runner/models/session.ts opens onnxruntime sessions with the default
+ * (CPU) provider list. Reported as it is, so a GPU machine running on CPU is visible at start.
+ */
+const SESSION_EXECUTION_PROVIDER: 'cpu' | 'cuda' = 'cpu';
+
+/** The methods the personalization library does not serve yet answer this, instead of failing as internal errors. */
+const UNAVAILABLE_METHODS = new Set(['textual-inversion']);
+
+export function createExecutor(options: ModelPackExecutorOptions): ModelPackExecutor {
+  return new ModelPackExecutor(options);
+}
+
+export class ModelPackExecutor implements JobExecutor {
+  private pack: LoadedPack | undefined;
+  private sessions: PersonalizedSessions | undefined;
+  private loadWarnings: string[] = [];
+
+  constructor(private readonly options: ModelPackExecutorOptions) {}
+
+  get description(): string {
+    if (!this.pack) return `model pack ${this.options.modelDir ?? '(bundled tiny pack)'}`;
+    return `model pack ${this.pack.id} (sha256 ${this.pack.sha256.slice(0, 12)}…, hypernetwork ${this.pack.hypernetwork}), execution provider ${SESSION_EXECUTION_PROVIDER}`;
+  }
+
+  get warnings(): readonly string[] {
+    return this.loadWarnings;
+  }
+
+  async warmup(): Promise<void> {
+    this.pack = await loadModelPack(this.options.modelDir, (message) => this.loadWarnings.push(message));
+    const requested = this.options.executionProvider ?? 'auto';
+    if (requested !== 'auto' && requested !== SESSION_EXECUTION_PROVIDER) {
+      this.loadWarnings.push(`execution provider ${requested} requested; the model sessions run on ${SESSION_EXECUTION_PROVIDER}`);
+    }
+    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads);
+  }
+
+  async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {
+    const pack = this.loaded();
+    if (UNAVAILABLE_METHODS.has(input.method)) throw new InvalidInputError(`method ${input.method} is not available on this runner yet`);
+    const image = input.images[0];
+    if (!image) throw new InvalidInputError('a personalization needs at least one image');
+    const { finetune } = input;
+    let weights: PersonalizedWeights;
+    try {
+      // HyperDreamBooth personalizes from one reference image (paper §4); further images are accepted and unused.
+      ({ weights } = await personalize(pack.model, { image }, {
+        method: input.method,
+        steps: finetune.steps,
+        rank: finetune.rank,
+        relax: finetune.relax,
+        seed: finetune.seed,
+        identifier: finetune.identifier_token,
+        ...(finetune.learning_rate === undefined ? {} : { learningRate: finetune.learning_rate }),
+        signal: context.signal,
+        onProgress: (progress) => context.reportProgress(progress.step, progress.steps),
+      }));
+    } catch (error) {
+      if (error instanceof PersonalizationCanceled || context.signal.aborted) throw abortedBy(context.signal);
+      if (error instanceof FaceImageError) throw new InvalidInputError(error.message);
+      throw error;
+    }
+    const files = input.outputs.map(({ format, dtype }) => {
+      const fileDtype = dtype === 'fp16' ? 'F16' : 'F32';
+      const bytes = format === 'lidb' ? encodeNativeWeights(weights, fileDtype) : exportLora(weights, pack.model.bases, format, fileDtype);
+      return { format, dtype, bytes };
+    });
+    return {
+      baseModelId: pack.id,
+      rank: weights.relax?.rank ?? weights.settings.r,
+      layers: weights.layers.map((layer) => layer.name),
+      numParameters: storedNumbers(weights),
+      files,
+    };
+  }
+
+  async generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput> {
+    const pack = this.loaded();
+    if (input.weights.format !== 'lidb') throw new InvalidInputError(`generation takes the native lidb weight file, not ${input.weights.format}`);
+    let weights: PersonalizedWeights;
+    try {
+      weights = decodeNativeWeights(input.weights.bytes, { unet: pack.model.unet.plan, textEncoder: pack.model.textEncoder.config });
+    } catch (error) {
+      if (error instanceof WeightFileError) throw new InvalidInputError(error.message);
+      throw error;
+    }
+    if (weights.meta.baseModelSha256 !== pack.sha256) {
+      throw new InvalidInputError(`the weights were made for base model ${weights.meta.baseModelId} (${weights.meta.baseModelSha256.slice(0, 12)}…), this runner serves ${pack.id} (${pack.sha256.slice(0, 12)}…)`);
+    }
+    const { params } = input;
+    const result = await generate(this.sessionsOrThrow().modelsFor(weights), pack.tokenizer, {
+      prompt: params.prompt,
+      negativePrompt: params.negative_prompt,
+      seed: params.seed,
+      numInferenceSteps: params.steps,
+      guidanceScale: params.guidance_scale,
+      width: params.width,
+      height: params.height,
+      batchSize: params.num_images,
+      scheduler: schedulerChoice(pack, params.scheduler),
+      onStep: (step, total) => {
+        context.reportProgress(step, total);
+        // Throwing here leaves the sampler between two steps: that is where cancellation takes effect.
+        throwIfAborted(context.signal);
+      },
+    });
+    return {
+      images: result.seeds.map((seed, index) => ({ index, seed, image: toRgb(result.images, index, params.width, params.height) })),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.sessions?.release();
+  }
+
+  private loaded(): LoadedPack {
+    if (!this.pack) throw new Error('the model pack is not loaded (warmup has not finished)');
+    return this.pack;
+  }
+
+  private sessionsOrThrow(): PersonalizedSessions {
+    if (!this.sessions) throw new Error('the model pack is not loaded (warmup has not finished)');
+    return this.sessions;
+  }
+}
+
+function abortedBy(signal: AbortSignal): JobAbortedError {
+  return new JobAbortedError(signal.reason === 'shutdown' ? 'shutdown' : 'canceled');
+}
+
+/** The numbers a weight file stores: the LiDB factors and the relax term (DESIGN §3: 150 per layer at r = 1). */
+function storedNumbers(weights: PersonalizedWeights): number {
+  let count = 0;
+  for (const factor of weights.lidb ?? []) count += factor.aTrain.length + factor.bTrain.length;
+  for (const factor of weights.relax?.factors ?? []) count += 'down' in factor ? factor.down.length + factor.up.length : factor.aTrain.length + factor.bTrain.length;
+  return count;
+}
+
+/** One image of a decoded batch [batch, 3, H, W] in [−1, 1] → 8-bit RGB (diffusers' postprocess, numpy rounding). */
+function toRgb(images: Float32Array, index: number, width: number, height: number): RgbImage {
+  const plane = width * height;
+  const data = new Uint8Array(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    const offset = (index * 3 + c) * plane;
+    for (let p = 0; p < plane; p++) {
+      const value = Math.min(1, Math.max(0, (images[offset + p] ?? 0) / 2 + 0.5));
+      data[p * 3 + c] = roundHalfEven(value * 255);
+    }
+  }
+  return { width, height, channels: 3, data };
+}
+
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff !== 0.5) return Math.round(value);
+  return floor % 2 === 0 ? floor : floor + 1;
+}

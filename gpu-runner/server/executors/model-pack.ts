@@ -1,0 +1,104 @@
+// A model pack as the runner serves it: a diffusers SD 1.5 folder (model_index.json, unet/, text_encoder/, vae/,
+// tokenizer/, scheduler/) plus a hypernetwork checkpoint (`hypernetwork/model.safetensors`). Without a RUNNER_MODEL_DIR
+// the bundled tiny pack is written (seeded, deterministic) and used.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { parsePythonJson } from '../../io/python-json.ts';
+import { openDiffusersFolder } from '../../models/checkpoint/diffusers-folder.ts';
+import { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
+import type { SchedulerChoice } from '../../diffusion/sampler.ts';
+import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
+import { decodeHypernetworkCheckpoint } from '../../personalize/hypernetwork/checkpoint.ts';
+import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../../personalize/hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../../personalize/hypernetwork/inventory.ts';
+import { createPersonalizationModel, type PersonalizationModel } from '../../personalize/model.ts';
+
+export const HYPERNETWORK_CHECKPOINT = join('hypernetwork', 'model.safetensors');
+/** Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, DESIGN §3). */
+const UNTRAINED_HYPERNETWORK_SEED = 0;
+
+export type LoadedPack = {
+  dir: string;
+  id: string;
+  sha256: string;
+  model: PersonalizationModel;
+  tokenizer: ClipTokenizer;
+  /** The pack's `scheduler/scheduler_config.json`, the base for every scheduler a job asks for. */
+  schedulerConfig: Record<string, unknown>;
+  hypernetwork: 'checkpoint' | 'untrained';
+};
+
+export async function loadModelPack(modelDir: string | undefined, warn: (message: string) => void): Promise<LoadedPack> {
+  const dir = modelDir ?? ensureTinyPack();
+  const folder = openDiffusersFolder(dir);
+  const tokenizer = ClipTokenizer.load(folder.tokenizerDir);
+  const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
+  const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as Record<string, unknown>;
+  const id = basename(dir);
+  const sha256 = await packDigest(dir);
+  const components = { id, sha256, unet: folder.unet, textEncoder: folder.textEncoder, vae: folder.vae, tokenizer };
+  const base = createPersonalizationModel(components);
+
+  const checkpointPath = join(dir, HYPERNETWORK_CHECKPOINT);
+  if (existsSync(checkpointPath)) {
+    const checkpoint = decodeHypernetworkCheckpoint(
+      new Uint8Array(readFileSync(checkpointPath)),
+      base.layers.map((layer) => layer.name),
+      (config, lidb) => hypernetworkInventory(config, headLayouts(base.layers, lidb)),
+    );
+    const model = createPersonalizationModel({
+      ...components,
+      lidb: checkpoint.lidb,
+      selection: checkpoint.selection,
+      hypernetwork: { config: checkpoint.config, params: checkpoint.params },
+    });
+    return { dir, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'checkpoint' };
+  }
+  warn(`${checkpointPath} is missing: using an untrained hypernetwork (its predictions are near zero; the finetune does the work)`);
+  const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
+  const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), UNTRAINED_HYPERNETWORK_SEED);
+  const model = createPersonalizationModel({ ...components, hypernetwork: { config, params } });
+  return { dir, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'untrained' };
+}
+
+const SCHEDULER_CLASSES = {
+  ddim: { className: 'DDIMScheduler', overrides: {} },
+  euler: { className: 'EulerDiscreteScheduler', overrides: {} },
+  'euler-ancestral': { className: 'EulerAncestralDiscreteScheduler', overrides: {} },
+  'dpmpp-2m': { className: 'DPMSolverMultistepScheduler', overrides: { algorithm_type: 'dpmsolver++', solver_order: 2 } },
+  'dpmpp-2m-karras': {
+    className: 'DPMSolverMultistepScheduler',
+    overrides: { algorithm_type: 'dpmsolver++', solver_order: 2, use_karras_sigmas: true },
+  },
+  pndm: { className: 'PNDMScheduler', overrides: {} },
+} as const;
+
+/** The contract's scheduler names (CONTRACT.md) as diffusers classes on the pack's own scheduler config. */
+export function schedulerChoice(pack: LoadedPack, name: keyof typeof SCHEDULER_CLASSES): SchedulerChoice {
+  const { className, overrides } = SCHEDULER_CLASSES[name];
+  return { className, config: { ...pack.schedulerConfig, _class_name: className, ...overrides } };
+}
+
+/**
+ * SHA-256 over the pack's weight files and configs, in path order (each entry: relative path, size, bytes), so a
+ * weight file records exactly which base it was made for. Streamed: full-size packs are gigabytes.
+ */
+async function packDigest(dir: string): Promise<string> {
+  const files: string[] = [];
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory() && !entry.name.startsWith('.')) walk(path);
+      else if (entry.isFile() && /\.(safetensors|json|txt)$/.test(entry.name)) files.push(path);
+    }
+  };
+  walk(dir);
+  files.sort();
+  const hash = createHash('sha256');
+  for (const path of files) {
+    hash.update(`${relative(dir, path)}\0${statSync(path).size}\0`);
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}

@@ -1,0 +1,163 @@
+// The sampler's networks with personalized weights applied: the text encoder and the UNet are built with the LiDB
+// adapter (the same graph injection the finetune trained through, gpu-runner/personalize/lidb/graph-adapter.ts), and
+// the weights are fed as graph inputs, so one session per (shape, adapter layout) serves every subject (DESIGN §4:
+// "personalized weights are graph inputs, never baked into a new session").
+import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../../models/clip-text/build.ts';
+import { type GraphSession, openGraphSession } from '../../models/session.ts';
+import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../../models/unet/build.ts';
+import { VAE_DECODE, buildVaeDecoderGraph } from '../../models/vae/build.ts';
+import type { DiffusionModels } from '../../diffusion/sampler.ts';
+import type { HostTensor } from '../../onnx/index.ts';
+import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
+import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from '../../personalize/lidb/graph-adapter.ts';
+import type { PersonalizationModel } from '../../personalize/model.ts';
+import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
+
+/** CLIP's context length for SD 1.x. */
+const TEXT_LENGTH = 77;
+
+type AdaptedSession = { session: GraphSession; adapter: LidbAdapterValues | undefined };
+
+/** What decides a graph's adapter inputs: LiDB rank and the relax term's mode and rank. */
+type AdapterLayout = { lidbRank: number; relax: { mode: 'lora' | 'lidb'; rank: number } | undefined };
+
+function layoutOf(weights: PersonalizedWeights): AdapterLayout {
+  return {
+    lidbRank: weights.lidb ? weights.settings.r : 0,
+    relax: weights.relax ? { mode: weights.relax.mode, rank: weights.relax.rank } : undefined,
+  };
+}
+
+const layoutKey = (layout: AdapterLayout) => `r${layout.lidbRank}-${layout.relax ? `${layout.relax.mode}${layout.relax.rank}` : 'none'}`;
+
+/** Per-layer factors of a weight file, by layer name, as the adapter feeds them. */
+function feedValues(weights: PersonalizedWeights): AdapterFeedValues {
+  const byName = <T>(factors: readonly T[] | undefined) =>
+    factors ? new Map(weights.layers.map((layer, i) => [layer.name, factors[i]!] as const)) : undefined;
+  const lidb = byName(weights.lidb);
+  const relaxLidb = weights.relax?.mode === 'lidb' ? byName(weights.relax.factors) : undefined;
+  const relaxLora = weights.relax?.mode === 'lora' ? byName(weights.relax.factors) : undefined;
+  return { ...(lidb ? { lidb } : {}), ...(relaxLidb ? { relaxLidb } : {}), ...(relaxLora ? { relaxLora } : {}) };
+}
+
+/** Sessions of one model pack, opened on first use and kept: by component, input shape and adapter layout. */
+export class PersonalizedSessions {
+  private readonly sessions = new Map<string, Promise<AdaptedSession>>();
+
+  constructor(
+    private readonly model: PersonalizationModel,
+    private readonly threads: number | undefined,
+  ) {}
+
+  /** The three networks for one set of weights (the sampler's interface). */
+  modelsFor(weights: PersonalizedWeights): DiffusionModels {
+    const { model } = this;
+    const layout = layoutOf(weights);
+    const factors = feedValues(weights);
+    const vaePlan = model.vae.plan;
+    const latentChannels = vaePlan.config.latentChannels;
+    const adapterFeeds = (adapter: LidbAdapterValues | undefined): Record<string, HostTensor> =>
+      adapter ? (lidbAdapterFeeds(adapter, factors) as Record<string, HostTensor>) : {};
+    const output = (outputs: Record<string, Float32Array>, name: string) => {
+      const value = outputs[name];
+      if (!value) throw new Error(`the session returned no "${name}"`);
+      return value;
+    };
+
+    return {
+      latentChannels,
+      vaeScaleFactor: 2 ** (vaePlan.config.blockOutChannels.length - 1),
+      scalingFactor: vaePlan.config.scalingFactor,
+      encodeText: async (inputIds, batch) => {
+        const { session, adapter } = await this.text(batch, layout);
+        const outputs = await session.run({
+          [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds },
+          ...adapterFeeds(adapter),
+        });
+        return output(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
+      },
+      predictNoise: async (latents, shape, timestep, context) => {
+        const { session, adapter } = await this.unet(shape.batch, shape.height, shape.width, layout);
+        const hidden = context.length / (shape.batch * TEXT_LENGTH);
+        const outputs = await session.run({
+          [UNET_INPUTS.sample]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents },
+          [UNET_INPUTS.timestep]: { dtype: 'float32', dims: [shape.batch], data: new Float32Array(shape.batch).fill(timestep) },
+          [UNET_INPUTS.encoderHiddenStates]: { dtype: 'float32', dims: [shape.batch, TEXT_LENGTH, hidden], data: context },
+          ...adapterFeeds(adapter),
+        });
+        return output(outputs, UNET_OUTPUT);
+      },
+      decodeLatents: async (latents, shape) => {
+        const { session } = await this.vae(shape.batch, shape.height, shape.width);
+        const outputs = await session.run({
+          [VAE_DECODE.input]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents },
+        });
+        return output(outputs, VAE_DECODE.output);
+      },
+    };
+  }
+
+  async release(): Promise<void> {
+    const sessions = await Promise.all(this.sessions.values());
+    this.sessions.clear();
+    await Promise.all(sessions.map(({ session }) => session.release()));
+  }
+
+  private cached(key: string, open: () => Promise<AdaptedSession>): Promise<AdaptedSession> {
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = open();
+      this.sessions.set(key, session);
+      session.catch(() => this.sessions.delete(key));
+    }
+    return session;
+  }
+
+  private adapterFor(component: typeof UNET_COMPONENT | typeof TEXT_ENCODER_COMPONENT, layout: AdapterLayout) {
+    if (layout.lidbRank === 0 && !layout.relax) return undefined;
+    return createLidbAdapter({
+      component,
+      layers: this.model.layers,
+      bases: this.model.bases,
+      rank: layout.lidbRank,
+      ...(layout.relax ? { relax: layout.relax } : {}),
+    });
+  }
+
+  private sessionOptions() {
+    return this.threads ? { threads: this.threads } : {};
+  }
+
+  private text(batch: number, layout: AdapterLayout): Promise<AdaptedSession> {
+    return this.cached(`text:${batch}:${layoutKey(layout)}`, async () => {
+      const adapter = this.adapterFor(TEXT_ENCODER_COMPONENT, layout);
+      const { graph } = buildClipTextGraph(this.model.textEncoder.config, this.model.paramSources.textEncoder, {
+        batch,
+        length: TEXT_LENGTH,
+        ...(adapter ? { adapters: [adapter] } : {}),
+      });
+      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: adapter?.values };
+    });
+  }
+
+  private unet(batch: number, height: number, width: number, layout: AdapterLayout): Promise<AdaptedSession> {
+    return this.cached(`unet:${batch}x${height}x${width}:${layoutKey(layout)}`, async () => {
+      const adapter = this.adapterFor(UNET_COMPONENT, layout);
+      const { graph } = buildUnetGraph(this.model.unet.plan, this.model.paramSources.unet, {
+        batch,
+        height,
+        width,
+        textLength: TEXT_LENGTH,
+        ...(adapter ? { adapters: [adapter] } : {}),
+      });
+      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: adapter?.values };
+    });
+  }
+
+  private vae(batch: number, height: number, width: number): Promise<AdaptedSession> {
+    return this.cached(`vae:${batch}x${height}x${width}`, async () => {
+      const { graph } = buildVaeDecoderGraph(this.model.vae.plan, this.model.paramSources.vae, { batch, height, width });
+      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: undefined };
+    });
+  }
+}

@@ -1,0 +1,149 @@
+// End to end on the real models: the runner with the model pack executor (the bundled tiny SD 1.5-topology pack, in
+// a worker thread) personalizes from a rendered face and generates with the weights it returned, through signed HTTP
+// and a real local server standing in for the edge.
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobRequest, type RunnerEvent } from '../../edge/contract/index.ts';
+import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
+import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';
+import { createLogger } from '../../gpu-runner/server/log.ts';
+import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../../gpu-runner/world/index.ts';
+import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
+import { inlineSource, newJobId, readJson, TEST_SECRET } from './support/jobs.ts';
+import { startTestRunner, type TestRunner } from './support/runner.ts';
+
+const isFinal = (jobId: string) => (event: RunnerEvent) => event.job_id === jobId && (event.type === 'succeeded' || event.type === 'failed');
+/** Few steps: the point is the path through the service, not the quality (bench:personalize measures that). */
+const FINETUNE_STEPS = 3;
+const SAMPLING_STEPS = 2;
+const UPLOAD_SIDE = 96;
+
+let edge: FakeEdge;
+let runner: TestRunner;
+
+beforeAll(async () => {
+  edge = await startFakeEdge({ secret: TEST_SECRET });
+  const executor = new ThreadExecutor({
+    moduleUrl: new URL('../../gpu-runner/server/executors/model-pack-executor.ts', import.meta.url),
+    executorOptions: { threads: 1 },
+    description: 'tiny pack',
+    log: createLogger({ level: 'silent' }),
+  });
+  runner = await startTestRunner({ executor });
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  await edge?.close();
+});
+
+async function facePng(): Promise<{ bytes: Uint8Array; width: number; height: number }> {
+  const sample = sampleAt(DEFAULT_WORLD, 'train', 0);
+  const { width, height } = sample.image;
+  // The world renders small faces; an upload is at least 64 px a side (the edge's and the runner's lower bound).
+  const png = await sharp(Buffer.from(toRgbBytes(sample.image)), { raw: { width, height, channels: 3 } })
+    .resize(UPLOAD_SIDE, UPLOAD_SIDE, { kernel: 'lanczos3' })
+    .png()
+    .toBuffer();
+  return { bytes: new Uint8Array(png), width: UPLOAD_SIDE, height: UPLOAD_SIDE };
+}
+
+describe('model pack executor (tiny pack)', () => {
+  it('personalizes from one face, then generates PNGs with the returned LiDB weights', async () => {
+    const face = await facePng();
+    const personalization = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'personalization',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        method: 'hyperdreambooth',
+        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
+        finetune: { steps: FINETUNE_STEPS, rank: 2, relax: 'lidb', seed: 1 },
+        outputs: [
+          { format: 'lidb', dtype: 'fp16' },
+          { format: 'lidb', dtype: 'fp32' },
+          { format: 'kohya', dtype: 'fp16' },
+          { format: 'peft', dtype: 'fp32' },
+        ],
+      },
+    });
+    expect((await runner.client.post(personalization)).status).toBe(202);
+    const personalized = await edge.waitFor(isFinal(personalization.job_id), 120_000);
+    if (personalized.type !== 'succeeded' || personalized.result.kind !== 'personalization') {
+      throw new Error(`personalization did not succeed: ${JSON.stringify(personalized)}`);
+    }
+    const { result } = personalized;
+    expect(result).toMatchObject({ method: 'hyperdreambooth', rank: 2 });
+    expect(result.layers.length).toBeGreaterThan(0);
+    expect(result.files.map((file) => `${file.format}/${file.dtype}`)).toEqual(['lidb/fp16', 'lidb/fp32', 'kohya/fp16', 'peft/fp32']);
+    const kohya = parseSafetensors(new Uint8Array(Buffer.from(result.files[2]!.data_base64, 'base64')));
+    expect([...kohya.tensors.keys()].some((name) => name.endsWith('.lora_down.weight'))).toBe(true);
+    const view = await readJson(await runner.client.get(personalization.job_id));
+    expect(view.progress).toEqual({ step: FINETUNE_STEPS, total_steps: FINETUNE_STEPS });
+
+    const lidbFile = result.files[1]!;
+    const generation = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'generation',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        weights: { format: 'lidb', dtype: 'fp32', source: { data_base64: lidbFile.data_base64, sha256: lidbFile.sha256, byte_size: lidbFile.byte_size } },
+        base_model_id: result.base_model_id,
+        params: { prompt: 'a photo of a [V] face', num_images: 2, steps: SAMPLING_STEPS, width: 64, height: 64, seed: 5, scheduler: 'euler' },
+      },
+    });
+    expect((await runner.client.post(generation)).status).toBe(202);
+    const generated = await edge.waitFor(isFinal(generation.job_id), 120_000);
+    if (generated.type !== 'succeeded' || generated.result.kind !== 'generation') throw new Error(`generation did not succeed: ${JSON.stringify(generated)}`);
+    expect(generated.result.images.map((image) => image.seed)).toEqual([5, 6]);
+    for (const image of generated.result.images) {
+      const meta = await sharp(Buffer.from(image.data_base64, 'base64')).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+    }
+  });
+
+  it('stops a finetune between steps when canceled', async () => {
+    const face = await facePng();
+    const job = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'personalization',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        method: 'lidb-zero',
+        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
+        finetune: { steps: 2000 },
+        outputs: [{ format: 'lidb', dtype: 'fp16' }],
+      },
+    });
+    expect((await runner.client.post(job)).status).toBe(202);
+    await edge.waitFor((event) => event.job_id === job.job_id && event.type === 'progress', 120_000);
+    expect((await runner.client.cancel(job.job_id)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(job.job_id), 60_000)).toMatchObject({ type: 'failed', error: { code: 'canceled', retryable: false } });
+    const view = await readJson(await runner.client.get(job.job_id));
+    expect(view.status).toBe('canceled');
+    expect(view.progress.step).toBeLessThan(2000);
+  });
+
+  it('refuses an unreadable weight file as invalid input', async () => {
+    const job = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'generation',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        weights: { format: 'lidb', dtype: 'fp32', source: inlineSource(new TextEncoder().encode('not weights at all')) },
+        base_model_id: 'x',
+        params: { prompt: 'a [V] face', steps: 1, width: 64, height: 64 },
+      },
+    });
+    expect((await runner.client.post(job)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(job.job_id), 60_000)).toMatchObject({ type: 'failed', error: { code: 'invalid_input', retryable: false } });
+  });
+});
