@@ -1,6 +1,7 @@
-// PNDM's pseudo linear multistep (PLMS) sampler (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models",
-// eq. 11-12), as diffusers 0.24 PNDMScheduler with skip_prk_steps = True (what SD 1.5 ships): N steps run N + 1
-// loop iterations because the second timestep is repeated to bootstrap the multistep history.
+// PNDM (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models"), as diffusers 0.24 PNDMScheduler:
+// pseudo Runge–Kutta warm-up steps (eq. 13) then pseudo linear multistep (PLMS, eq. 11-12). SD 1.5 ships
+// skip_prk_steps = True: PLMS only, where N steps run N + 1 loop iterations because the second timestep is repeated
+// to bootstrap the multistep history. With PRK, the first 3 steps take 4 model evaluations each (12 iterations).
 import { z } from 'zod';
 import { refuseUnsupported } from './alpha-prediction.ts';
 import {
@@ -28,6 +29,9 @@ export const pndmConfigSchema = trainingScheduleSchema.extend({
 });
 export type PndmConfig = z.infer<typeof pndmConfigSchema>;
 
+/** PNDM's order: the PRK warm-up covers the 4 highest timesteps' half steps. */
+const PRK_ORDER = 4;
+
 // Adams–Bashforth coefficients for 1..4 stored model outputs (newest first), PNDM paper eq. 12.
 const ADAMS_BASHFORTH: ReadonlyArray<readonly number[]> = [
   [1],
@@ -48,12 +52,13 @@ export class PndmScheduler implements Scheduler {
   /** Past model outputs (ε), oldest first, at most 4. */
   private ets: Float32Array[] = [];
   private curSample: Float32Array | null = null;
+  /** Timesteps of the Runge–Kutta warm-up (empty with skip_prk_steps). */
+  private prkTimesteps: number[] = [];
+  /** The RK4 weighted sum of the warm-up's model outputs, accumulated over its four evaluations. */
+  private rkSum: Float32Array | null = null;
 
   constructor(config: unknown = {}) {
     this.config = parseConfig(pndmConfigSchema, config, this.className);
-    if (!this.config.skip_prk_steps) {
-      throw new Error('PNDMScheduler: only skip_prk_steps = true (PLMS, as SD 1.5 configures it) is supported');
-    }
     refuseUnsupported(this.className, {});
     if (this.config.prediction_type === 'sample') {
       throw new Error('PNDMScheduler: prediction_type "sample" is not supported (diffusers refuses it too)');
@@ -68,12 +73,22 @@ export class PndmScheduler implements Scheduler {
     const { timestep_spacing: spacing, num_train_timesteps: trainSteps, steps_offset: offset } = this.config;
     // Ascending grid, as PNDM builds it before reversing.
     const ascending = spacedTimesteps(spacing, trainSteps, numInferenceSteps, offset).map(roundHalfEven).reverse();
-    // plms_timesteps = concat(ts[:-1], ts[-2:-1], ts[-1:]) reversed: the second-highest timestep appears twice.
-    const plms = [...ascending.slice(0, -1), ...ascending.slice(-2, -1), ...ascending.slice(-1)].reverse();
-    this.timesteps = plms;
+    if (this.config.skip_prk_steps) {
+      // plms_timesteps = concat(ts[:-1], ts[-2:-1], ts[-1:]) reversed: the second-highest timestep appears twice.
+      this.prkTimesteps = [];
+      this.timesteps = [...ascending.slice(0, -1), ...ascending.slice(-2, -1), ...ascending.slice(-1)].reverse();
+    } else {
+      // Each of the 3 highest steps is split in half; every half-step point is evaluated twice (RK4's k2, k3).
+      const half = Math.floor(Math.floor(trainSteps / numInferenceSteps) / 2);
+      const points = ascending.slice(-PRK_ORDER).flatMap((t) => [t, t + half]);
+      const doubled = points.slice(0, -1).flatMap((t) => [t, t]).slice(1, -1);
+      this.prkTimesteps = doubled.reverse();
+      this.timesteps = [...this.prkTimesteps, ...ascending.slice(0, -3).reverse()];
+    }
     this.ets = [];
     this.counter = 0;
     this.curSample = null;
+    this.rkSum = null;
   }
 
   scaleModelInput(sample: Float32Array): Float32Array {
@@ -83,6 +98,7 @@ export class PndmScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     requireTimesteps(this.className, this.timesteps);
     checkSameLength(this.className, modelOutput, sample);
+    if (this.counter < this.prkTimesteps.length) return { prevSample: this.stepPrk(modelOutput, timestep, sample) };
     const stride = Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
     let prevTimestep = timestep - stride;
     let current = timestep;
@@ -109,6 +125,31 @@ export class PndmScheduler implements Scheduler {
     const prevSample = this.previousSample(base, current, prevTimestep, epsilon);
     this.counter += 1;
     return { prevSample };
+  }
+
+  /** One pseudo Runge–Kutta evaluation: RK4 over four evaluations, each moving from the step's start sample. */
+  private stepPrk(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
+    const stride = Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
+    const prevTimestep = timestep - (this.counter % 2 ? 0 : Math.floor(stride / 2));
+    const stepStart = this.prkTimesteps[Math.floor(this.counter / 4) * 4]!;
+    let epsilon = modelOutput;
+    switch (this.counter % 4) {
+      case 0:
+        this.rkSum = combine([modelOutput], [1 / 6]);
+        this.ets.push(modelOutput);
+        this.curSample = sample;
+        break;
+      case 1:
+      case 2:
+        this.rkSum = combine([this.rkSum!, modelOutput], [1, 1 / 3]);
+        break;
+      default:
+        epsilon = combine([this.rkSum!, modelOutput], [1, 1 / 6]);
+        this.rkSum = null;
+    }
+    const prevSample = this.previousSample(this.curSample ?? sample, stepStart, prevTimestep, epsilon);
+    this.counter += 1;
+    return prevSample;
   }
 
   /** PNDM paper eq. 11: the transfer φ(x_t, ε, t, t−δ). */

@@ -107,7 +107,6 @@ describe('scheduler configs', () => {
   it('refuses unknown classes, unsupported options and ill-typed keys with a clear message', () => {
     expect(() => createScheduler('LMSDiscreteScheduler', {})).toThrow(/unknown scheduler class "LMSDiscreteScheduler"/);
     expect(() => createScheduler('DDIMScheduler', { thresholding: true })).toThrow(/thresholding/);
-    expect(() => createScheduler('PNDMScheduler', { skip_prk_steps: false })).toThrow(/skip_prk_steps/);
     expect(() => createScheduler('EulerDiscreteScheduler', { beta_schedule: 'cubic' })).toThrow(
       /EulerDiscreteScheduler config:[\s\S]*beta_schedule/,
     );
@@ -148,6 +147,27 @@ describe('Karras sigmas (EDM eq. 5, rho = 7)', () => {
       expect(sigmas[18]! - sigmas[19]!).toBeLessThan(plain.sigmas![18]! - plain.sigmas![19]!);
     });
   }
+});
+
+describe('PNDM with the Runge–Kutta warm-up (skip_prk_steps false)', () => {
+  it('runs 12 pseudo-RK evaluations over half steps, then PLMS from the fourth timestep down', () => {
+    const scheduler = createScheduler('PNDMScheduler', { ...SD15_SCHEDULER_CONFIG, skip_prk_steps: false });
+    scheduler.setTimesteps(10);
+    expect(scheduler.timesteps).toEqual([
+      901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1,
+    ]);
+    // Every evaluation of an RK step moves from the step's start sample: the sample passed in does not matter.
+    const run = (midSample: Float32Array) => {
+      scheduler.setTimesteps(10);
+      const eps = new Float32Array([0.2, 0.1]);
+      const first = scheduler.step(eps, 901, new Float32Array([0.5, -1])).prevSample;
+      const second = scheduler.step(eps, 851, midSample.length ? midSample : first).prevSample;
+      return [first, second, scheduler.step(eps, 851, second).prevSample, scheduler.step(eps, 801, second).prevSample];
+    };
+    const [a, b] = [run(new Float32Array(0)), run(new Float32Array([100, 100]))];
+    expect(a.map((x) => Array.from(x))).toEqual(b.map((x) => Array.from(x)));
+    expect(a[3]!.every(Number.isFinite)).toBe(true);
+  });
 });
 
 describe('DPM-Solver++ orders', () => {
