@@ -25,7 +25,9 @@ import { parseUnetConfig } from './unet/config.ts';
 import { unetAttentionLinears, unetInventory } from './unet/inventory.ts';
 import { planUnet } from './unet/plan.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vae/build.ts';
+import { parseVaeConfig } from './vae/config.ts';
 import { vaeInventory } from './vae/inventory.ts';
+import { planVae } from './vae/plan.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'hdb-builders-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -57,7 +59,7 @@ describe('builders read exactly their inventory', () => {
     expect(sorted([...encoder, ...decoder])).toEqual(sorted(vaeInventory(vae.plan).map((s) => s.name)));
   });
 
-  it('the full-size SD 1.5 UNet and text encoder (structure only, no weights allocated)', () => {
+  it('the full-size SD 1.5 UNet, text encoder and VAE (structure only, no weights allocated)', () => {
     const manifest = (file: string) => JSON.parse(loadJson(referencePath('sd15-manifest', file))).input_config as unknown;
     const plan = planUnet(parseUnetConfig(manifest('unet_manifest.json')));
     const { builder } = buildUnetGraph(plan, placeholderParams(), { batch: 1, height: 64, width: 64, textLength: 77 });
@@ -66,6 +68,11 @@ describe('builders read exactly their inventory', () => {
     expect(sorted(buildClipTextGraph(config, placeholderParams(), { batch: 1, length: 77 }).builder.used)).toEqual(
       sorted(clipTextInventory(config).map((s) => s.name)),
     );
+    const vae = planVae(parseVaeConfig(manifest('vae_manifest.json')));
+    const encoder = buildVaeEncoderGraph(vae, placeholderParams(), { batch: 1, height: 512, width: 512 });
+    const decoder = buildVaeDecoderGraph(vae, placeholderParams(), { batch: 1, height: 64, width: 64 });
+    expect(sorted([...encoder.builder.used, ...decoder.builder.used])).toEqual(sorted(vaeInventory(vae).map((s) => s.name)));
+    expect(decoder.graph.value('sample').staticShape).toEqual([1, 3, 512, 512]);
   });
 });
 
