@@ -7,7 +7,7 @@ import type { Env } from '../env.ts';
 import { redispatchOverdueWebhooks } from '../webhooks/consumer.ts';
 import type { WebhookQueue } from '../webhooks/queue-message.ts';
 import { EDGE_ERROR_CODES, LIVE_STATUSES } from './state.ts';
-import { failJob, leaseFrom, requeueJob } from './transitions.ts';
+import { enqueueDispatch, failJob, leaseFrom, requeueJob } from './transitions.ts';
 
 /** An upload whose R2 write never completed is given this long before it is removed. */
 export const STALE_UPLOAD_SECONDS = 3600;
@@ -47,7 +47,10 @@ export async function sweepExpiredLeases(db: Database, env: Env, now = new Date(
       await failJob(tx, env, job.id, EDGE_ERROR_CODES.leaseExpired, `the runner stopped reporting and the job used all ${job.maxAttempts} attempts`, from);
       return 'failed' as const;
     });
-    if (requeued === 'requeued') report.requeued++;
+    if (requeued === 'requeued') {
+      await enqueueDispatch(env, job.id);
+      report.requeued++;
+    }
     if (requeued === 'failed') report.failed++;
   }
   return report;

@@ -14,8 +14,8 @@ import type { Env } from '../env.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
 import { notifyJob } from './notify.ts';
 import { r2Keys } from './storage.ts';
-import { isTerminal, type JobRow } from './state.ts';
-import { failJob, leaseFrom, requeueJob } from './transitions.ts';
+import type { JobRow } from './state.ts';
+import { enqueueDispatch, failJob, leaseFrom, requeueJob } from './transitions.ts';
 
 type Outcome = EventAck['outcome'];
 
@@ -24,8 +24,13 @@ export function weightsIdFor(jobId: string): string {
   return `wts_${jobId.slice(jobId.indexOf('_') + 1)}`;
 }
 
+/**
+ * Only the attempt the runner holds now may move the job. A `queued` job has no such attempt: it is waiting for its
+ * next dispatch (the claim sets `dispatched` and the new attempt number before the runner hears of it), so events of
+ * the attempt it was taken from are stale.
+ */
 function isCurrent(job: JobRow, event: RunnerEvent): boolean {
-  return !isTerminal(job.status) && event.attempt === job.attempts;
+  return (job.status === 'dispatched' || job.status === 'running') && event.attempt === job.attempts;
 }
 
 async function decodeVerified(item: { data_base64: string; sha256: string; byte_size: number }, what: string): Promise<Uint8Array> {
@@ -130,7 +135,9 @@ async function recordSucceeded(tx: Database, job: JobRow, prepared: Prepared, no
   return row ?? job;
 }
 
-async function transition(tx: Database, env: Env, job: JobRow, event: RunnerEvent, prepared: Prepared | null): Promise<Outcome> {
+const REQUEUED = 'requeued' as const;
+
+async function transition(tx: Database, env: Env, job: JobRow, event: RunnerEvent, prepared: Prepared | null): Promise<Outcome | typeof REQUEUED> {
   if (!isCurrent(job, event)) return 'stale';
   const now = new Date();
   const lease = leaseFrom(now, env);
@@ -189,7 +196,7 @@ async function transition(tx: Database, env: Env, job: JobRow, event: RunnerEven
         if (row) await notifyJob(tx, env, row, 'canceled');
         return 'applied';
       }
-      if (event.error.retryable && (await requeueJob(tx, env, job.id, ['dispatched', 'running']))) return 'applied';
+      if (event.error.retryable && (await requeueJob(tx, env, job.id, ['dispatched', 'running']))) return REQUEUED;
       await failJob(tx, env, job.id, event.error.code, event.error.message, ['dispatched', 'running']);
       return 'applied';
     }
@@ -204,7 +211,7 @@ export async function applyRunnerEvent(db: Database, env: Env, event: RunnerEven
   // Results go to R2 only for an event that can still apply; the transaction below re-checks under a row lock.
   const prepared = event.type === 'succeeded' && isCurrent(before, event) ? await prepareSucceeded(env, before, event) : null;
 
-  return db.transaction(async (tx) => {
+  const applied = await db.transaction(async (tx): Promise<EventAck & { requeued: boolean }> => {
     const [job] = await tx.select().from(jobs).where(eq(jobs.id, event.job_id)).for('update');
     if (!job) throw notFound('job', event.job_id);
     const inserted = await tx
@@ -212,12 +219,16 @@ export async function applyRunnerEvent(db: Database, env: Env, event: RunnerEven
       .values({ eventId: event.event_id, jobId: job.id, type: event.type, attempt: event.attempt, outcome: 'pending' })
       .onConflictDoNothing()
       .returning({ id: runnerEvents.eventId });
-    if (inserted.length === 0) return { event_id: event.event_id, outcome: 'duplicate' as const, cancel: job.status === 'canceled' };
+    if (inserted.length === 0) return { event_id: event.event_id, outcome: 'duplicate', cancel: job.status === 'canceled', requeued: false };
     if (event.type === 'succeeded' && !prepared && isCurrent(job, event)) {
       throw new ApiError(409, 'retry', 'the job changed while the result was stored; send the event again');
     }
-    const outcome = await transition(tx, env, job, event, prepared);
+    const result = await transition(tx, env, job, event, prepared);
+    const outcome: Outcome = result === REQUEUED ? 'applied' : result;
     await tx.update(runnerEvents).set({ outcome }).where(eq(runnerEvents.eventId, event.event_id));
-    return { event_id: event.event_id, outcome, cancel: job.status === 'canceled' };
+    return { event_id: event.event_id, outcome, cancel: job.status === 'canceled', requeued: result === REQUEUED };
   });
+  if (applied.requeued) await enqueueDispatch(env, event.job_id);
+  const { requeued: _requeued, ...ack } = applied;
+  return ack;
 }

@@ -26,7 +26,10 @@ export async function failJob(db: Database, env: Env, jobId: string, code: strin
   return row ?? null;
 }
 
-/** Puts a job back in the queue for another runner attempt, with a fresh dispatch deadline. */
+/**
+ * Puts a job back in `queued` for another runner attempt, with a fresh dispatch deadline. The caller sends the queue
+ * message (`enqueueDispatch`) after its transaction commits: a consumer that ran earlier would still see the old status.
+ */
 export async function requeueJob(db: Database, env: Env, jobId: string, from: readonly JobStatus[]): Promise<JobRow | null> {
   const now = new Date();
   const [row] = await db
@@ -34,8 +37,11 @@ export async function requeueJob(db: Database, env: Env, jobId: string, from: re
     .set({ status: 'queued', progressStep: 0, leaseExpiresAt: leaseFrom(now, env), updatedAt: now })
     .where(and(eq(jobs.id, jobId), inArray(jobs.status, [...from]), sql`${jobs.attempts} < ${jobs.maxAttempts}`))
     .returning();
-  if (row) await env.JOBS_QUEUE.send({ job_id: row.id });
   return row ?? null;
+}
+
+export async function enqueueDispatch(env: Env, jobId: string): Promise<void> {
+  await env.JOBS_QUEUE.send({ job_id: jobId });
 }
 
 /** Best effort: the job is canceled at the edge whatever the runner answers; later events for it are stale. */

@@ -9,7 +9,8 @@ import type { Env } from '../../edge/env.ts';
 import { newId } from '../../edge/lib/ids.ts';
 import { call, createTenant, testEnv, withDb, type TestTenant } from './helpers.ts';
 import { file, form, png } from './images.ts';
-import { runnerJob, runnerUrl, waitForRunnerJob } from './runner-double.ts';
+import { runnerJob, runnerSecret, runnerUrl, waitForRunnerJob } from './runner-double.ts';
+import { signMessage } from '../../edge/contract/index.ts';
 
 const WEBHOOK_URL = 'http://127.0.0.1:9/hooks';
 const CLOSED_PORT_URL = 'http://127.0.0.1:9';
@@ -143,6 +144,17 @@ describe('cron', () => {
     const received = await waitForRunnerJob(job.id, 2);
     expect(received.request.attempt).toBe(2);
     expect(await jobRow(job.id)).toMatchObject({ status: 'dispatched', attempts: 2, progressStep: 0 });
+  });
+
+  it('ignores late events of the attempt a job was taken back from', async () => {
+    const job = await insertJob({ status: 'running', attempts: 1, dispatchedAt: new Date() });
+    const { requeueJob } = await import('../../edge/jobs/transitions.ts');
+    await withDb(({ db }) => requeueJob(db, testEnv, job.id, ['running']));
+    const body = JSON.stringify({ event_id: `evt_${job.id}_late`, job_id: job.id, attempt: 1, occurred_at: new Date().toISOString(), type: 'started' });
+    const headers = await signMessage(runnerSecret(), { method: 'POST', path: '/internal/runner/events', body });
+    const res = await call('/internal/runner/events', { method: 'POST', headers, body });
+    expect(((await res.json()) as { outcome: string }).outcome).toBe('stale');
+    expect(await jobRow(job.id)).toMatchObject({ status: 'queued', attempts: 1 });
   });
 
   it('fails a job whose lease expired after its last attempt', async () => {
