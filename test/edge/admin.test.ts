@@ -27,10 +27,16 @@ async function seedWeights(tenantId: string, rows: { method: string; totalBytes:
 
 describe('admin', () => {
   it('creates a tenant and a key that works once shown, and revokes it', async () => {
+    await createTenant('an older tenant');
     const created = await call('/v1/admin/tenants', { method: 'POST', key: admin, json: { name: 'Acme' } });
     expect(created.status).toBe(201);
     const tenant = (await created.json()) as { id: string; name: string };
     expect(tenant.name).toBe('Acme');
+
+    expect(((await (await call(`/v1/admin/tenants/${tenant.id}`, { key: admin })).json()) as { name: string }).name).toBe('Acme');
+    const tenants = (await (await call('/v1/admin/tenants?limit=1', { key: admin })).json()) as { data: { id: string }[]; next_cursor: string | null };
+    expect(tenants.data.map((t) => t.id)).toEqual([tenant.id]);
+    expect(tenants.next_cursor).not.toBeNull();
 
     const keyRes = await call(`/v1/admin/tenants/${tenant.id}/keys`, { method: 'POST', key: admin, json: { name: 'ci' } });
     expect(keyRes.status).toBe(201);
