@@ -60,6 +60,7 @@ export interface Phase1Options {
   readonly checkpointEvery?: number;
   /** Continue from `checkpointPath` (its step count, parameters and optimizer state). */
   readonly resume?: boolean;
+  /** Every this many steps (and at the end), the mean diffusion loss on the validation subjects. */
   readonly validationEvery?: number;
   readonly onProgress?: (progress: Phase1Progress) => void;
 }
@@ -78,7 +79,8 @@ function batchFeeds(
   stream: string,
   index: number,
   ids: readonly number[],
-  withTargets: boolean,
+  /** `required`: every subject's θ* (training with β > 0); `zeros`: placeholders (validation reads the diffusion loss only). */
+  targets: 'required' | 'zeros' | 'none',
 ): RuntimeFeeds {
   const encoderSize = model.hypernetwork!.config.encoder.imageSize;
   const batch = picks.length;
@@ -104,7 +106,7 @@ function batchFeeds(
     [LOSS_INPUTS.timestep]: float32Tensor(timesteps, [batch]),
     [LOSS_INPUTS.target]: float32Tensor(noise, latentShape),
   };
-  if (withTargets) {
+  if (targets !== 'none') {
     model.layers.forEach((layer, i) => {
       const head = model.hypernetwork!.heads[i]!;
       const names = targetInputNames(layer.name);
@@ -112,9 +114,11 @@ function batchFeeds(
       const b = new Float32Array(batch * head.bSize);
       picks.forEach((pick, j) => {
         const target = subjects[pick]!.target?.[i];
-        if (!target) throw new Error(`phase 1: subject ${pick} has no pre-optimized weights, needed when beta > 0`);
-        a.set(target.aTrain, j * head.aSize);
-        b.set(target.bTrain, j * head.bSize);
+        if (!target && targets === 'required') throw new Error(`phase 1: subject ${pick} has no pre-optimized weights, needed when beta > 0`);
+        if (target) {
+          a.set(target.aTrain, j * head.aSize);
+          b.set(target.bTrain, j * head.bSize);
+        }
       });
       feeds[names.aTrain] = float32Tensor(a, [batch, ...head.aShape]);
       feeds[names.bTrain] = float32Tensor(b, [batch, ...head.bShape]);
@@ -123,9 +127,10 @@ function batchFeeds(
   return feeds;
 }
 
+/** The held-out diffusion loss (held-out identities have no pre-optimized weights, so the L2 term is not part of it). */
 async function validationLoss(trainer: Trainer, feedsAt: (i: number) => RuntimeFeeds, batches: number): Promise<number> {
   let total = 0;
-  for (let i = 0; i < batches; i++) total += (await trainer.evaluate(feedsAt(i))).loss;
+  for (let i = 0; i < batches; i++) total += Number((await trainer.evaluate(feedsAt(i))).outputs[PHASE1_OUTPUTS.diffusion]!.data[0]);
   return total / batches;
 }
 
@@ -166,12 +171,12 @@ export async function trainHypernetwork(
   };
   const validationBatches = Math.ceil(validation.length / batch);
   const validationFeeds = (i: number) =>
-    batchFeeds(model, validation, Array.from({ length: batch }, (_, j) => (i * batch + j) % validation.length), seed, 'phase1/validation', i, ids, beta > 0);
+    batchFeeds(model, validation, Array.from({ length: batch }, (_, j) => (i * batch + j) % validation.length), seed, 'phase1/validation', i, ids, beta > 0 ? 'zeros' : 'none');
   const losses: number[] = [];
   const validationLosses: { step: number; loss: number }[] = [];
   try {
     for (let step = trainer.stepCount; step < options.steps; step++) {
-      const result = await trainer.step(batchFeeds(model, train, picksFor(step), seed, 'phase1/train', step, ids, beta > 0));
+      const result = await trainer.step(batchFeeds(model, train, picksFor(step), seed, 'phase1/train', step, ids, beta > 0 ? 'required' : 'none'));
       losses.push(result.loss);
       const done = step + 1;
       let validationValue: number | undefined;
