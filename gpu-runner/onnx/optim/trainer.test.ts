@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Graph, linear, mseLoss, relu, tensor } from '../index.ts';
+import { add, Graph, linear, mseLoss, mul, relu, tensor } from '../index.ts';
 import { SessionHost } from '../runtime/sessionHost.ts';
 import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
 import { adamW } from './adam.ts';
@@ -166,6 +166,24 @@ describe('trainer', () => {
       await other.close();
     });
   }
+
+  it('builds a fused step for a graph with many parameters (node names stay unique after grad prunes)', async () => {
+    const g = new Graph('deep');
+    let h = g.input('x', 'float32', [BATCH, IN]);
+    const params: ParamSet = {};
+    for (let i = 0; i < 24; i++) {
+      params[`scale${i}`] = Float32Array.of(1 + i / 100);
+      params[`shift${i}`] = Float32Array.of(0);
+      h = add(mul(h, g.input(`scale${i}`, 'float32', [1])), g.input(`shift${i}`, 'float32', [1]));
+    }
+    const target = g.input('target', 'float32', [BATCH, IN]);
+    const trainer = await createTrainer({ graph: g, loss: mseLoss(h, target), params, optimizer: adamW(), schedule: constantSchedule(0.01), optimizerBackend: 'fused', runner });
+    const feeds = { x: float32Tensor(values(BATCH * IN, 3), [BATCH, IN]), target: float32Tensor(values(BATCH * IN, 4), [BATCH, IN]) };
+    const first = await trainer.step(feeds);
+    const second = await trainer.step(feeds);
+    expect(second.loss).toBeLessThan(first.loss);
+    await trainer.close();
+  });
 
   it('rejects parameters that are not graph inputs, parameters in the feeds, and mismatched checkpoints', async () => {
     const g = new Graph('frozen');
