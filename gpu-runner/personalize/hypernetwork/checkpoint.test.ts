@@ -1,9 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseClipTextConfig } from '../../models/clip-text/config.ts';
+import { parseUnetConfig } from '../../models/unet/config.ts';
+import { planUnet } from '../../models/unet/plan.ts';
+import { referencePath } from '../../parity/reference-dir.ts';
+import { adaptedLayers } from '../lidb/adapted-layers.ts';
+import { initialHypernetworkCheckpoint } from './initial-checkpoint.ts';
 import { serializeSafetensors, type Tensor } from '../../io/safetensors.ts';
 import { lidbSettings } from '../lidb/settings.ts';
 import { decodeHypernetworkCheckpoint, encodeHypernetworkCheckpoint, importVitWeights } from './checkpoint.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from './config.ts';
-import { hypernetworkInventory, initHypernetworkParams, type HeadLayout } from './inventory.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams, type HeadLayout } from './inventory.ts';
 
 const layers = [
   { name: 'unet.a.attn1.to_q', inFeatures: 8, outFeatures: 8 },
@@ -21,6 +28,17 @@ const params = initHypernetworkParams(config, inventory, 3);
 const names = layers.map((l) => l.name);
 
 describe('hypernetwork checkpoints', () => {
+  it('an initial checkpoint for a pack is deterministic and decodes against the pack’s layers', () => {
+    const unet = planUnet(parseUnetConfig(JSON.parse(readFileSync(referencePath('sd15-tiny', 'unet', 'config.json'), 'utf8'))));
+    const textEncoder = parseClipTextConfig(JSON.parse(readFileSync(referencePath('sd15-tiny', 'text_encoder', 'config.json'), 'utf8')));
+    const bytes = initialHypernetworkCheckpoint({ unet, textEncoder }, { seed: 4 });
+    expect(initialHypernetworkCheckpoint({ unet, textEncoder }, { seed: 4 })).toEqual(bytes);
+    const layers = adaptedLayers({ unet, textEncoder });
+    const back = decodeHypernetworkCheckpoint(bytes, layers.map((l) => l.name), (c, lidb) => hypernetworkInventory(c, headLayouts(layers, lidb)));
+    expect(back.info.trained).toBe('false');
+    expect(back.params.get(`heads.${layers.length - 1}.weight`)).toBeDefined();
+  });
+
   it('round-trip every parameter with config, LiDB settings and training info', () => {
     const bytes = encodeHypernetworkCheckpoint({ config, lidb: settings, selection: { unet: ['attn1.to_q'], textEncoder: ['mlp.fc1'] }, layerNames: names, params, info: { step: '12' } }, inventory);
     const back = decodeHypernetworkCheckpoint(bytes, names, (c) => hypernetworkInventory(c, heads));
