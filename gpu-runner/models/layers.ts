@@ -3,6 +3,7 @@
 import {
   add,
   cast,
+  constantOfShape,
   conv2d,
   type Graph,
   gemm,
@@ -97,11 +98,14 @@ export class ModelBuilder {
     return add(mul(normalized, weight), bias);
   }
 
-  /** One shared all-ones constant per size (the unit scale of GroupNorm's LayerNormalization). */
+  /**
+   * One shared all-ones vector per size (the unit scale of GroupNorm's LayerNormalization), made by ConstantOfShape so
+   * the model file does not store it (a 512 px VAE needs 1M of them).
+   */
   private onesOf(size: number): Value {
     let unit = this.ones.get(size);
     if (!unit) {
-      unit = this.g.constant({ dtype: 'float32', dims: [size], data: new Float32Array(size).fill(1) }, 'ones');
+      unit = constantOfShape(this.g, [size], 1);
       this.ones.set(size, unit);
     }
     return unit;
