@@ -23,6 +23,7 @@ export const vaeConfigSchema = z
     // Only a newer diffusers writes these; both default to the SD 1.5 behaviour.
     use_quant_conv: z.literal(true).default(true),
     use_post_quant_conv: z.literal(true).default(true),
+    mid_block_add_attention: z.literal(true).default(true),
   })
   .superRefine((c, ctx) => {
     const blocks = c.block_out_channels.length;
