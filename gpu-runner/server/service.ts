@@ -20,11 +20,15 @@ const INPUT_FETCH_TIMEOUT_MS = 30_000;
 /** A weight file or an input image larger than this is refused before it is read (the edge caps images at 10 MB). */
 const MAX_INPUT_BLOB_BYTES = 16 * 1024 * 1024;
 
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
 export type JobTimings = {
   /** Reading and decoding inputs. */
   input_ms?: number;
-  /** Inside the executor: the model compute. */
+  /** The executor call as the service sees it (for a worker-thread executor: including the thread hop). */
   compute_ms?: number;
+  /** The model compute alone, measured where it ran. */
+  model_ms?: number;
   /** Building the result (PNG encoding, base64, hashes) and writing the final event to the outbox. */
   result_ms?: number;
 };
@@ -204,9 +208,9 @@ export class RunnerService {
     metrics.jobWait.observe({ kind: request.kind }, ((record.startedAt ?? Date.now()) - record.queuedAt) / 1000);
     const startedAt = performance.now();
     log.info('job started', { attempt: record.attempt });
-    await this.emit(record, { type: 'started' });
-
-    let progressChain: Promise<void> = Promise.resolve();
+    // Not awaited: the model starts while the event is written; later events are chained after it, so the outbox
+    // order (and the edge's) stays started → progress → final.
+    let progressChain: Promise<void> = this.emit(record, { type: 'started' });
     let lastProgressAt = performance.now();
     const context: ExecutionContext = {
       signal: record.controller.signal,
@@ -220,7 +224,7 @@ export class RunnerService {
         const progress = { type: 'progress' as const, step, total_steps: totalSteps };
         // Stamped when measured, not when written: the outbox write may wait behind the previous one.
         const occurredAt = performance.timeOrigin + now;
-        progressChain = progressChain.then(() => this.emit(record, progress, `progress:${record.id}`, occurredAt));
+        progressChain = progressChain.then(() => this.emit(record, progress, { coalesceKey: `progress:${record.id}`, occurredAtMs: occurredAt }));
       },
     };
 
@@ -229,7 +233,7 @@ export class RunnerService {
       const lap = () => {
         const elapsed = performance.now() - phaseAt;
         phaseAt = performance.now();
-        return Math.round(elapsed * 100) / 100;
+        return round(elapsed);
       };
       let result;
       if (request.kind === 'personalization') {
@@ -238,6 +242,7 @@ export class RunnerService {
         throwIfAborted(context.signal);
         const output = await executor.personalize(input, context);
         tracked.timings.compute_ms = lap();
+        tracked.timings.model_ms = round(output.computeMs ?? tracked.timings.compute_ms);
         result = personalizationResult(request, output);
       } else {
         const input = await generateInput(request, { ...this.limits, signal: record.controller.signal });
@@ -245,11 +250,12 @@ export class RunnerService {
         throwIfAborted(context.signal);
         const output = await executor.generate(input, context);
         tracked.timings.compute_ms = lap();
+        tracked.timings.model_ms = round(output.computeMs ?? tracked.timings.compute_ms);
         result = await generationResult(output);
       }
       await progressChain;
       if (tracked.finalReported) return; // Abandoned at shutdown and already handed back to the edge.
-      await this.emit(record, { type: 'succeeded', result });
+      await this.emit(record, { type: 'succeeded', result }, { supersedes: `progress:${record.id}` });
       tracked.timings.result_ms = lap();
       tracked.finalReported = true;
       this.queue.finish(record, 'succeeded');
@@ -278,26 +284,26 @@ export class RunnerService {
     const tracked = this.tracked.get(record.id);
     if (tracked?.finalReported) return;
     if (tracked) tracked.finalReported = true;
-    await this.emit(record, { type: 'failed', error });
+    await this.emit(record, { type: 'failed', error }, { supersedes: `progress:${record.id}` });
     this.queue.finish(record, error.code === 'canceled' ? 'canceled' : 'failed', error);
   }
 
   private async emit(
     record: JobRecord,
     body: { type: 'started' } | { type: 'progress'; step: number; total_steps: number } | Pick<Extract<RunnerEvent, { type: 'succeeded' }>, 'type' | 'result'> | Pick<Extract<RunnerEvent, { type: 'failed' }>, 'type' | 'error'>,
-    coalesceKey?: string,
-    occurredAtMs = Date.now(),
+    options: { coalesceKey?: string; supersedes?: string; occurredAtMs?: number } = {},
   ): Promise<void> {
     const event = {
       event_id: `evt_${crypto.randomUUID().replaceAll('-', '')}`,
       job_id: record.id,
       attempt: record.attempt,
-      occurred_at: new Date(occurredAtMs).toISOString(),
+      occurred_at: new Date(options.occurredAtMs ?? Date.now()).toISOString(),
       ...body,
     } as RunnerEvent;
     try {
       await this.options.outbox.add(record.request.events_url, event, {
-        ...(coalesceKey ? { coalesceKey } : {}),
+        ...(options.coalesceKey ? { coalesceKey: options.coalesceKey } : {}),
+        ...(options.supersedes ? { supersedes: options.supersedes } : {}),
         inFlight: this.sender.inFlightSeqs,
       });
       this.options.metrics.outboxPending.set(this.options.outbox.size);

@@ -56,6 +56,14 @@ describe('Outbox', () => {
     expect(await readdir(join(dir, 'pending'))).toHaveLength(3);
   });
 
+  it('drops the undelivered progress of a job when its final event is added', async () => {
+    const outbox = await Outbox.open(dir, log);
+    await outbox.add(EVENTS_URL, event('progress', 'job_1', 2), { coalesceKey: 'progress:job_1' });
+    const other = await outbox.add(EVENTS_URL, event('progress', 'job_2', 2), { coalesceKey: 'progress:job_2' });
+    const final = await outbox.add(EVENTS_URL, event('started', 'job_1'), { supersedes: 'progress:job_1' });
+    expect(outbox.pending().map((entry) => entry.seq)).toEqual([other.seq, final.seq]);
+  });
+
   it('moves unreadable files aside and drops half-written temporary files on open', async () => {
     const outbox = await Outbox.open(dir, log);
     await outbox.add(EVENTS_URL, event('started'));

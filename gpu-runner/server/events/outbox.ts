@@ -68,13 +68,14 @@ export class Outbox {
   }
 
   /**
-   * Persists an event; resolves once it is durable on disk. Undelivered entries with the same coalesce key (and not
-   * in `inFlight`) are dropped: the edge needs only the newest progress of a job.
+   * Persists an event; resolves once it is durable on disk. Undelivered entries with the same coalesce key, or with
+   * the key it `supersedes` (and not in `inFlight`), are dropped: the edge needs only the newest progress of a job,
+   * and none once the job has ended.
    */
   async add(
     eventsUrl: string,
     event: RunnerEvent,
-    options: { coalesceKey?: string; inFlight?: ReadonlySet<number> } = {},
+    options: { coalesceKey?: string; supersedes?: string; inFlight?: ReadonlySet<number> } = {},
   ): Promise<OutboxEntry> {
     const seq = this.nextSeq++;
     const fileName = `${String(seq).padStart(SEQ_WIDTH, '0')}-${safeName(event.event_id)}.json`;
@@ -94,9 +95,11 @@ export class Outbox {
       event,
       fileName,
     };
-    if (options.coalesceKey) {
+    // `supersedes`: a final event makes the job's undelivered progress pointless (the edge would mark it stale).
+    const dropKey = options.coalesceKey ?? options.supersedes;
+    if (dropKey) {
       for (const older of [...this.entries.values()]) {
-        if (older.coalesceKey === options.coalesceKey && !options.inFlight?.has(older.seq)) await this.remove(older);
+        if (older.coalesceKey === dropKey && !options.inFlight?.has(older.seq)) await this.remove(older);
       }
     }
     this.entries.set(seq, entry);

@@ -45,9 +45,10 @@ port.on('message', (message: HostMessage) => {
         signal: controller.signal,
         reportProgress: (step, totalSteps) => post({ type: 'progress', id: message.id, step, totalSteps }),
       };
+      const startedAt = performance.now();
       const call = message.method === 'personalize' ? executor.personalize(message.input, context) : executor.generate(message.input, context);
       call.then(
-        (output) => post({ type: 'result', id: message.id, output }, transferables(output)),
+        (output) => post({ type: 'result', id: message.id, output: { ...output, computeMs: performance.now() - startedAt } }, transferables(output)),
         (error: unknown) => post({ type: 'error', id: message.id, error: serialize(error) }),
       ).finally(() => controllers.delete(message.id));
       return;

@@ -20,6 +20,8 @@ export type PersonalizeInput = {
 };
 
 export type PersonalizeOutput = {
+  /** Time inside the model code, measured where it ran (a worker thread); the service measures it otherwise. */
+  computeMs?: number;
   baseModelId: string;
   rank: number;
   layers: string[];
@@ -36,6 +38,8 @@ export type GenerateInput = {
 };
 
 export type GenerateOutput = {
+  /** As in PersonalizeOutput. */
+  computeMs?: number;
   /** Raw pixels; the service encodes them as PNG. */
   images: Array<{ index: number; seed: number; image: RgbImage }>;
 };
