@@ -1,7 +1,8 @@
 // `npm run bench:personalize` (issue 5): on the tiny SD 1.5 configs on CPU, the time of predict, of one finetune step
 // and of 40 steps (relax lora and lidb), of the dreambooth-lora baseline, and the weight-file sizes for SD 1.5's 200
 // layers; the aux-basis build for SD 1.5 shapes; with --full, one finetune step (forward + backward of text encoder and
-// UNet) of full-size SD 1.5 with random weights (--latent=N latents, default 32 = 256 px, to fit the dev machine).
+// UNet) of full-size SD 1.5 with random weights (--latent=N latents, default 32 = 256 px, to fit the dev machine);
+// with --sweep, the finetune learning rate sweep.
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,9 @@ import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.t
 import { printTable, type Row, writeResults } from './report.ts';
 
 const FULL = process.argv.includes('--full');
+/** Also sweep the finetune learning rate (DESIGN §3: the benchmark decides it) on held-out draws of the subject. */
+const SWEEP = process.argv.includes('--sweep');
+const SWEEP_LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2];
 const LATENT = Number(process.argv.find((a) => a.startsWith('--latent='))?.slice('--latent='.length) ?? 32);
 const BASELINE_STEPS = Number(process.argv.find((a) => a.startsWith('--baseline-steps='))?.slice('--baseline-steps='.length) ?? 400);
 const CACHE_DIR = fileURLToPath(new URL('../.cache/bench-personalize/', import.meta.url));
@@ -93,6 +97,17 @@ async function benchTiny(): Promise<Row[]> {
       what: `fastFinetune 40 steps, relax ${relax} rank 4`, firstMs: run.ms, steadyMs: null, steps: 40, perStepMs: median(stepTimes),
       evalLossBefore: run.value.report.evaluationBefore ?? null, evalLossAfter: run.value.report.evaluationAfter ?? null,
     });
+  }
+  if (SWEEP) {
+    for (const relax of ['lora', 'lidb'] as const) {
+      for (const learningRate of SWEEP_LEARNING_RATES) {
+        const run = await timed(() => fastFinetune(model, input, first.value, { steps: 40, relax, rank: 4, seed: 1, learningRate, evaluationSamples: 8 }));
+        rows.push({
+          what: `sweep: relax ${relax} r 4, lr ${learningRate}`, firstMs: run.ms, steadyMs: null, steps: 40, perStepMs: null,
+          evalLossBefore: run.value.report.evaluationBefore ?? null, evalLossAfter: run.value.report.evaluationAfter ?? null,
+        });
+      }
+    }
   }
   const baseline = await timed(() => personalize(model, input, { method: 'dreambooth-lora', steps: BASELINE_STEPS, rank: 4, seed: 1, evaluationSamples: 8 }));
   const losses = baseline.value.report!.losses;

@@ -1,18 +1,25 @@
-// `npm run phase1 -- <pre-optimize | train> [options]`: phase 1 on the synthetic world's identities with a model pack
-// (the tiny pack by default). Progress is one line on stderr; results are files, so runs resume where they stopped.
-//   pre-optimize --out DIR [--identities N] [--steps N] [--shard I/N]        one LiDB file per identity
-//   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--beta X] [--lr X]
-//         [--checkpoint FILE] [--resume] [--out FILE]                       hypernetwork checkpoint (default: the pack's)
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// `npm run phase1 -- <pre-optimize | train> [options]` (also `npm run train:preoptimize` / `train:hypernetwork`): phase 1
+// on the synthetic world's identities with a model pack (the tiny pack by default). Progress is one line redrawn on a
+// terminal, JSON lines otherwise (`--progress tty|json`); results are files, so runs resume where they stopped.
+//   pre-optimize --out DIR [--identities N] [--split train|validation] [--steps N] [--lr X] [--identifier T]
+//                [--eval-samples N] [--shard I/N | --workers N]            one LiDB file + record per identity, manifest.json
+//   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
+//         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
+//                                                                          hypernetwork checkpoint (default: the pack's)
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/model-pack.ts';
 import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
 import { hypernetworkInventory } from '../hypernetwork/inventory.ts';
-import { preOptimizedPath, preOptimizeIdentities, readPreOptimized } from './pre-optimize.ts';
+import { claimRunFolder, preOptimizeRun, writeManifest } from './manifest.ts';
+import { runShardPool } from './pool.ts';
+import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
+import { createProgress, type ProgressMode } from './progress.ts';
 import { preparePhase1Subject, trainHypernetwork } from './train-hypernetwork.ts';
-import { worldIdentityImages } from './world-identities.ts';
+import { assertHeldOut, worldIdentityImages } from './world-identities.ts';
+import { DEFAULT_IDENTIFIER } from '../finetune/fast-finetune.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -24,6 +31,15 @@ const { positionals, values } = parseArgs({
     validation: { type: 'string', default: '4' },
     steps: { type: 'string' },
     shard: { type: 'string', default: '0/1' },
+    workers: { type: 'string', default: '1' },
+    split: { type: 'string', default: 'train' },
+    identifier: { type: 'string' },
+    'eval-samples': { type: 'string', default: '4' },
+    progress: { type: 'string' },
+    alpha: { type: 'string', default: '1' },
+    'validation-every': { type: 'string', default: '10' },
+    'checkpoint-every': { type: 'string', default: '10' },
+    log: { type: 'string' },
     batch: { type: 'string', default: '2' },
     beta: { type: 'string', default: '0' },
     lr: { type: 'string' },
@@ -40,12 +56,17 @@ function int(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
-function bar(label: string, done: number, total: number, extra: string): void {
-  const width = 30;
-  const filled = Math.round((done / Math.max(1, total)) * width);
-  process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${extra}   `);
-  if (done === total) process.stderr.write('\n');
+function real(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${value}`);
+  return n;
 }
+
+if (values.progress !== undefined && values.progress !== 'tty' && values.progress !== 'json') throw new Error(`--progress must be tty or json, got ${values.progress}`);
+const progressMode = values.progress as ProgressMode | undefined;
+/** JSON lines go to stdout (the process pool reads its children's); the terminal line to stderr. */
+const progressFor = (label: string) => createProgress(label, { ...(progressMode ? { mode: progressMode } : {}), ...(progressMode === 'json' ? { out: process.stdout } : {}) });
 
 const command = positionals[0];
 const pack = await loadModelPack(values.pack, (message) => process.stderr.write(`${message}\n`));
@@ -55,15 +76,45 @@ const count = int('identities', values.identities) ?? 16;
 
 if (command === 'pre-optimize') {
   if (!values.out) throw new Error('pre-optimize needs --out DIR');
-  const [index, shards] = values.shard.split('/').map(Number) as [number, number];
-  const result = await preOptimizeIdentities(model, worldIdentityImages('train', count), {
-    outDir: values.out,
-    ...(values.steps ? { steps: int('steps', values.steps)! } : {}),
+  const shardMatch = /^(\d+)\/(\d+)$/.exec(values.shard);
+  if (!shardMatch) throw new Error(`--shard must look like I/N (e.g. 0/4), got ${values.shard}`);
+  const [index, shards] = [Number(shardMatch[1]), Number(shardMatch[2])];
+  const split = values.split;
+  if (split !== 'train' && split !== 'validation' && split !== 'test') throw new Error(`--split must be train, validation or test, got ${split}`);
+  const identities = worldIdentityImages(split, count);
+  const settings = {
+    steps: int('steps', values.steps) ?? DEFAULT_PRE_OPTIMIZE_STEPS,
+    learningRate: real('lr', values.lr) ?? DEFAULT_PRE_OPTIMIZE_LEARNING_RATE,
     seed,
-    shard: { index, count: shards },
-    onProgress: (p) => bar(`pre-optimize shard ${index}/${shards}`, p.done, p.total, p.finalLoss !== undefined ? `loss ${p.finalLoss.toFixed(4)}` : `(${p.skipped} done before)`),
-  });
-  console.log(JSON.stringify({ written: result.written.length, skipped: result.skipped.length, outDir: values.out }));
+    identifier: values.identifier ?? DEFAULT_IDENTIFIER,
+    evaluationSamples: int('eval-samples', values['eval-samples']) ?? 0,
+  };
+  claimRunFolder(values.out, preOptimizeRun(model, settings));
+  const progress = progressFor(`pre-optimize ${split}`);
+  const workers = int('workers', values.workers) ?? 1;
+  if (workers > 1) {
+    // The pool's children get `--workers 1 --shard i/n --progress json` appended (later flags win).
+    const shardSizes = Array.from({ length: workers }, (_, i) => shardOf(identities, { index: i, count: workers }).length);
+    await runShardPool({ workers, args: process.argv.slice(2), shardSizes, progress });
+  } else {
+    await preOptimizeIdentities(model, identities, {
+      outDir: values.out,
+      ...settings,
+      shard: { index, count: shards },
+      onProgress: (p) => {
+        if (p.record) progress.event('identity', { ...p.record });
+        const r = p.record;
+        progress.update({
+          done: p.done,
+          total: p.total,
+          fields: r ? { id: r.id, ...(r.lossBefore !== undefined ? { before: r.lossBefore } : {}), ...(r.lossAfter !== undefined ? { after: r.lossAfter } : {}), 'sec/id': r.seconds } : { skipped: p.skipped },
+        });
+      },
+    });
+  }
+  progress.finish();
+  const manifest = writeManifest(values.out);
+  progress.event('manifest', { outDir: values.out, ...manifest.summary });
 } else if (command === 'train') {
   const beta = Number(values.beta);
   const identities = worldIdentityImages('train', count);
@@ -74,18 +125,32 @@ if (command === 'pre-optimize') {
       return preparePhase1Subject(model, identity.image, target ? { target } : {});
     }),
   );
-  const validation = await Promise.all(worldIdentityImages('validation', int('validation', values.validation) ?? 4).map((v) => preparePhase1Subject(model, v.image)));
+  const heldOut = worldIdentityImages('validation', int('validation', values.validation) ?? 4);
+  assertHeldOut(identities, heldOut);
+  const validation = await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
   const steps = int('steps', values.steps) ?? 100;
+  const progress = progressFor('train hypernetwork');
+  let lastStep = performance.now();
   const result = await trainHypernetwork(model, train, validation, {
     steps,
     batchSize: int('batch', values.batch) ?? 2,
     beta,
     seed,
     ...(values.lr ? { learningRate: Number(values.lr) } : {}),
-    ...(values.checkpoint ? { checkpointPath: values.checkpoint, checkpointEvery: 10, resume: values.resume && existsSync(values.checkpoint) } : {}),
-    validationEvery: 10,
-    onProgress: (p) => bar('train hypernetwork', p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.validationLoss !== undefined ? ` val ${p.validationLoss.toFixed(4)}` : ''}`),
+    alpha: real('alpha', values.alpha) ?? 1,
+    identifier: values.identifier ?? DEFAULT_IDENTIFIER,
+    ...(values.checkpoint ? { checkpointPath: values.checkpoint, checkpointEvery: int('checkpoint-every', values['checkpoint-every']) ?? 10, resume: values.resume && existsSync(values.checkpoint) } : {}),
+    validationEvery: int('validation-every', values['validation-every']) ?? 10,
+    onProgress: (p) => {
+      const now = performance.now();
+      const seconds = (now - lastStep) / 1000;
+      lastStep = now;
+      if (values.log) appendFileSync(values.log, `${JSON.stringify({ time: new Date().toISOString(), ...p, seconds })}\n`);
+      if (p.validationLoss !== undefined) progress.event('validation', { step: p.step, heldOutDiffusionLoss: p.validationLoss });
+      progress.update({ done: p.step, total: p.steps, fields: { loss: p.loss, diffusion: p.diffusionLoss, ...(p.l2Loss !== undefined ? { l2: p.l2Loss } : {}), 'sec/step': seconds } });
+    },
   });
+  progress.finish();
   const hyper = model.hypernetwork!;
   const out = values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT);
   mkdirSync(dirname(out), { recursive: true });

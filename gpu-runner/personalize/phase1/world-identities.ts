@@ -12,3 +12,10 @@ export function worldIdentityImages(split: Split, count: number, world: WorldCon
     return { id: `world-${world.seed}-${id}`, image: { width: image.width, height: image.height, data: toRgbBytes(image) } };
   });
 }
+
+/** Refuses a validation set that shares an identity with the training set: the validation loss is on held-out faces. */
+export function assertHeldOut(train: readonly IdentityImage[], validation: readonly IdentityImage[]): void {
+  const trainIds = new Set(train.map((identity) => identity.id));
+  const shared = validation.filter((identity) => trainIds.has(identity.id)).map((identity) => identity.id);
+  if (shared.length > 0) throw new Error(`validation identities must be held out, but ${shared.slice(0, 5).join(', ')} are also training identities`);
+}
