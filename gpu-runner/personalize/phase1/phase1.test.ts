@@ -50,7 +50,7 @@ describe('phase 1', () => {
     expect(progress).toEqual([1, 2]);
     const again = await preOptimizeIdentities(model, identities.slice(0, 2), { outDir, steps: 3 });
     expect(again.skipped).toEqual(['world-0', 'world-1']);
-    expect(readdirSync(outDir).sort()).toEqual(['world-0.lidb.safetensors', 'world-1.lidb.safetensors']);
+    expect(readdirSync(outDir).sort()).toEqual(['world-0.lidb.safetensors', 'world-0.record.json', 'world-1.lidb.safetensors', 'world-1.record.json']);
     const weights = readPreOptimized(model, outDir, 'world-0');
     expect(weights.meta.method).toBe('lidb-zero');
     expect(weights.lidb).toHaveLength(model.layers.length);
