@@ -1,7 +1,7 @@
 // The subject image as the diffusion loss sees it: face crop at the VAE's resolution in [−1, 1], encoded once to the
 // latent distribution's mean and std; each step draws x₀ = (mean + std·z)·scaling_factor (DreamBooth samples the
 // latent distribution every step, `latent_dist.sample()`).
-import { openGraphSession } from '../../models/session.ts';
+import { type GraphSession, openGraphSession } from '../../models/session.ts';
 import { buildVaeEncoderGraph, VAE_ENCODE } from '../../models/vae/build.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from '../face/preprocess.ts';
 import type { PersonalizationModel } from '../model.ts';
@@ -16,21 +16,37 @@ export interface EncodedSubject {
   readonly scalingFactor: number;
 }
 
+/** One VAE-encoder session per loaded model (resolution is fixed per model), built on first use. */
+const encoderSessions = new WeakMap<PersonalizationModel, Promise<GraphSession>>();
+
+function encoderSession(model: PersonalizationModel): Promise<GraphSession> {
+  let session = encoderSessions.get(model);
+  if (!session) {
+    const side = model.resolution;
+    const { graph } = buildVaeEncoderGraph(model.vae.plan, model.paramSources.vae, { batch: 1, height: side, width: side });
+    session = openGraphSession(graph, { threads: 1 });
+    encoderSessions.set(model, session);
+  }
+  return session;
+}
+
+/** Releases the cached VAE-encoder session of a model (e.g. when a model pack is unloaded). */
+export async function releaseEncoderSession(model: PersonalizationModel): Promise<void> {
+  const session = encoderSessions.get(model);
+  encoderSessions.delete(model);
+  await (await session)?.release();
+}
+
 export async function encodeSubject(model: PersonalizationModel, image: Uint8Array | RgbPixels, box?: FaceBox): Promise<EncodedSubject> {
   const side = model.resolution;
   const face = await preprocessFace(image, { size: side, ...VAE_PIXEL_NORMALIZATION, ...(box ? { box } : {}) });
-  const { graph } = buildVaeEncoderGraph(model.vae.plan, model.paramSources.vae, { batch: 1, height: side, width: side });
-  const session = await openGraphSession(graph, { threads: 1 });
-  try {
-    const out = await session.run({ [VAE_ENCODE.input]: { dtype: 'float32', dims: [1, 3, side, side], data: face.pixels } });
-    const latentSide = side / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
-    return {
-      mean: out[VAE_ENCODE.mean]!,
-      std: out[VAE_ENCODE.std]!,
-      shape: [1, model.vae.plan.config.latentChannels, latentSide, latentSide],
-      scalingFactor: model.vae.plan.config.scalingFactor,
-    };
-  } finally {
-    await session.release();
-  }
+  const session = await encoderSession(model);
+  const out = await session.run({ [VAE_ENCODE.input]: { dtype: 'float32', dims: [1, 3, side, side], data: face.pixels } });
+  const latentSide = side / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
+  return {
+    mean: out[VAE_ENCODE.mean]!,
+    std: out[VAE_ENCODE.std]!,
+    shape: [1, model.vae.plan.config.latentChannels, latentSide, latentSide],
+    scalingFactor: model.vae.plan.config.scalingFactor,
+  };
 }
