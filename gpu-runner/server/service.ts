@@ -6,7 +6,15 @@ import type { RunnerConfig } from './config.ts';
 import type { Outbox, OutboxEntry } from './events/outbox.ts';
 import { EventSender } from './events/sender.ts';
 import { throwIfAborted, toRunnerError, type ExecutionContext, type JobExecutor } from './jobs/executor.ts';
-import { generateInput, generationResult, personalizationResult, personalizeInput, precheckJob, type InputLimits } from './jobs/job-io.ts';
+import {
+  generateInput,
+  generationResult,
+  personalizationResult,
+  personalizeInput,
+  precheckJob,
+  type InputLimits,
+  type PreparedInputs,
+} from './jobs/job-io.ts';
 import { JobQueue, type CancelOutcome, type JobRecord, type SubmitOutcome } from './jobs/job-queue.ts';
 import type { Logger } from './log.ts';
 import type { RunnerMetrics } from './metrics.ts';
@@ -60,6 +68,8 @@ export class RunnerService {
   readonly queue: JobQueue;
   private readonly sender: EventSender;
   private readonly tracked = new Map<string, Tracked>();
+  /** Inputs decoded at submission, handed to the job's execution (and dropped with it). */
+  private readonly prepared = new Map<string, PreparedInputs>();
   private readonly limits: InputLimits;
   private warmedUp = false;
   private warmupError: Error | undefined;
@@ -119,8 +129,10 @@ export class RunnerService {
   async submit(request: JobRequest): Promise<SubmitOutcome> {
     this.forgetExpired();
     const known = this.queue.get(request.job_id);
-    if (!known) await precheckJob(request, this.limits);
-    const outcome = this.queue.submit(request);
+    const prepared = known ? undefined : await precheckJob(request, this.limits);
+    const outcome = this.queue.submit(request, () => {
+      if (prepared) this.prepared.set(request.job_id, prepared);
+    });
     if (outcome.kind === 'accepted') {
       this.options.log.info('job accepted', { job_id: request.job_id, attempt: request.attempt, kind: request.kind });
     }
@@ -149,6 +161,7 @@ export class RunnerService {
   cancel(jobId: string): CancelOutcome {
     const { outcome, record } = this.queue.cancel(jobId);
     if (outcome === 'canceled' && record) {
+      this.prepared.delete(jobId);
       // Never started: CONTRACT.md says the edge expects no event for it.
       this.queue.finish(record, 'canceled', { code: 'canceled', message: 'canceled before it started', retryable: false });
       this.options.log.info('job canceled before start', { job_id: jobId });
@@ -176,6 +189,7 @@ export class RunnerService {
     const { log, config, executor } = this.options;
     log.info('shutting down', { running: this.queue.running, queued: this.queue.depth, grace_ms: config.shutdownGraceMs });
     for (const record of this.queue.close()) {
+      this.prepared.delete(record.id);
       await this.reportFailure(record, { code: 'shutdown', message: 'the runner stopped before the job started; dispatch it again', retryable: true });
     }
     this.updateQueueGauges();
@@ -200,6 +214,8 @@ export class RunnerService {
   private async run(record: JobRecord): Promise<void> {
     const tracked: Tracked = { record, timings: {}, finalReported: false, stepsCounted: 0 };
     this.tracked.set(record.id, tracked);
+    const prepared = this.prepared.get(record.id);
+    this.prepared.delete(record.id);
     const request = record.request;
     const labels = { kind: request.kind, method: request.kind === 'personalization' ? request.payload.method : 'sample' };
     const log = this.options.log.child({ job_id: record.id, kind: request.kind, method: labels.method });
@@ -237,7 +253,7 @@ export class RunnerService {
       };
       let result;
       if (request.kind === 'personalization') {
-        const input = await personalizeInput(request, { ...this.limits, signal: record.controller.signal });
+        const input = await personalizeInput(request, { ...this.limits, signal: record.controller.signal }, prepared);
         tracked.timings.input_ms = lap();
         throwIfAborted(context.signal);
         const output = await executor.personalize(input, context);
@@ -245,7 +261,7 @@ export class RunnerService {
         tracked.timings.model_ms = round(output.computeMs ?? tracked.timings.compute_ms);
         result = personalizationResult(request, output);
       } else {
-        const input = await generateInput(request, { ...this.limits, signal: record.controller.signal });
+        const input = await generateInput(request, { ...this.limits, signal: record.controller.signal }, prepared);
         tracked.timings.input_ms = lap();
         throwIfAborted(context.signal);
         const output = await executor.generate(input, context);

@@ -1,37 +1,58 @@
 // From a contract job to an executor's input, and from an executor's output to the contract's result.
-import type { GenerationResult, JobRequest, PersonalizationResult } from '../../../edge/contract/index.ts';
+import type { BlobSource, GenerationResult, JobRequest, PersonalizationResult } from '../../../edge/contract/index.ts';
 import { decodeInlineBlob, readBlob, sha256Hex, type BlobLimits } from '../inputs/blobs.ts';
 import { decodeImage, encodePng } from '../inputs/images.ts';
-import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput } from './executor.ts';
+import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput, RgbImage } from './executor.ts';
 
 export type InputLimits = BlobLimits & { maxImagePixels: number };
 
 type PersonalizationRequest = Extract<JobRequest, { kind: 'personalization' }>;
 type GenerationRequest = Extract<JobRequest, { kind: 'generation' }>;
 
+/** Decoded images kept from the precheck up to this size, so execution does not decode them twice (memory bound). */
+const KEEP_DECODED_PIXELS = 1024 * 1024;
+
+/** Inline inputs already decoded and verified by `precheckJob`, by source object. */
+export type PreparedInputs = { blobs: Map<BlobSource, Uint8Array>; images: Map<BlobSource, RgbImage> };
+
+export const noPreparedInputs = (): PreparedInputs => ({ blobs: new Map(), images: new Map() });
+
 /**
  * Checks what can be checked without network before a job is queued, so bad inline bytes get a 422 at once:
  * inline sizes and hashes, and inline images decoded in full (a truncated file only shows when decoded).
  */
-export async function precheckJob(request: JobRequest, limits: InputLimits): Promise<void> {
+export async function precheckJob(request: JobRequest, limits: InputLimits): Promise<PreparedInputs> {
+  const prepared = noPreparedInputs();
   if (request.kind === 'generation') {
     const source = request.payload.weights.source;
-    if ('data_base64' in source) decodeInlineBlob(source, 'weights', limits.maxBytes);
-    return;
+    if ('data_base64' in source) prepared.blobs.set(source, decodeInlineBlob(source, 'weights', limits.maxBytes));
+    return prepared;
   }
   for (const [index, image] of request.payload.images.entries()) {
     if (!('data_base64' in image.source)) continue;
     const label = `images[${index}]`;
     const bytes = decodeInlineBlob(image.source, label, limits.maxBytes);
-    await decodeImage(bytes, expectation(image, limits), label);
+    const decoded = await decodeImage(bytes, expectation(image, limits), label);
+    if (decoded.width * decoded.height <= KEEP_DECODED_PIXELS) prepared.images.set(image.source, decoded);
+    else prepared.blobs.set(image.source, bytes);
   }
+  return prepared;
 }
 
-export async function personalizeInput(request: PersonalizationRequest, limits: InputLimits): Promise<PersonalizeInput> {
+export async function personalizeInput(
+  request: PersonalizationRequest,
+  limits: InputLimits,
+  prepared: PreparedInputs = noPreparedInputs(),
+): Promise<PersonalizeInput> {
   const images = [];
   for (const [index, image] of request.payload.images.entries()) {
     const label = `images[${index}]`;
-    const bytes = await readBlob(image.source, label, limits);
+    const decoded = prepared.images.get(image.source);
+    if (decoded) {
+      images.push(decoded);
+      continue;
+    }
+    const bytes = prepared.blobs.get(image.source) ?? (await readBlob(image.source, label, limits));
     images.push(await decodeImage(bytes, expectation(image, limits), label));
   }
   return {
@@ -43,11 +64,16 @@ export async function personalizeInput(request: PersonalizationRequest, limits: 
   };
 }
 
-export async function generateInput(request: GenerationRequest, limits: InputLimits): Promise<GenerateInput> {
+export async function generateInput(
+  request: GenerationRequest,
+  limits: InputLimits,
+  prepared: PreparedInputs = noPreparedInputs(),
+): Promise<GenerateInput> {
   const { weights, base_model_id, params } = request.payload;
+  const bytes = prepared.blobs.get(weights.source) ?? (await readBlob(weights.source, 'weights', limits));
   return {
     jobId: request.job_id,
-    weights: { format: weights.format, dtype: weights.dtype, bytes: await readBlob(weights.source, 'weights', limits) },
+    weights: { format: weights.format, dtype: weights.dtype, bytes },
     baseModelId: base_model_id,
     params,
   };

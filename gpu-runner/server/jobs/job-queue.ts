@@ -83,7 +83,8 @@ export class JobQueue {
     return this.records.get(id);
   }
 
-  submit(request: JobRequest): SubmitOutcome {
+  /** `beforeStart` runs once the job is accepted and before it can start (it may start at once). */
+  submit(request: JobRequest, beforeStart?: () => void): SubmitOutcome {
     this.forgetExpired();
     const known = this.records.get(request.job_id);
     if (known) {
@@ -111,6 +112,7 @@ export class JobQueue {
     };
     this.records.set(record.id, record);
     this.waiting.push(record);
+    beforeStart?.();
     this.pump();
     return { kind: 'accepted', record };
   }
