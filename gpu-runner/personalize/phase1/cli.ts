@@ -6,14 +6,14 @@
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
 //                                                                          hypernetwork checkpoint (default: the pack's)
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/model-pack.ts';
 import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
 import { hypernetworkInventory } from '../hypernetwork/inventory.ts';
-import { claimRunFolder, preOptimizeRun, writeManifest } from './manifest.ts';
+import { claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
 import { runShardPool } from './pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
@@ -61,6 +61,13 @@ function real(name: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${value}`);
   return n;
+}
+
+function lidbIdentifier(dir: string | undefined): string | undefined {
+  const path = dir ? join(dir, RUN_FILE) : undefined;
+  if (!path || !existsSync(path)) return undefined;
+  const identifier = (JSON.parse(readFileSync(path, 'utf8')) as { settings?: { identifier?: unknown } }).settings?.identifier;
+  return typeof identifier === 'string' ? identifier : undefined;
 }
 
 if (values.progress !== undefined && values.progress !== 'tty' && values.progress !== 'json') throw new Error(`--progress must be tty or json, got ${values.progress}`);
@@ -116,7 +123,7 @@ if (command === 'pre-optimize') {
   const manifest = writeManifest(values.out);
   progress.event('manifest', { outDir: values.out, ...manifest.summary });
 } else if (command === 'train') {
-  const beta = Number(values.beta);
+  const beta = real('beta', values.beta) ?? 0;
   const identities = worldIdentityImages('train', count);
   const train = await Promise.all(
     identities.map(async (identity) => {
@@ -136,9 +143,10 @@ if (command === 'pre-optimize') {
     batchSize: int('batch', values.batch) ?? 2,
     beta,
     seed,
-    ...(values.lr ? { learningRate: Number(values.lr) } : {}),
+    ...(values.lr ? { learningRate: real('lr', values.lr)! } : {}),
     alpha: real('alpha', values.alpha) ?? 1,
-    identifier: values.identifier ?? DEFAULT_IDENTIFIER,
+    // The pre-optimized weights were learned for one identifier: train with it unless told otherwise.
+    identifier: values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER,
     ...(values.checkpoint ? { checkpointPath: values.checkpoint, checkpointEvery: int('checkpoint-every', values['checkpoint-every']) ?? 10, resume: values.resume && existsSync(values.checkpoint) } : {}),
     validationEvery: int('validation-every', values['validation-every']) ?? 10,
     onProgress: (p) => {
