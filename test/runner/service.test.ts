@@ -110,6 +110,38 @@ describe('jobs end to end', () => {
   });
 });
 
+describe('inputs by URL', () => {
+  const urlJob = async (source: { url: string; sha256: string; byte_size: number }) => {
+    const job = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 2 });
+    if (job.kind !== 'personalization') throw new Error('unreachable');
+    const image = job.payload.images[0];
+    if (!image) throw new Error('unreachable');
+    return { ...job, payload: { ...job.payload, images: [{ ...image, source }] } };
+  };
+
+  it('fetches an image from its URL and checks its hash', async () => {
+    const photo = await testPhoto();
+    const { sha256, byte_size } = inlineSource(photo);
+    const good = await urlJob({ url: edge.serveInput(photo), sha256, byte_size });
+    expect((await runner.client.post(good)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(good.job_id))).toMatchObject({ type: 'succeeded' });
+
+    const tampered = await urlJob({ url: edge.serveInput(photo), sha256: 'b'.repeat(64), byte_size });
+    expect((await runner.client.post(tampered)).status).toBe(202);
+    const failed = await edge.waitFor(isFinal(tampered.job_id));
+    expect(failed).toMatchObject({ type: 'failed', error: { code: 'invalid_input', retryable: false } });
+    if (failed.type === 'failed') expect(failed.error.message).toMatch(/SHA-256/);
+  });
+
+  it('fails a job whose input URL has expired, as invalid input', async () => {
+    const photo = await testPhoto();
+    const { sha256, byte_size } = inlineSource(photo);
+    const job = await urlJob({ url: `${edge.url}/internal/runner/inputs?key=expired`, sha256, byte_size });
+    expect((await runner.client.post(job)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(job.job_id))).toMatchObject({ type: 'failed', error: { code: 'invalid_input' } });
+  });
+});
+
 describe('signatures', () => {
   const postWith = (headers: Record<string, string>, body: string) =>
     fetch(`${runner.url}${RUNNER_PATHS.jobs}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });

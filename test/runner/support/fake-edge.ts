@@ -16,6 +16,8 @@ export type FakeEdge = {
   failNext(count: number): void;
   /** Answer `cancel: true` to events of this job. */
   cancelJob(jobId: string): void;
+  /** Serves these bytes at a one-off input URL (as the edge's signed input links), returned. */
+  serveInput(bytes: Uint8Array): string;
   /** Resolves with the first applied event matching `predicate` (already received or future). */
   waitFor(predicate: (event: RunnerEvent) => boolean, timeoutMs?: number): Promise<RunnerEvent>;
   close(): Promise<void>;
@@ -30,8 +32,14 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
   const canceled = new Set<string>();
   const waiters = new Set<() => void>();
   let failuresLeft = 0;
+  const inputs = new Map<string, Uint8Array>();
 
   const app = new Hono();
+  app.get('/internal/runner/inputs', (c) => {
+    const bytes = inputs.get(c.req.query('key') ?? '');
+    if (!bytes) return c.json({ error: { code: 'not_found', message: 'expired or unknown input' } }, 404);
+    return c.body(bytes.slice().buffer, 200, { 'content-type': 'application/octet-stream' });
+  });
   app.post(EDGE_PATHS.runnerEvents, async (c) => {
     const { result, body } = await verifyRequest([options.secret], c.req.raw);
     if (!result.ok) {
@@ -81,6 +89,11 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
     },
     cancelJob: (jobId) => {
       canceled.add(jobId);
+    },
+    serveInput: (bytes) => {
+      const key = crypto.randomUUID();
+      inputs.set(key, bytes);
+      return `${url}/internal/runner/inputs?key=${key}`;
     },
     waitFor: (predicate, timeoutMs = DEFAULT_WAIT_MS) =>
       new Promise((resolve, reject) => {
