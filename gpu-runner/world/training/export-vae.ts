@@ -1,0 +1,107 @@
+// Writes a trained VAE into the pack in the diffusers layout (`config.json` with the measured scaling factor +
+// `diffusion_pytorch_model.safetensors`, fp16 when that keeps the gate), beside its gate figures, a reconstruction grid
+// and a model card generated from the run's own records. `npm run world:export-vae -- [--checkpoint F] [--out D]`
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
+import { splitSamples, worldAt } from './vae-data.ts';
+import { DEFAULT_GATE_SAMPLES, runVaeGate, VAE_GATE, type VaeGateResult } from './vae-gate.ts';
+import { roundToFloat16, writeVaePack } from './vae-params.ts';
+import { scalingFactorOf, VaeReconstructor } from './vae-reconstruct.ts';
+import { DEFAULT_VAE_RUN_DIR, LATEST_CHECKPOINT, PROGRESS_FILE, readVaeCheckpoint } from './train-vae.ts';
+
+export const WORLD_VAE_PACK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'pack', 'vae');
+/** Renders whose latents set the scaling factor (train split, like the data the UNet will see). */
+const SCALING_SAMPLES = 512;
+/** fp16 storage is kept when it changes PSNR by less than this and the gate's verdict not at all. */
+const FP16_MAX_PSNR_DROP_DB = 0.1;
+
+interface RunSummary {
+  minutes: number;
+  lastProgress: Record<string, unknown> | undefined;
+}
+
+/** Training minutes over every segment of the run (a resume starts a new segment) and the last progress line. */
+function summarizeProgress(path: string): RunSummary {
+  if (!existsSync(path)) return { minutes: 0, lastProgress: undefined };
+  let minutes = 0;
+  let segment = 0;
+  let lastProgress: Record<string, unknown> | undefined;
+  for (const line of readFileSync(path, 'utf8').split('\n').filter(Boolean)) {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    if (record['event'] === 'started' || record['event'] === 'resumed') {
+      minutes += segment;
+      segment = 0;
+    }
+    if (record['event'] === 'progress') {
+      segment = Number(record['elapsedMinutes']);
+      lastProgress = record;
+    }
+    if (record['event'] === 'stopped' || record['event'] === 'finished') segment = Number(record['minutes']);
+  }
+  return { minutes: minutes + segment, lastProgress };
+}
+
+function modelCard(info: { step: number; settings: object; config: object; minutes: number; last: Record<string, unknown> | undefined; scalingFactor: number; dtype: string; bytes: number; gate: VaeGateResult; params: number }): string {
+  const g = info.gate;
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return `# World VAE (tiny pack, stage 1)
+
+AutoencoderKL with Stable Diffusion 1.5's topology (DownEncoderBlock2D/UpDecoderBlock2D, mid-block attention,
+4 latent channels) at tiny widths, trained from scratch by this repository's ONNX engine on renders of the synthetic
+face world's TRAIN identities (32 px → 8 × 8 × 4 latents). Files in the diffusers layout: \`config.json\`,
+\`diffusion_pytorch_model.safetensors\` (${info.dtype}, ${(info.bytes / 1e6).toFixed(2)} MB, ${info.params.toLocaleString('en')} parameters).
+
+## How it was trained
+- \`npm run world:train-vae\` (\`gpu-runner/world/training/train-vae.ts\`), ${info.step} steps in ${info.minutes.toFixed(0)} minutes
+  on a shared 2-core CPU; loss MSE + L1 + 1e-5 · mean KL on images in [−1, 1], reparameterized sample with seeded noise.
+- Settings: \`${JSON.stringify(info.settings)}\` (AdamW, linear warm-up then cosine decay, global-norm clipping).
+- Last logged training figures: ${info.last ? `loss ${Number(info.last['loss']).toFixed(4)}, MSE ${Number(info.last['mse']).toFixed(4)}, L1 ${Number(info.last['l1']).toFixed(4)}, mean KL ${Number(info.last['kl']).toFixed(3)}` : 'none'}.
+- \`scaling_factor\` = 1 / std(latents) = ${info.scalingFactor.toFixed(5)}, measured on ${SCALING_SAMPLES} train renders (posterior means).
+- Config: \`${JSON.stringify(info.config)}\`.
+
+## Quality gate (issue 8), ${g.samples} renders of held-out TEST identities, with the stored weights
+\`npm run world:vae-gate -- --pack gpu-runner/world/pack/vae\`; the evaluator is \`gpu-runner/world/evaluators\` (trained on renders only).
+
+| Figure | Value | Gate |
+|---|---|---|
+| Hair hue error (mean hue of the hair pixels, original vs reconstruction; ${g.hueSamples} samples with coloured hair) | ${g.hairHueErrorDegrees.toFixed(1)}° | < ${VAE_GATE.maxHairHueErrorDegrees}° |
+| Eye-colour agreement (evaluator's eye_colour head, reconstruction vs original) | ${pct(g.eyeColourAgreement)} | > ${pct(VAE_GATE.minEyeColourAgreement)} |
+| PSNR | ${g.psnrDb.toFixed(2)} dB | (reported) |
+${Object.entries(g.identityAgreement).map(([head, v]) => `| ${head} agreement | ${pct(v)} | (reported) |`).join('\n')}
+
+**Gate ${g.passed ? 'PASSED' : 'NOT PASSED'}.**
+
+\`reconstructions.png\`: rows of held-out renders, each followed by the row of their reconstructions (4× zoom).
+`;
+}
+
+export async function exportVae(checkpoint: string, out: string, count = DEFAULT_GATE_SAMPLES): Promise<{ gate: VaeGateResult; dtype: string; scalingFactor: number }> {
+  const { vae, params, step, settings } = readVaeCheckpoint(checkpoint);
+  const reconstructor = await VaeReconstructor.open(vae, params);
+  const { latents } = await reconstructor.run(splitSamples(worldAt(vae.imageSize), 'train', SCALING_SAMPLES).map((s) => s.image));
+  await reconstructor.close();
+  const scalingFactor = scalingFactorOf(latents);
+
+  const full = await runVaeGate(vae, params, { count });
+  const half = await runVaeGate(vae, roundToFloat16(params), { count });
+  const useHalf = half.passed === full.passed && full.psnrDb - half.psnrDb < FP16_MAX_PSNR_DROP_DB;
+  const stored = useHalf ? roundToFloat16(params) : params;
+  mkdirSync(out, { recursive: true });
+  const gate = await runVaeGate(vae, stored, { count, grid: join(out, 'reconstructions.png') });
+  const files = writeVaePack(out, vae, stored, scalingFactor, useHalf ? 'F16' : 'F32', { training_step: String(step) });
+  const progress = summarizeProgress(join(dirname(checkpoint), PROGRESS_FILE));
+  writeFileSync(join(out, 'gate.json'), `${JSON.stringify({ step, gate, float32: full, float16: half, stored: files.dtype, scalingFactor }, null, 2)}\n`);
+  const paramCount = Object.values(params).reduce((n, p) => n + p.length, 0);
+  writeFileSync(join(out, 'README.md'), modelCard({ step, settings, config: { ...vae.json, scaling_factor: scalingFactor }, minutes: progress.minutes, last: progress.lastProgress, scalingFactor, dtype: files.dtype, bytes: files.bytes, gate, params: paramCount }));
+  return { gate, dtype: files.dtype, scalingFactor };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { checkpoint: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' } } });
+  const result = await exportVae(values.checkpoint ?? join(DEFAULT_VAE_RUN_DIR, LATEST_CHECKPOINT), values.out ?? WORLD_VAE_PACK_DIR, values.count ? Number(values.count) : undefined);
+  console.log(JSON.stringify(result));
+  await shutdownSharedSessionHost();
+}
