@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, toFloat32 } from '../../io/safetensors.ts';
 import { LoraAdapter, loraFeeds, type LoraWeights } from '../../models/adapters/lora.ts';
-import { openUnetFolder } from '../../models/checkpoint/diffusers-folder.ts';
+import { openTextEncoderFolder, openUnetFolder } from '../../models/checkpoint/diffusers-folder.ts';
+import { buildClipTextGraph } from '../../models/clip-text/build.ts';
 import { parseClipTextConfig } from '../../models/clip-text/config.ts';
 import { type LinearAdapter, ModelBuilder } from '../../models/layers.ts';
 import { inlineParams, mapParams } from '../../models/params.ts';
@@ -148,6 +149,45 @@ describe('LiDB in the tiny SD 1.5 UNet', () => {
 
     const base = toFloat32(io.get('case1.out_sample')!);
     // The adapters must actually change the output, and both paths must agree far below that change.
+    const change = maxAbsDiff(withLidb, base);
+    expect(change).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(withLidb, withLora)).toBeLessThan(1e-4 * Math.max(1, change));
+  });
+
+  it('text encoder: LiDB inputs give the same hidden states as the kohya export re-imported as LoRA inputs', async () => {
+    const textLayers = layers.filter((l) => l.component === 'text_encoder');
+    expect(textLayers).toHaveLength(12);
+    const textWeights = openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder'));
+    const ids = loadSafetensors(referencePath('sd15-tiny', 'text_encoder', 'io.safetensors')).tensors.get('input_ids')!;
+    const idsFeed = { input_ids: { dtype: 'int64' as const, dims: ids.shape, data: ids.data as BigInt64Array } };
+    const run = async (graph: Graph, feeds: Record<string, HostTensor>) => {
+      const session = await createSession(graph);
+      try {
+        return (await runSession(session, { ...idsFeed, ...feeds })).last_hidden_state!.data as Float32Array;
+      } finally {
+        await session.release();
+      }
+    };
+    const g1 = new Graph('clip_lidb');
+    const lidbAdapter = createLidbAdapter({ component: 'text_encoder', layers, bases, rank: 1, relax: { mode: 'lidb', rank: RELAX_RANK } });
+    buildClipTextGraph(textEncoder, inlineParams(textWeights.weights), { batch: 3, length: 77, adapters: [lidbAdapter], graph: g1 });
+    const withLidb = await run(g1, lidbAdapterFeeds(lidbAdapter.values, { lidb, relaxLidb }));
+
+    const weights = {
+      settings, selection: adaptedLayerSelectionSchema.parse({}), layers,
+      lidb: layers.map((l) => lidb.get(l.name)!),
+      relax: { mode: 'lidb' as const, rank: RELAX_RANK, factors: layers.map((l) => relaxLidb.get(l.name)!) },
+      meta: { baseModelId: 'tiny', baseModelSha256: '0'.repeat(64), method: 'hyperdreambooth' as const, steps: 0 },
+    };
+    const imported = importLora(exportLora(weights, bases, 'kohya', 'F32'), layers);
+    const loraWeights: LoraWeights = { scale: 1, layers: new Map() };
+    for (const entry of imported.layers) if (entry.layer.component === 'text_encoder') loraWeights.layers.set(entry.layer.modulePath, entry.lora);
+    const g2 = new Graph('clip_lora');
+    const loraAdapter = new LoraAdapter(g2, textLayers.map((l) => ({ ...l, name: l.modulePath })));
+    buildClipTextGraph(textEncoder, inlineParams(textWeights.weights), { batch: 3, length: 77, adapters: [loraAdapter], graph: g2 });
+    const feeds2 = Object.fromEntries(Object.entries(loraFeeds(loraAdapter, loraWeights)).map(([k, v]) => [k, { dtype: 'float32' as const, ...v }]));
+    const withLora = await run(g2, feeds2);
+    const base = toFloat32(loadSafetensors(referencePath('sd15-tiny', 'text_encoder', 'io.safetensors')).tensors.get('last_hidden_state')!);
     const change = maxAbsDiff(withLidb, base);
     expect(change).toBeGreaterThan(1e-2);
     expect(maxAbsDiff(withLidb, withLora)).toBeLessThan(1e-4 * Math.max(1, change));
