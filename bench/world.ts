@@ -1,0 +1,98 @@
+// `npm run bench:world [-- --quick] [--pack <dir>] [--lora-steps N] …` (issue 8, "The benchmark"): the paper's Tables 1
+// and 3 in the synthetic world. On test identities never seen in training, one reference image each, every
+// personalization method runs, the same prompts are sampled with the same seeds from each method's weights, and the
+// world evaluator scores identity similarity, prompt fidelity and reference similarity. Prints the table, writes
+// bench/results/world.json and a sample grid PNG (bench/results/world-grid.png).
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
+import { loadModelPack } from '../gpu-runner/server/executors/model-pack.ts';
+import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
+import { sampleGrid } from '../gpu-runner/world/benchmark/grid.ts';
+import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';
+import { BENCHMARK_METHODS, FULL_SETTINGS, parseSettings, QUICK_SETTINGS } from '../gpu-runner/world/benchmark/settings.ts';
+import { speedUp, summarize, tableRows } from '../gpu-runner/world/benchmark/summary.ts';
+import { encodePng } from '../gpu-runner/world/png.ts';
+import { printTable, writeResults } from './report.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    pack: { type: 'string' },
+    identities: { type: 'string' },
+    prompts: { type: 'string' },
+    images: { type: 'string' },
+    'sampler-steps': { type: 'string' },
+    'finetune-steps': { type: 'string' },
+    'lora-steps': { type: 'string' },
+    'zero-steps': { type: 'string' },
+    'ti-steps': { type: 'string' },
+    methods: { type: 'string' },
+    relax: { type: 'string' },
+    rank: { type: 'string' },
+    seed: { type: 'string' },
+    threads: { type: 'string' },
+    'no-reference-rows': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const base = flags.quick ? QUICK_SETTINGS : FULL_SETTINGS;
+const num = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
+const settings = parseSettings({
+  ...base,
+  identities: num(flags.identities, base.identities),
+  prompts: num(flags.prompts, base.prompts),
+  imagesPerPrompt: num(flags.images, base.imagesPerPrompt),
+  samplerSteps: num(flags['sampler-steps'], base.samplerSteps),
+  seed: num(flags.seed, base.seed),
+  methods: flags.methods ? flags.methods.split(',') : base.methods,
+  steps: {
+    hyperdreambooth: num(flags['finetune-steps'], base.steps.hyperdreambooth),
+    'lidb-zero': num(flags['zero-steps'], base.steps['lidb-zero']),
+    'dreambooth-lora': num(flags['lora-steps'], base.steps['dreambooth-lora']),
+    'textual-inversion': num(flags['ti-steps'], base.steps['textual-inversion']),
+  },
+  relax: { mode: flags.relax ?? base.relax.mode, rank: num(flags.rank, base.relax.rank) },
+  referenceRows: !flags['no-reference-rows'],
+  ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+});
+
+const log = (line: string) => console.error(`[bench:world] ${line}`);
+const started = performance.now();
+const pack = await loadModelPack(flags.pack, (warning) => log(`warning: ${warning}`));
+log(`pack ${pack.id} (${pack.dir}), ${pack.model.resolution} px, hypernetwork ${pack.hypernetwork}; methods ${settings.methods.join(', ')} of ${BENCHMARK_METHODS.join(', ')}`);
+const evaluator = await WorldEvaluator.open();
+const result = await runWorldBenchmark({ pack, evaluator, settings, log });
+await evaluator.close();
+
+const rows = summarize(result);
+const ratio = speedUp(rows);
+const mode = flags.quick ? 'quick' : 'full';
+printTable(
+  `bench:world (${mode}) pack ${pack.id}: ${settings.identities} test identities × ${settings.prompts} prompts × ${settings.imagesPerPrompt} images, ${settings.scheduler} ${settings.samplerSteps} steps, CFG ${settings.guidanceScale}`,
+  tableRows(rows),
+);
+if (ratio) {
+  console.log(`\nHyperDreamBooth vs DreamBooth-LoRA (${settings.steps['dreambooth-lora']} steps): ${ratio.total.toFixed(1)}× less wall time, ${ratio.optimizerSteps.toFixed(1)}× less optimizer time (paper: 25×, target ≥ 30×)`);
+}
+
+const grid = sampleGrid(result);
+const gridPath = join(dirname(fileURLToPath(import.meta.url)), 'results', 'world-grid.png');
+const jsonPath = writeResults('world', {
+  mode,
+  pack: { id: pack.id, sha256: pack.sha256, resolution: pack.model.resolution, hypernetwork: pack.hypernetwork },
+  settings,
+  identityIds: result.identityIds,
+  prompts: result.prompts.map((p) => p.text),
+  rows,
+  speedUp: ratio,
+  outcomes: result.outcomes.map(({ subject, scores, runs }) => ({ subject, runs, scores })),
+  grid: { file: 'world-grid.png', rows: grid.rows, columns: grid.columns },
+  wallSeconds: (performance.now() - started) / 1000,
+});
+writeFileSync(gridPath, await encodePng(grid.image));
+console.log(`\nwrote ${jsonPath} and ${gridPath} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+await shutdownSharedSessionHost();

@@ -1,0 +1,137 @@
+// The world benchmark's core (issue 8, "The benchmark"; the paper's Tables 1 and 3 in this world): on test identities
+// never seen in training, one reference image each, every method personalizes, then the same prompts with the same
+// seeds are sampled from each method's weights and scored by the world evaluator.
+import type { LoadedPack } from '../../server/executors/model-pack.ts';
+import { schedulerChoice } from '../../server/executors/model-pack.ts';
+import type { Context } from '../attributes.ts';
+import { DEFAULT_WORLD, identityIds, type WorldConfig } from '../dataset.ts';
+import { identitySimilarity, promptFidelity, referenceSimilarity, type WorldEvaluator } from '../evaluators/evaluator.ts';
+import type { RgbImage } from '../render.ts';
+import { BenchmarkSamplers, type SamplingOptions } from './generation.ts';
+import { runPersonalization, type PersonalizationRun } from './personalization.ts';
+import { benchmarkPrompts, referenceImage, renderedTruth, type BenchmarkPrompt } from './prompts.ts';
+import type { BenchmarkMethod, WorldBenchmarkSettings } from './settings.ts';
+
+/** A row of the table: a personalization method, or a reference row (chance and ceiling, no personalization). */
+export type Subject = { readonly kind: 'method'; readonly method: BenchmarkMethod } | { readonly kind: 'base-model' } | { readonly kind: 'renders' };
+
+export interface ImageScore {
+  readonly identityId: number;
+  readonly prompt: number;
+  readonly image: number;
+  readonly identitySimilarity: number;
+  readonly promptFidelity: number;
+  readonly referenceSimilarity: number;
+}
+
+export interface SubjectOutcome {
+  readonly subject: Subject;
+  readonly scores: readonly ImageScore[];
+  /** Personalizations, one per identity (methods only). */
+  readonly runs: readonly Omit<PersonalizationRun, 'weights'>[];
+  /** First image per identity (outer) and prompt (inner), for the sample grid. */
+  readonly samples: readonly (readonly RgbImage[])[];
+}
+
+export interface WorldBenchmarkResult {
+  readonly settings: WorldBenchmarkSettings;
+  readonly identityIds: readonly number[];
+  readonly prompts: readonly BenchmarkPrompt[];
+  readonly references: readonly RgbImage[];
+  readonly outcomes: readonly SubjectOutcome[];
+}
+
+export interface WorldBenchmarkInput {
+  readonly pack: LoadedPack;
+  readonly evaluator: WorldEvaluator;
+  readonly settings: WorldBenchmarkSettings;
+  readonly world?: WorldConfig;
+  readonly log?: (line: string) => void;
+}
+
+/** Sampler seed of (identity, prompt): the same for every method, so methods are compared on paired draws. */
+function samplerSeed(settings: WorldBenchmarkSettings, identityIndex: number, prompt: number): number {
+  return settings.seed * 1_000_000 + (identityIndex * settings.prompts + prompt) * settings.imagesPerPrompt;
+}
+
+export function subjectLabel(subject: Subject): string {
+  return subject.kind === 'method' ? subject.method : subject.kind;
+}
+
+async function scoreImages(
+  evaluator: WorldEvaluator,
+  reference: RgbImage,
+  images: readonly { prompt: number; image: number; context: Context; pixels: RgbImage }[],
+  identityId: number,
+): Promise<ImageScore[]> {
+  const [referenceScores, ...scores] = await evaluator.score([reference, ...images.map((i) => i.pixels)]);
+  return images.map((item, k) => ({
+    identityId,
+    prompt: item.prompt,
+    image: item.image,
+    identitySimilarity: identitySimilarity(scores[k]!, referenceScores!),
+    promptFidelity: promptFidelity(scores[k]!, item.context),
+    referenceSimilarity: referenceSimilarity(scores[k]!, referenceScores!),
+  }));
+}
+
+/** One untimed one-step run on a validation identity (never a test identity), so timings start warm. */
+async function warmUp(model: LoadedPack['model'], method: BenchmarkMethod, world: WorldConfig, settings: WorldBenchmarkSettings): Promise<void> {
+  const [id] = identityIds(world, 'validation');
+  if (id === undefined) throw new Error("warm-up needs an identity in the world's validation split");
+  const oneStep = { hyperdreambooth: 1, 'lidb-zero': 1, 'dreambooth-lora': 1, 'textual-inversion': 1 };
+  await runPersonalization(model, method, id, referenceImage(world, id, model.resolution, settings.seed), world.identifier, { ...settings, steps: oneStep });
+}
+
+export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<WorldBenchmarkResult> {
+  const { pack, evaluator, settings } = input;
+  const world = input.world ?? DEFAULT_WORLD;
+  const log = input.log ?? (() => {});
+  const model = pack.model;
+  const testIds = identityIds(world, 'test');
+  if (settings.identities > testIds.length) throw new Error(`the world's test split has ${testIds.length} identities, ${settings.identities} asked for`);
+  const ids = testIds.slice(0, settings.identities);
+  const prompts = benchmarkPrompts(settings.prompts, world.identifier);
+  const size = model.resolution;
+  const references = ids.map((id) => referenceImage(world, id, size, settings.seed));
+  const sampling: SamplingOptions = { scheduler: schedulerChoice(pack, settings.scheduler), steps: settings.samplerSteps, guidanceScale: settings.guidanceScale };
+  const samplers = new BenchmarkSamplers(model, pack.tokenizer, settings.threads);
+
+  const subjects: Subject[] = [
+    ...(settings.referenceRows ? [{ kind: 'renders' } as const, { kind: 'base-model' } as const] : []),
+    ...settings.methods.map((method) => ({ kind: 'method', method }) as const),
+  ];
+  const outcomes: SubjectOutcome[] = [];
+  try {
+    for (const subject of subjects) {
+      const scores: ImageScore[] = [];
+      const runs: Omit<PersonalizationRun, 'weights'>[] = [];
+      const samples: RgbImage[][] = [];
+      if (subject.kind === 'method' && settings.warmup) await warmUp(model, subject.method, world, settings);
+      for (const [index, id] of ids.entries()) {
+        let weights;
+        if (subject.kind === 'method') {
+          const { weights: w, ...run } = await runPersonalization(model, subject.method, id, references[index]!, world.identifier, settings);
+          weights = w;
+          runs.push(run);
+          log(`${subject.method} identity ${id}: ${(run.totalMs / 1000).toFixed(1)} s, ${run.steps} steps, ${run.fileBytes} B`);
+        }
+        const images: { prompt: number; image: number; context: Context; pixels: RgbImage }[] = [];
+        for (const [p, prompt] of prompts.entries()) {
+          const pixels =
+            subject.kind === 'renders'
+              ? Array.from({ length: settings.imagesPerPrompt }, (_, k) => renderedTruth(world, id, prompt.context, size, settings.seed, k))
+              : await samplers.sample(weights, prompt.text, samplerSeed(settings, index, p), settings.imagesPerPrompt, sampling);
+          pixels.forEach((image, k) => images.push({ prompt: p, image: k, context: prompt.context, pixels: image }));
+        }
+        scores.push(...(await scoreImages(evaluator, references[index]!, images, id)));
+        samples.push(prompts.map((_, p) => images.find((i) => i.prompt === p && i.image === 0)!.pixels));
+      }
+      log(`${subjectLabel(subject)}: ${scores.length} images scored`);
+      outcomes.push({ subject, scores, runs, samples });
+    }
+  } finally {
+    await samplers.release();
+  }
+  return { settings, identityIds: ids, prompts, references, outcomes };
+}

@@ -1,0 +1,93 @@
+// The benchmark's numbers: per-row means with their spread, median personalization time, file size, and
+// HyperDreamBooth's speed-up over DreamBooth-LoRA (paper: 25×; DESIGN §9 target ≥ 30×).
+import type { ImageScore, SubjectOutcome, WorldBenchmarkResult } from './harness.ts';
+import { subjectLabel } from './harness.ts';
+
+export interface Spread {
+  readonly mean: number;
+  /** Sample standard deviation over all scored images (0 for a single image). */
+  readonly sd: number;
+  readonly n: number;
+}
+
+export interface SummaryRow {
+  readonly label: string;
+  readonly kind: 'method' | 'base-model' | 'renders';
+  readonly identitySimilarity: Spread;
+  readonly promptFidelity: Spread;
+  readonly referenceSimilarity: Spread;
+  /** Median over identities of the whole personalization's wall time; null for reference rows. */
+  readonly medianTotalMs: number | null;
+  readonly medianStepMs: number | null;
+  readonly steps: number | null;
+  readonly fileBytes: number | null;
+}
+
+export interface SpeedUp {
+  /** Median wall time of DreamBooth-LoRA ÷ that of HyperDreamBooth (graph building and sessions included). */
+  readonly total: number;
+  /** Optimizer time only (steps × median step time), hypernetwork prediction excluded. */
+  readonly optimizerSteps: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const n = values.length;
+  if (n === 0) throw new Error('spread of no values');
+  const mean = values.reduce((s, v) => s + v, 0) / n;
+  const variance = n > 1 ? values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, sd: Math.sqrt(variance), n };
+}
+
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function metric(scores: readonly ImageScore[], pick: (s: ImageScore) => number): Spread {
+  return spread(scores.map(pick));
+}
+
+export function summarizeOutcome(outcome: SubjectOutcome): SummaryRow {
+  const { runs, scores } = outcome;
+  const stepTimes = runs.map((r) => r.stepMs).filter((t): t is number => t !== null);
+  return {
+    label: subjectLabel(outcome.subject),
+    kind: outcome.subject.kind,
+    identitySimilarity: metric(scores, (s) => s.identitySimilarity),
+    promptFidelity: metric(scores, (s) => s.promptFidelity),
+    referenceSimilarity: metric(scores, (s) => s.referenceSimilarity),
+    medianTotalMs: runs.length > 0 ? median(runs.map((r) => r.totalMs)) : null,
+    medianStepMs: stepTimes.length > 0 ? median(stepTimes) : null,
+    steps: runs.length > 0 ? runs[0]!.steps : null,
+    fileBytes: runs.length > 0 ? median(runs.map((r) => r.fileBytes)) : null,
+  };
+}
+
+export function summarize(result: WorldBenchmarkResult): SummaryRow[] {
+  return result.outcomes.map(summarizeOutcome);
+}
+
+/** null when either method was not run. */
+export function speedUp(rows: readonly SummaryRow[]): SpeedUp | null {
+  const hdb = rows.find((r) => r.label === 'hyperdreambooth');
+  const lora = rows.find((r) => r.label === 'dreambooth-lora');
+  if (!hdb?.medianTotalMs || !lora?.medianTotalMs || !hdb.medianStepMs || !lora.medianStepMs || !hdb.steps || !lora.steps) return null;
+  return {
+    total: lora.medianTotalMs / hdb.medianTotalMs,
+    optimizerSteps: (lora.steps * lora.medianStepMs) / (hdb.steps * hdb.medianStepMs),
+  };
+}
+
+const withSpread = (s: Spread) => `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}`;
+
+/** Rows for printTable: one per method or reference row. */
+export function tableRows(rows: readonly SummaryRow[]): Record<string, string | number | null>[] {
+  return rows.map((r) => ({
+    method: r.label,
+    'identity sim': withSpread(r.identitySimilarity),
+    'prompt fidelity': withSpread(r.promptFidelity),
+    'reference sim': withSpread(r.referenceSimilarity),
+    images: r.identitySimilarity.n,
+    steps: r.steps,
+    'time s (median)': r.medianTotalMs === null ? null : Number((r.medianTotalMs / 1000).toFixed(2)),
+    'step ms (median)': r.medianStepMs === null ? null : Number(r.medianStepMs.toFixed(1)),
+    'file KB (fp16)': r.fileBytes === null ? null : Number((r.fileBytes / 1024).toFixed(1)),
+  }));
+}
