@@ -53,10 +53,10 @@ try {
   ];
   console.log(lines.join('\n'));
   // wrangler dev does not fire Cron triggers by itself; the sweep (lease expiry, stale uploads) runs through the
-  // scheduled-handler endpoint instead, on production's schedule (`* * * * *`).
+  // test-scheduled endpoint (`wrangler dev --test-scheduled`) instead, on production's schedule (`* * * * *`).
   const edgeUrl = stack.edgeUrl;
   setInterval(() => {
-    fetch(`${edgeUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`).catch((error) => log(`cron sweep failed: ${(error as Error).message}`));
+    fetch(`${edgeUrl}/__scheduled?cron=*+*+*+*+*`).catch((error) => log(`cron sweep failed: ${(error as Error).message}`));
   }, CRON_INTERVAL_MS).unref();
 } catch (error) {
   console.error(`[start] ${(error as Error).message}`);

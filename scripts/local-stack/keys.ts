@@ -37,3 +37,16 @@ export async function seedKeysOnce(url: string): Promise<SeededKeys | null> {
     await client.end();
   }
 }
+
+/** More keys of one tenant, e.g. for a load test that must stay under the per-key rate limit. */
+export async function mintTenantKeys(url: string, tenantId: string, count: number): Promise<string[]> {
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const db = drizzle(client, { schema });
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) keys.push(await mintKey(db, tenantId, 'tenant', `load key ${i}`));
+    return keys;
+  } finally {
+    await client.end();
+  }
+}

@@ -24,6 +24,8 @@ export interface StackOptions {
   /** Extra [vars] for the edge, e.g. WEBHOOK_ALLOW_HTTP_LOOPBACK or shorter leases in tests. */
   readonly edgeVars?: Readonly<Record<string, string>>;
   readonly runnerEnv?: Readonly<Record<string, string>>;
+  /** Extra `wrangler dev` arguments, e.g. `--log-level=warn` for benchmarks (no line per request). */
+  readonly edgeArgs?: readonly string[];
   readonly log?: (line: string) => void;
   /** Child output lines; printed with a prefix when absent. */
   readonly onOutput?: (name: string, line: string) => void;
@@ -112,6 +114,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           '--env-file', envFile,
           '--test-scheduled',
           '--show-interactive-dev-session=false',
+          ...(options.edgeArgs ?? []),
         ],
         { ...process.env, WRANGLER_SEND_METRICS: 'false' },
         REPO_ROOT,

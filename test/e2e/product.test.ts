@@ -1,0 +1,240 @@
+// The whole product end to end (issue 7): real PostgreSQL, the edge in workerd under `wrangler dev` (local R2, Queues),
+// the runner on the tiny model pack, and a real webhook receiver. One stack for the file; the tests run in order
+// because the faults act on shared processes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signedFetch } from '../../edge/contract/index.ts';
+import { Api, eventually, sleep, type Job } from './support/api.ts';
+import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
+import { facePng } from './support/face.ts';
+import { parseSafetensors } from './support/safetensors.ts';
+import { WebhookReceiver } from './support/webhook-receiver.ts';
+
+/** Short enough that a lost runner is noticed within the test, long enough that a busy runner keeps its lease. */
+const LEASE_SECONDS = 6;
+/** Few finetune steps keep a personalization to seconds on a 2-core CPU; the killed-runner test needs a longer one. */
+const QUICK_STEPS = 4;
+const LONG_STEPS = 60;
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const JOB_TIMEOUT_MS = 150_000;
+/** A test waits for up to two jobs in turn (vitest's own default is 2 minutes in this project). */
+const TEST_TIMEOUT_MS = 2 * JOB_TIMEOUT_MS + 30_000;
+
+let e2e: E2eStack;
+const hooks = new WebhookReceiver();
+
+async function personalize(api: Api, subjectId: string, steps: number, extra: Record<string, unknown> = {}): Promise<Job> {
+  return api.expectJson<Job>('POST', '/v1/personalizations', 202, {
+    json: { subject_id: subjectId, method: 'hyperdreambooth', finetune: { steps }, webhook_url: hooks.url, ...extra },
+    idempotent: true,
+  });
+}
+
+function expectSucceeded(job: Job): void {
+  expect(job.error, `job ${job.id} failed: ${JSON.stringify(job.error)}`).toBeNull();
+  expect(job.status).toBe('succeeded');
+}
+
+/** Distinct webhook events (by webhook-id) the receiver accepted for a job. */
+function deliveredTypes(jobId: string): string[] {
+  const byId = new Map(hooks.accepted(jobId).map((event) => [event.webhookId, event.type]));
+  return [...byId.values()];
+}
+
+beforeAll(async () => {
+  await hooks.start();
+  e2e = await startE2eStack({
+    edgeVars: { JOB_LEASE_SECONDS: String(LEASE_SECONDS), JOB_MAX_ATTEMPTS: '3' },
+    // No runner-side queue: a second job while one runs is answered 503 (back-pressure to the edge's Queue).
+    runnerEnv: { RUNNER_QUEUE_CAPACITY: '0', RUNNER_EVENT_RETRY_MIN_MS: '200', RUNNER_EVENT_RETRY_MAX_MS: '2000' },
+  });
+  const secrets = await e2e.tenant.expectJson<{ data: { secret: string }[] }>('GET', '/v1/webhooks/secrets', 200);
+  hooks.secrets = secrets.data.map((s) => s.secret);
+}, 300_000);
+
+afterAll(async () => {
+  await e2e?.close();
+  await hooks.stop();
+});
+
+describe.sequential('the product end to end', () => {
+  let subjectId: string;
+  let personalization: Job;
+  let weightsId: string;
+  let generation: Job & { images: { url: string; width: number; height: number; sha256: string }[] };
+
+  it('serves the web client and the API docs from the edge', async () => {
+    const page = await fetch(`${e2e.stack.edgeUrl}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>HyperDreamBooth</title>');
+    expect((await fetch(`${e2e.stack.edgeUrl}/app.js`)).headers.get('content-type')).toMatch(/javascript/);
+    expect((await fetch(`${e2e.stack.edgeUrl}/v1/openapi.json`)).status).toBe(200);
+  }, TEST_TIMEOUT_MS);
+
+  it('personalizes an uploaded face, signs the webhook, and serves the weights as safetensors', async () => {
+    const subject = await e2e.tenant.uploadSubject(await facePng(0));
+    subjectId = subject.id;
+    expect(subject.images).toHaveLength(1);
+
+    const created = await personalize(e2e.tenant, subjectId, QUICK_STEPS);
+    expect(created.status).toBe('queued');
+    personalization = await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(personalization);
+    expect(personalization.progress).toEqual({ step: QUICK_STEPS, total_steps: QUICK_STEPS });
+    weightsId = personalization.weights_id as string;
+    expect(weightsId).toMatch(/^\w+_/);
+
+    // The webhook: received by a real HTTP server, signature verified with its own code, one succeeded event.
+    await eventually('the personalization.succeeded webhook', () =>
+      deliveredTypes(created.id).includes('personalization.succeeded') ? true : undefined,
+    );
+    expect(hooks.events.filter((event) => event.data.id === created.id).every((event) => event.verified)).toBe(true);
+    expect(deliveredTypes(created.id).filter((type) => type === 'personalization.succeeded')).toHaveLength(1);
+    expect(deliveredTypes(created.id)).toContain('personalization.started');
+    const [succeeded] = hooks.accepted(created.id, 'personalization.succeeded');
+    expect(succeeded!.data).toMatchObject({ id: created.id, status: 'succeeded', weights_id: weightsId });
+
+    const meta = await e2e.tenant.expectJson<{ files: { format: string; dtype: string; sha256: string; byte_size: number }[] }>('GET', `/v1/weights/${weightsId}`, 200);
+    expect(meta.files.map((f) => `${f.format}/${f.dtype}`).sort()).toEqual(['kohya/fp16', 'lidb/fp16', 'lidb/fp32', 'peft/fp16']);
+    for (const file of meta.files) {
+      const download = await e2e.tenant.bytes(`/v1/weights/${weightsId}/download?format=${file.format}&dtype=${file.dtype}`);
+      expect(download.status).toBe(200);
+      expect(download.bytes.byteLength).toBe(file.byte_size);
+      const parsed = parseSafetensors(download.bytes);
+      expect(parsed.tensors.size).toBeGreaterThan(0);
+      const dtypes = new Set([...parsed.tensors.values()].map((t) => t.dtype));
+      expect(dtypes).toEqual(new Set([file.dtype === 'fp16' ? 'F16' : 'F32']));
+    }
+  }, TEST_TIMEOUT_MS);
+
+  it('generates PNG images with the personalized weights', async () => {
+    const created = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
+      json: { weights_id: weightsId, prompt: 'A Pixar character of a sks face', num_images: 2, steps: 3, width: 64, height: 64, seed: 7, webhook_url: hooks.url },
+      idempotent: true,
+    });
+    generation = (await e2e.tenant.waitFor(`/v1/generations/${created.id}`, undefined, JOB_TIMEOUT_MS)) as typeof generation;
+    expectSucceeded(generation);
+    expect(generation.images).toHaveLength(2);
+    for (const image of generation.images) {
+      const png = await e2e.tenant.bytes(new URL(image.url).pathname);
+      expect(png.status).toBe(200);
+      expect(png.contentType).toBe('image/png');
+      expect([...png.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
+      const view = new DataView(png.bytes.buffer, png.bytes.byteOffset);
+      expect([view.getUint32(16), view.getUint32(20)]).toEqual([64, 64]);
+    }
+    await eventually('the generation.succeeded webhook', () => (deliveredTypes(created.id).includes('generation.succeeded') ? true : undefined));
+  }, TEST_TIMEOUT_MS);
+
+  it('keeps tenants apart: another tenant can neither see, download, cancel nor delete by id or by listing', async () => {
+    const other = await e2e.newTenant('other');
+    for (const path of ['/v1/subjects', '/v1/personalizations', '/v1/weights', '/v1/generations', '/v1/webhooks/deliveries']) {
+      expect((await other.expectJson<{ data: unknown[] }>('GET', path, 200)).data, path).toEqual([]);
+    }
+    const notFound = async (method: string, path: string, init = {}) => {
+      const response = await other.request(method, path, init);
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    };
+    await notFound('GET', `/v1/subjects/${subjectId}`);
+    await notFound('GET', `/v1/personalizations/${personalization.id}`);
+    await notFound('POST', `/v1/personalizations/${personalization.id}/cancel`);
+    await notFound('GET', `/v1/weights/${weightsId}`);
+    await notFound('GET', `/v1/weights/${weightsId}/download?format=lidb&dtype=fp16`);
+    await notFound('DELETE', `/v1/weights/${weightsId}`);
+    await notFound('GET', `/v1/generations/${generation.id}`);
+    await notFound('GET', new URL(generation.images[0]!.url).pathname);
+    await notFound('DELETE', `/v1/subjects/${subjectId}`);
+    // Using the first tenant's objects as inputs is refused the same way.
+    await notFound('POST', '/v1/personalizations', { json: { subject_id: subjectId }, idempotent: true });
+    await notFound('POST', '/v1/generations', { json: { weights_id: weightsId, prompt: 'a sks face', width: 64, height: 64 }, idempotent: true });
+    // And the first tenant still has everything.
+    expect((await e2e.tenant.bytes(`/v1/weights/${weightsId}/download?format=lidb&dtype=fp16`)).status).toBe(200);
+  }, TEST_TIMEOUT_MS);
+
+  it('ignores duplicate and late runner events: a finished job never moves', async () => {
+    const send = (event: Record<string, unknown>) =>
+      signedFetch(e2e.stack.runnerSecret, `${e2e.stack.edgeUrl}/internal/runner/events`, { method: 'POST', body: JSON.stringify(event) });
+    const base = { job_id: personalization.id, occurred_at: new Date().toISOString() };
+    const late = await send({ ...base, event_id: 'evt_e2e_late_failure', attempt: personalization.attempts, type: 'failed', error: { code: 'internal', message: 'late', retryable: false } });
+    expect(late.status).toBe(200);
+    expect(((await late.json()) as { outcome: string }).outcome).toBe('stale');
+    const staleAttempt = await send({ ...base, event_id: 'evt_e2e_old_attempt', attempt: personalization.attempts + 5, type: 'started' });
+    expect(((await staleAttempt.json()) as { outcome: string }).outcome).toBe('stale');
+    const again = await send({ ...base, event_id: 'evt_e2e_late_failure', attempt: personalization.attempts, type: 'failed', error: { code: 'internal', message: 'late', retryable: false } });
+    expect(((await again.json()) as { outcome: string }).outcome).toBe('duplicate');
+    const unsigned = await fetch(`${e2e.stack.edgeUrl}/internal/runner/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    const after = await e2e.tenant.expectJson<Job>('GET', `/v1/personalizations/${personalization.id}`, 200);
+    expect(after).toMatchObject({ status: 'succeeded', weights_id: weightsId, error: null });
+  }, TEST_TIMEOUT_MS);
+
+  it('re-dispatches a job whose runner was killed mid-run; it completes once, nothing lost or duplicated', async () => {
+    const created = await personalize(e2e.tenant, subjectId, LONG_STEPS);
+    await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
+    await e2e.stack.killRunner('SIGKILL');
+    await e2e.stack.restartRunner();
+    // The lease runs out with no word from the runner; the cron sweep hands the job out again.
+    await sleep((LEASE_SECONDS + 1) * 1000);
+    await e2e.runCron();
+    const done = await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(done);
+    expect(done.attempts).toBe(2);
+    expect(done.progress).toEqual({ step: LONG_STEPS, total_steps: LONG_STEPS });
+    const weights = await e2e.tenant.expectJson<{ data: { id: string; personalization_id: string }[] }>('GET', `/v1/weights?subject_id=${subjectId}`, 200);
+    expect(weights.data.filter((w) => w.personalization_id === created.id)).toHaveLength(1);
+    await eventually('the succeeded webhook', () => (deliveredTypes(created.id).includes('personalization.succeeded') ? true : undefined));
+    expect(deliveredTypes(created.id).filter((type) => type === 'personalization.succeeded')).toHaveLength(1);
+  }, TEST_TIMEOUT_MS);
+
+  it('holds a job back while the runner answers 503 (queue full) and dispatches it when there is room', async () => {
+    const mark = e2e.outputMark();
+    const busy = await personalize(e2e.tenant, subjectId, LONG_STEPS);
+    await e2e.tenant.waitFor(`/v1/personalizations/${busy.id}`, (job) => job.status === 'running', JOB_TIMEOUT_MS);
+    const waiting = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
+      json: { weights_id: weightsId, prompt: 'A sks face as a rock star', steps: 2, width: 64, height: 64 },
+      idempotent: true,
+    });
+    await eventually('a 503 dispatch retry', () =>
+      e2e.outputSince(mark).find((line) => line.includes('dispatch retry') && line.includes(waiting.id) && line.includes('503')),
+    );
+    const metrics = await (await fetch(`${e2e.stack.runnerUrl}/metrics`)).text();
+    expect(metrics).toMatch(/runner_requests_rejected_total\{reason="queue_full"\} [1-9]/);
+    expectSucceeded(await e2e.tenant.waitFor(`/v1/personalizations/${busy.id}`, undefined, JOB_TIMEOUT_MS));
+    const done = await e2e.tenant.waitFor(`/v1/generations/${waiting.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(done);
+    // Back-pressure is not a lost dispatch: the job used one attempt.
+    expect(done.attempts).toBe(1);
+  }, TEST_TIMEOUT_MS);
+
+  it('finishes a job while the edge restarts; the runner keeps its events until the edge is back', async () => {
+    const steps = 2 * LONG_STEPS;
+    const created = await personalize(e2e.tenant, subjectId, steps);
+    await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
+    const mark = e2e.outputMark();
+    await e2e.stack.restartEdge();
+    const done = await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(done);
+    expect(done.attempts).toBe(1);
+    expect(done.progress).toEqual({ step: steps, total_steps: steps });
+    // The runner did meet the edge down, and kept the event until it was back.
+    expect(e2e.outputSince(mark).some((line) => line.startsWith('[runner]') && line.includes('event delivery failed'))).toBe(true);
+    expect((await e2e.tenant.bytes(`/v1/weights/${done.weights_id as string}/download?format=kohya&dtype=fp16`)).status).toBe(200);
+  }, TEST_TIMEOUT_MS);
+
+  it('retries webhooks while the receiver is down, then delivers each event once', async () => {
+    hooks.down = true;
+    const created = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
+      json: { weights_id: weightsId, prompt: 'A professional shot of a sks face', steps: 2, width: 64, height: 64, webhook_url: hooks.url, webhook_events: ['generation.succeeded'] },
+      idempotent: true,
+    });
+    expectSucceeded(await e2e.tenant.waitFor(`/v1/generations/${created.id}`, undefined, JOB_TIMEOUT_MS));
+    await eventually('a refused attempt', () => hooks.events.find((event) => event.data.id === created.id && event.status === 503));
+    hooks.down = false;
+    // The first retry waits up to a minute (full jitter over 60 s, edge/webhooks/retry-schedule.ts).
+    await eventually('the retried delivery', () => (deliveredTypes(created.id).length > 0 ? true : undefined), 90_000);
+    expect(deliveredTypes(created.id)).toEqual(['generation.succeeded']);
+    const attempts = hooks.events.filter((event) => event.data.id === created.id);
+    expect(new Set(attempts.map((event) => event.webhookId)).size).toBe(1);
+    expect(attempts.every((event) => event.verified)).toBe(true);
+  }, TEST_TIMEOUT_MS);
+});
