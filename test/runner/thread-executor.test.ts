@@ -62,6 +62,22 @@ describe('ThreadExecutor', () => {
     }
   });
 
+  it('fails the job as retryable when the worker thread dies, and starts a new worker for the next job', async () => {
+    const dying = await startTestRunner({ executor: threaded({ exitOnJobWithSteps: 7 }) });
+    try {
+      const doomed = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 7 });
+      expect((await dying.client.post(doomed)).status).toBe(202);
+      const failed = await edge.waitFor(isFinal(doomed.job_id));
+      expect(failed).toMatchObject({ type: 'failed', error: { code: 'internal', retryable: true } });
+      if (failed.type === 'failed') expect(failed.error.message).toMatch(/worker exited/);
+      const next = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 3 });
+      expect((await dying.client.post(next)).status).toBe(202);
+      expect(await edge.waitFor(isFinal(next.job_id))).toMatchObject({ type: 'succeeded' });
+    } finally {
+      await dying.stop();
+    }
+  });
+
   it('reports a model load failure on /readyz and refuses jobs with 503', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'hdb-runner-'));
     const config = loadConfig({ ...TEST_ENV, RUNNER_STATE_DIR: stateDir });
