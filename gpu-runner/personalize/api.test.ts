@@ -3,7 +3,10 @@ import { ClipTokenizer, BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-t
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../models/checkpoint/diffusers-folder.ts';
 import { referencePath } from '../parity/reference-dir.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
-import { fastFinetune, personalize, predict } from './api.ts';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fastFinetune, openHypernetworkSession, personalize, predict } from './api.ts';
 import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
 import { embeddingRows } from './finetune/textual-inversion.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from './hypernetwork/config.ts';
@@ -40,6 +43,22 @@ describe('personalization API on the tiny SD 1.5', () => {
     expect(again.lidb).toEqual(weights.lidb);
     const worst = Math.max(...weights.lidb!.flatMap((f, i) => Array.from(lidbDelta(model.bases[i]!, f, 1), Math.abs)));
     expect(worst).toBeLessThan(1e-3);
+  });
+
+  it('a hypernetwork too large to inline runs from external data with the same predictions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hdb-hyper-'));
+    try {
+      const inline = await openHypernetworkSession(model);
+      const external = await openHypernetworkSession(model, 0, dir);
+      expect(readdirSync(dir).sort()).toEqual(['hypernetwork.onnx', 'hypernetwork.weights']);
+      const size = model.hypernetwork!.config.encoder.imageSize;
+      const feeds = { pixels: { dtype: 'float32' as const, dims: [1, 3, size, size], data: new Float32Array(3 * size * size).fill(0.25) } };
+      const [a, b] = [await inline.run(feeds), await external.run(feeds)];
+      expect(b['A_train.0']).toEqual(a['A_train.0']);
+      await Promise.all([inline.release(), external.release()]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fastFinetune lowers the diffusion loss on the subject, reports progress, and is deterministic', async () => {

@@ -1,5 +1,7 @@
 // The personalization library the runner calls (issue 5): predict, fastFinetune, and the baselines as methods.
-import { Graph } from '../onnx/index.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Graph, saveModel } from '../onnx/index.ts';
 import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
 import {
@@ -33,20 +35,35 @@ export interface ImageInput {
 /** One hypernetwork session per loaded model, built on first use (graph building and session creation dominate). */
 const predictSessions = new WeakMap<PersonalizationModel, Promise<GraphSession>>();
 
-function predictSession(model: PersonalizationModel): Promise<GraphSession> {
+/**
+ * Above this many weight bytes the hypernetwork graph is saved with its weights as external data and opened from disk:
+ * ONNX's protobuf holds at most 2 GiB inline, and the paper's ViT-H encoder alone is ≈ 2.5 GB in float32.
+ */
+export const INLINE_HYPERNETWORK_LIMIT_BYTES = 1.5 * 2 ** 30;
+
+/** Builds the hypernetwork's inference graph and opens it, inline or (when large) saved under `cacheDir`. */
+export async function openHypernetworkSession(model: PersonalizationModel, inlineLimitBytes = INLINE_HYPERNETWORK_LIMIT_BYTES, cacheDir?: string): Promise<GraphSession> {
   const hyper = model.hypernetwork;
   if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
+  const size = hyper.config.encoder.imageSize;
+  const g = new Graph('hypernetwork');
+  const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, size, size]);
+  const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
+  out.factors.forEach((f, i) => {
+    g.output(f.aTrain, `A_train.${i}`);
+    g.output(f.bTrain, `B_train.${i}`);
+  });
+  let bytes = 0;
+  for (const values of hyper.params.values()) bytes += values.byteLength;
+  if (bytes <= inlineLimitBytes) return openGraphSession(g, { threads: 1 });
+  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', `${model.sha256.slice(0, 16)}-${process.pid}`);
+  return openGraphSession(saveModel(g, dir, 'hypernetwork.onnx', { file: 'hypernetwork.weights' }), { threads: 1 });
+}
+
+function predictSession(model: PersonalizationModel): Promise<GraphSession> {
   let session = predictSessions.get(model);
   if (!session) {
-    const size = hyper.config.encoder.imageSize;
-    const g = new Graph('hypernetwork');
-    const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, size, size]);
-    const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
-    out.factors.forEach((f, i) => {
-      g.output(f.aTrain, `A_train.${i}`);
-      g.output(f.bTrain, `B_train.${i}`);
-    });
-    session = openGraphSession(g, { threads: 1 });
+    session = openHypernetworkSession(model);
     predictSessions.set(model, session);
   }
   return session;
@@ -61,8 +78,9 @@ export async function releasePredictSession(model: PersonalizationModel): Promis
 
 /** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
 export async function predict(model: PersonalizationModel, input: ImageInput): Promise<PersonalizedWeights> {
+  const hyper = model.hypernetwork;
+  if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
   const session = await predictSession(model);
-  const hyper = model.hypernetwork!;
   const encoder = hyper.config.encoder;
   const face = await preprocessFace(input.image, { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization], ...(input.box ? { box: input.box } : {}) });
   const result = await session.run({ [HYPERNETWORK_INPUT]: { dtype: 'float32', dims: [1, 3, encoder.imageSize, encoder.imageSize], data: face.pixels } });
