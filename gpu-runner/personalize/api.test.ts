@@ -46,10 +46,13 @@ describe('personalization API on the tiny SD 1.5', () => {
   });
 
   it('a hypernetwork too large to inline runs from external data with the same predictions', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hdb-hyper-'));
+    const root = mkdtempSync(join(tmpdir(), 'hdb-hyper-'));
+    const dir = join(root, 'saved');
     try {
       const inline = await openHypernetworkSession(model);
       const external = await openHypernetworkSession(model, 0, dir);
+      const reused = await openHypernetworkSession(model, 0, dir);
+      await reused.release();
       expect(readdirSync(dir).sort()).toEqual(['hypernetwork.onnx', 'hypernetwork.weights']);
       const size = model.hypernetwork!.config.encoder.imageSize;
       const feeds = { pixels: { dtype: 'float32' as const, dims: [1, 3, size, size], data: new Float32Array(3 * size * size).fill(0.25) } };
@@ -57,7 +60,7 @@ describe('personalization API on the tiny SD 1.5', () => {
       expect(b['A_train.0']).toEqual(a['A_train.0']);
       await Promise.all([inline.release(), external.release()]);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

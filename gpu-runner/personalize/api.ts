@@ -1,6 +1,7 @@
 // The personalization library the runner calls (issue 5): predict, fastFinetune, and the baselines as methods.
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Graph, saveModel } from '../onnx/index.ts';
 import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
@@ -56,8 +57,21 @@ export async function openHypernetworkSession(model: PersonalizationModel, inlin
   let bytes = 0;
   for (const values of hyper.params.values()) bytes += values.byteLength;
   if (bytes <= inlineLimitBytes) return openGraphSession(g, { threads: 1 });
-  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', `${model.sha256.slice(0, 16)}-${process.pid}`);
-  return openGraphSession(saveModel(g, dir, 'hypernetwork.onnx', { file: 'hypernetwork.weights' }), { threads: 1 });
+  // One saved copy per model, reused by later processes; written beside it and renamed, so readers never see half a file.
+  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', model.sha256.slice(0, 32));
+  const modelPath = join(dir, 'hypernetwork.onnx');
+  if (!existsSync(modelPath)) {
+    const partial = `${dir}.partial-${process.pid}`;
+    saveModel(g, partial, 'hypernetwork.onnx', { file: 'hypernetwork.weights' });
+    try {
+      mkdirSync(dirname(dir), { recursive: true });
+      renameSync(partial, dir);
+    } catch (error) {
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(modelPath)) throw error;
+    }
+  }
+  return openGraphSession(modelPath, { threads: 1 });
 }
 
 function predictSession(model: PersonalizationModel): Promise<GraphSession> {
