@@ -6,8 +6,8 @@ import type { LidbSettings } from './settings.ts';
  * and every predict/finetune of one process reuses them.
  */
 const cache = new Map<string, AuxBasis>();
-/** Beyond this many cached bases (≈ 4 full SD 1.5 sets) the oldest are dropped. */
-const MAX_CACHED_BASES = 800;
+/** Beyond this many cached bases (two SD 1.5 sets of 200, ≈ 220 MB) the oldest are dropped. */
+const MAX_CACHED_BASES = 400;
 
 function cacheKey(seed: number, a: number, b: number, layer: LidbLayerShape): string {
   return `${seed}|${a}|${b}|${layer.name}|${layer.inFeatures}|${layer.outFeatures}`;
