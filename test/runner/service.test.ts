@@ -1,5 +1,7 @@
 // The runner service through real HTTP, with a real local server standing in for the edge's event endpoint, and a
 // real onnxruntime step executor (test/runner/support/step-executor.ts) doing the work.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_PATHS, signMessage, type RunnerEvent } from '../../edge/contract/index.ts';
@@ -308,6 +310,23 @@ describe('event delivery', () => {
     await waitUntil(() => runner.service.notReadyReasons().length === 0, 5_000, 'outbox drained');
     const metrics = await (await fetch(`${runner.url}/metrics`)).text();
     expect(metrics).toMatch(/runner_event_delivery_failures_total\{reason="http_503"\} [1-9]/);
+  });
+
+  it('keeps retrying through 401 and 409, and moves an event the edge refuses for good (422) to dead letters', async () => {
+    edge.failNext(2, 401);
+    const retried = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 2 });
+    expect((await runner.client.post(retried)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(retried.job_id))).toMatchObject({ type: 'succeeded' });
+    expect(typesOf(edge, retried.job_id)[0]).toBe('started');
+
+    edge.failNext(1, 422);
+    const refused = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 2 });
+    expect((await runner.client.post(refused)).status).toBe(202);
+    expect(await edge.waitFor(isFinal(refused.job_id))).toMatchObject({ type: 'succeeded' });
+    expect(typesOf(edge, refused.job_id)).not.toContain('started');
+    const dead = await readdir(join(runner.stateDir, 'outbox', 'dead'));
+    expect(dead.length).toBe(1);
+    expect(await (await fetch(`${runner.url}/metrics`)).text()).toMatch(/runner_events_dead_lettered_total 1\b/);
   });
 
   it('never exceeds one progress event per interval', async () => {

@@ -6,8 +6,12 @@ import type { Logger } from '../log.ts';
 import type { RunnerMetrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
 
-/** Client errors that pass with time: timeout, conflict (CONTRACT.md: the job changed while storing; send again), too early, rate limit. Other 4xx are permanent. */
-const RETRYABLE_CLIENT_STATUSES = new Set([408, 409, 425, 429]);
+/**
+ * Client errors that pass with time: 401 (a secret rotation or clock skew being fixed: the results wait on disk rather
+ * than being dropped), timeout, 409 (CONTRACT.md: the job changed while its result was stored; send again), too
+ * early, rate limit. Other 4xx (404 unknown job, 422 malformed) are permanent: the event goes to dead letters.
+ */
+const RETRYABLE_CLIENT_STATUSES = new Set([401, 408, 409, 425, 429]);
 
 export type EventSenderOptions = {
   outbox: Outbox;

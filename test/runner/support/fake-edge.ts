@@ -12,8 +12,8 @@ export type FakeEdge = {
   readonly events: RunnerEvent[];
   /** Every request, with the status the fake answered. */
   readonly requests: Array<{ status: number; eventId?: string; type?: string }>;
-  /** Answer the next `count` well-formed events with 503. */
-  failNext(count: number): void;
+  /** Answer the next `count` well-formed events with `status` (503 by default) instead of applying them. */
+  failNext(count: number, status?: 503 | 401 | 409 | 422 | 404): void;
   /** Answer `cancel: true` to events of this job. */
   cancelJob(jobId: string): void;
   /** Serves these bytes at a one-off input URL (as the edge's signed input links), returned. */
@@ -32,6 +32,7 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
   const canceled = new Set<string>();
   const waiters = new Set<() => void>();
   let failuresLeft = 0;
+  let failureStatus: 503 | 401 | 409 | 422 | 404 = 503;
   const inputs = new Map<string, Uint8Array>();
 
   const app = new Hono();
@@ -58,8 +59,8 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
     }
     if (failuresLeft > 0) {
       failuresLeft--;
-      requests.push({ status: 503, eventId: event.event_id, type: event.type });
-      return c.json({ error: { code: 'unavailable', message: 'the edge is failing on purpose' } }, 503);
+      requests.push({ status: failureStatus, eventId: event.event_id, type: event.type });
+      return c.json({ error: { code: 'failing_on_purpose', message: `the edge answers ${failureStatus} on purpose` } }, failureStatus);
     }
     const duplicate = seen.has(event.event_id);
     if (!duplicate) {
@@ -84,8 +85,9 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
     eventsUrl: `${url}${EDGE_PATHS.runnerEvents}`,
     events,
     requests,
-    failNext: (count) => {
+    failNext: (count, status = 503) => {
       failuresLeft = count;
+      failureStatus = status;
     },
     cancelJob: (jobId) => {
       canceled.add(jobId);

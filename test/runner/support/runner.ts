@@ -35,7 +35,8 @@ export async function startTestRunner(
   const logs: string[] = [];
   const log = createLogger({ level: 'debug', sink: (line) => logs.push(line) });
   const runner = await startRunner({ config, executor: options.executor ?? new OnnxStepExecutor(), log });
-  await waitUntil(async () => (await fetch(`${runner.url}/readyz`)).ok, 30_000, 'runner ready');
+  // Generous: on a fresh clone the first start writes the tiny pack, on a machine other tests keep busy.
+  await waitUntil(async () => (await fetch(`${runner.url}/readyz`)).ok, 120_000, 'runner ready');
   return {
     ...runner,
     stateDir,
