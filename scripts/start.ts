@@ -9,6 +9,8 @@ const EDGE_PORT = Number(process.env.EDGE_PORT ?? 8787);
 const RUNNER_PORT = Number(process.env.RUNNER_PORT ?? 8788);
 const CRON_INTERVAL_MS = 60_000;
 const log = (line: string) => console.log(`[start] ${line}`);
+/** wrangler dev tries to fetch Cloudflare's `request.cf` data and prints a stack trace when offline; it falls back. */
+const OFFLINE_NOISE = /Unable to fetch the `Request\.cf` object|getaddrinfo ENOTFOUND workers\.cloudflare\.com|at GetAddrInfoReqWrap/;
 
 let stack: Stack | undefined;
 let stopping = false;
@@ -34,6 +36,9 @@ try {
     // Local development: webhook receivers on this machine (http://127.0.0.1:…) are allowed.
     edgeVars: { WEBHOOK_ALLOW_HTTP_LOOPBACK: 'true' },
     log,
+    onOutput: (name, line) => {
+      if (!OFFLINE_NOISE.test(line)) console.log(`[${name}] ${line}`);
+    },
   });
   // Seeded only once the stack is up, so keys that are shown once are never lost to a failed start.
   const keys = await seedKeysOnce(stack.databaseUrl);
@@ -41,7 +46,7 @@ try {
     '',
     'HyperDreamBooth is running locally:',
     `  web client   ${stack.edgeUrl}/`,
-    `  API docs     ${stack.edgeUrl}/v1/docs`,
+    `  API docs     ${stack.edgeUrl}/docs`,
     `  OpenAPI      ${stack.edgeUrl}/v1/openapi.json`,
     `  runner       ${stack.runnerUrl}/healthz  (metrics: /metrics)`,
     '',

