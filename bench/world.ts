@@ -13,7 +13,7 @@ import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
 import { sampleGrid } from '../gpu-runner/world/benchmark/grid.ts';
 import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';
 import { BENCHMARK_METHODS, FULL_SETTINGS, parseSettings, QUICK_SETTINGS } from '../gpu-runner/world/benchmark/settings.ts';
-import { speedUp, summarize, tableRows } from '../gpu-runner/world/benchmark/summary.ts';
+import { headAccuracyRows, speedUp, summarize, tableRows } from '../gpu-runner/world/benchmark/summary.ts';
 import { encodePng } from '../gpu-runner/world/png.ts';
 import { printTable, writeResults } from './report.ts';
 
@@ -75,6 +75,7 @@ printTable(
   `bench:world (${mode}) pack ${pack.id}: ${settings.identities} test identities × ${settings.prompts} prompts × ${settings.imagesPerPrompt} images, ${settings.scheduler} ${settings.samplerSteps} steps, CFG ${settings.guidanceScale}`,
   tableRows(rows),
 );
+printTable('per evaluator head: share of images where the head reads the truth (id: the identity\'s attribute; ctx: what the prompt asked for)', headAccuracyRows(rows));
 if (ratio) {
   console.log(`\nHyperDreamBooth vs DreamBooth-LoRA (${settings.steps['dreambooth-lora']} steps): ${ratio.total.toFixed(1)}× less wall time, ${ratio.optimizerSteps.toFixed(1)}× less optimizer time (paper: 25×, target ≥ 30×)`);
 }

@@ -8,7 +8,8 @@ import { sampleGrid } from './grid.ts';
 import { runWorldBenchmark, subjectLabel, type WorldBenchmarkResult } from './harness.ts';
 import { benchmarkPrompts, PROMPT_CONTEXTS } from './prompts.ts';
 import { parseSettings, QUICK_SETTINGS, type WorldBenchmarkSettings } from './settings.ts';
-import { speedUp, spread, summarize, tableRows } from './summary.ts';
+import { headAccuracyRows, speedUp, spread, summarize, tableRows } from './summary.ts';
+import { HEADS } from '../evaluators/heads.ts';
 
 const MINIMAL: WorldBenchmarkSettings = parseSettings({
   ...QUICK_SETTINGS,
@@ -51,6 +52,7 @@ describe('world benchmark core (tiny pack)', () => {
         expect(score.promptFidelity).toBeLessThanOrEqual(1 + 1e-6);
         expect(score.referenceSimilarity).toBeGreaterThanOrEqual(-1 - 1e-6);
         expect(score.referenceSimilarity).toBeLessThanOrEqual(1 + 1e-6);
+        expect(Object.keys(score.hits)).toEqual(HEADS.map((h) => h.name));
       }
     }
   });
@@ -63,6 +65,7 @@ describe('world benchmark core (tiny pack)', () => {
         expect(metric.sd).toBe(0);
         expect(metric.n).toBe(1);
       }
+      expect(Object.values(row.headAccuracy).every((a) => a === 0 || a === 1)).toBe(true);
     }
     const byLabel = new Map(rows.map((r) => [r.label, r]));
     for (const label of ['renders', 'base-model']) {
@@ -83,6 +86,7 @@ describe('world benchmark core (tiny pack)', () => {
     // DreamBooth-LoRA did not run: no speed-up to claim.
     expect(speedUp(rows)).toBeNull();
     expect(tableRows(rows).map((r) => r.method)).toEqual(rows.map((r) => r.label));
+    expect(Object.keys(headAccuracyRows(rows)[0]!)).toHaveLength(1 + HEADS.length);
   });
 
   it('the evaluator reads what the prompt asked for on the world renders (prompts are paired with their contexts)', () => {

@@ -3,9 +3,11 @@
 // seeds are sampled from each method's weights and scored by the world evaluator.
 import type { LoadedPack } from '../../server/executors/model-pack.ts';
 import { schedulerChoice } from '../../server/executors/model-pack.ts';
-import type { Context } from '../attributes.ts';
+import type { Context, Identity } from '../attributes.ts';
 import { DEFAULT_WORLD, identityIds, type WorldConfig } from '../dataset.ts';
-import { identitySimilarity, promptFidelity, referenceSimilarity, type WorldEvaluator } from '../evaluators/evaluator.ts';
+import { identitySimilarity, promptFidelity, referenceSimilarity, type ImageScores, type WorldEvaluator } from '../evaluators/evaluator.ts';
+import { HEADS } from '../evaluators/heads.ts';
+import { sampleIdentity } from '../sample.ts';
 import type { RgbImage } from '../render.ts';
 import { BenchmarkSamplers, type SamplingOptions } from './generation.ts';
 import { runPersonalization, type PersonalizationRun } from './personalization.ts';
@@ -22,6 +24,11 @@ export interface ImageScore {
   readonly identitySimilarity: number;
   readonly promptFidelity: number;
   readonly referenceSimilarity: number;
+  /**
+   * Per evaluator head, whether its most probable class is the truth: the identity's own attribute for identity heads,
+   * the prompt's request for context heads (which parts of identity and prompt survive, e.g. "hat but not background").
+   */
+  readonly hits: Readonly<Record<string, boolean>>;
 }
 
 export interface SubjectOutcome {
@@ -58,20 +65,31 @@ export function subjectLabel(subject: Subject): string {
   return subject.kind === 'method' ? subject.method : subject.kind;
 }
 
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+function headHits(scores: ImageScores, identity: Identity, context: Context): Record<string, boolean> {
+  return Object.fromEntries(HEADS.map((head, k) => [head.name, argmax(scores.probs[k]!) === head.label(identity, context)]));
+}
+
 async function scoreImages(
   evaluator: WorldEvaluator,
   reference: RgbImage,
   images: readonly { prompt: number; image: number; context: Context; pixels: RgbImage }[],
-  identityId: number,
+  identity: Identity,
 ): Promise<ImageScore[]> {
   const [referenceScores, ...scores] = await evaluator.score([reference, ...images.map((i) => i.pixels)]);
   return images.map((item, k) => ({
-    identityId,
+    identityId: identity.id,
     prompt: item.prompt,
     image: item.image,
     identitySimilarity: identitySimilarity(scores[k]!, referenceScores!),
     promptFidelity: promptFidelity(scores[k]!, item.context),
     referenceSimilarity: referenceSimilarity(scores[k]!, referenceScores!),
+    hits: headHits(scores[k]!, identity, item.context),
   }));
 }
 
@@ -124,7 +142,7 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
               : await samplers.sample(weights, prompt.text, samplerSeed(settings, index, p), settings.imagesPerPrompt, sampling);
           pixels.forEach((image, k) => images.push({ prompt: p, image: k, context: prompt.context, pixels: image }));
         }
-        scores.push(...(await scoreImages(evaluator, references[index]!, images, id)));
+        scores.push(...(await scoreImages(evaluator, references[index]!, images, sampleIdentity(world.seed, id))));
         samples.push(prompts.map((_, p) => images.find((i) => i.prompt === p && i.image === 0)!.pixels));
       }
       log(`${subjectLabel(subject)}: ${scores.length} images scored`);

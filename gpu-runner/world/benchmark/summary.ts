@@ -2,6 +2,7 @@
 // HyperDreamBooth's speed-up over DreamBooth-LoRA (paper: 25×; DESIGN §9 target ≥ 30×).
 import type { ImageScore, SubjectOutcome, WorldBenchmarkResult } from './harness.ts';
 import { subjectLabel } from './harness.ts';
+import { HEADS } from '../evaluators/heads.ts';
 
 export interface Spread {
   readonly mean: number;
@@ -21,6 +22,8 @@ export interface SummaryRow {
   readonly medianStepMs: number | null;
   readonly steps: number | null;
   readonly fileBytes: number | null;
+  /** Share of images whose evaluator head reads the truth, per head (identity attributes, then prompt context). */
+  readonly headAccuracy: Readonly<Record<string, number>>;
 }
 
 export interface SpeedUp {
@@ -57,6 +60,7 @@ export function summarizeOutcome(outcome: SubjectOutcome): SummaryRow {
     medianStepMs: stepTimes.length > 0 ? median(stepTimes) : null,
     steps: runs.length > 0 ? runs[0]!.steps : null,
     fileBytes: runs.length > 0 ? median(runs.map((r) => r.fileBytes)) : null,
+    headAccuracy: Object.fromEntries(HEADS.map((h) => [h.name, scores.filter((s) => s.hits[h.name]).length / scores.length])),
   };
 }
 
@@ -86,8 +90,16 @@ export function tableRows(rows: readonly SummaryRow[]): Record<string, string | 
     'reference sim': withSpread(r.referenceSimilarity),
     images: r.identitySimilarity.n,
     steps: r.steps,
-    'time s (median)': r.medianTotalMs === null ? null : Number((r.medianTotalMs / 1000).toFixed(2)),
-    'step ms (median)': r.medianStepMs === null ? null : Number(r.medianStepMs.toFixed(1)),
-    'file KB (fp16)': r.fileBytes === null ? null : Number((r.fileBytes / 1024).toFixed(1)),
+    'time s (median)': r.medianTotalMs === null ? null : (r.medianTotalMs / 1000).toFixed(2),
+    'step ms (median)': r.medianStepMs === null ? null : r.medianStepMs.toFixed(1),
+    'file KB (fp16)': r.fileBytes === null ? null : (r.fileBytes / 1024).toFixed(1),
+  }));
+}
+
+/** Rows for printTable: per-head accuracy (identity heads, then context heads), the diagnosis behind the means. */
+export function headAccuracyRows(rows: readonly SummaryRow[]): Record<string, string>[] {
+  return rows.map((r) => ({
+    method: r.label,
+    ...Object.fromEntries(HEADS.map((h) => [`${h.group === 'context' ? 'ctx' : 'id'} ${h.name}`, r.headAccuracy[h.name]!.toFixed(2)])),
   }));
 }
