@@ -20,7 +20,7 @@ import {
   type PersonalizeOutput,
   type RgbImage,
 } from '../jobs/executor.ts';
-import { loadModelPack, schedulerChoice, type LoadedPack } from './model-pack.ts';
+import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from './model-pack.ts';
 import { PersonalizedSessions } from './personalized-diffusion.ts';
 
 export type ModelPackExecutorOptions = {
@@ -28,6 +28,8 @@ export type ModelPackExecutorOptions = {
   modelDir?: string;
   /** onnxruntime intra-op threads per session; its default (all cores) when absent. */
   threads?: number;
+  /** How graphs get their weights: copied in, or referenced in the checkpoint (default: by size, above 1 GiB). */
+  weights?: WeightPlacement;
   /** What the operator asked for (RUNNER_EXECUTION_PROVIDER); logged against what the sessions use. */
   executionProvider?: 'auto' | 'cpu' | 'cuda';
 };
@@ -62,12 +64,12 @@ export class ModelPackExecutor implements JobExecutor {
   }
 
   async warmup(): Promise<void> {
-    this.pack = await loadModelPack(this.options.modelDir, (message) => this.loadWarnings.push(message));
+    this.pack = await loadModelPack(this.options.modelDir, (message) => this.loadWarnings.push(message), this.options.weights);
     const requested = this.options.executionProvider ?? 'auto';
     if (requested !== 'auto' && requested !== SESSION_EXECUTION_PROVIDER) {
       this.loadWarnings.push(`execution provider ${requested} requested; the model sessions run on ${SESSION_EXECUTION_PROVIDER}`);
     }
-    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads);
+    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights);
   }
 
   async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {

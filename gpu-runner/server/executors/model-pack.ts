@@ -6,6 +6,9 @@ import { createReadStream, existsSync, readdirSync, readFileSync, statSync } fro
 import { basename, join, relative } from 'node:path';
 import { parsePythonJson } from '../../io/python-json.ts';
 import { openDiffusersFolder } from '../../models/checkpoint/diffusers-folder.ts';
+import type { ModelWeights } from '../../models/checkpoint/weights.ts';
+import { externalParams, inlineParams, type ParamSource } from '../../models/params.ts';
+import { INLINE_WEIGHT_LIMIT } from '../../diffusion/pipeline.ts';
 import { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import type { SchedulerChoice } from '../../diffusion/sampler.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
@@ -18,8 +21,17 @@ export const HYPERNETWORK_CHECKPOINT = join('hypernetwork', 'model.safetensors')
 /** Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, DESIGN §3). */
 const UNTRAINED_HYPERNETWORK_SEED = 0;
 
+/** Where each network's weights live when graphs reference them in place (external data) instead of copying them. */
+export type ExternalWeightDirs = { unet?: string; textEncoder?: string; vae?: string };
+
 export type LoadedPack = {
   dir: string;
+  /**
+   * Components whose graphs reference the checkpoint in place (DESIGN §4: ONNX protobufs stop at 2 GiB, SD 1.5's UNet
+   * is 3.4 GB in fp32): their graphs are saved beside the weights before a session opens them, so that folder must be
+   * writable.
+   */
+  externalWeights: ExternalWeightDirs;
   id: string;
   sha256: string;
   model: PersonalizationModel;
@@ -29,15 +41,37 @@ export type LoadedPack = {
   hypernetwork: 'checkpoint' | 'untrained';
 };
 
-export async function loadModelPack(modelDir: string | undefined, warn: (message: string) => void): Promise<LoadedPack> {
+export type WeightPlacement = 'inline' | 'external' | 'auto';
+
+function weightBytes(weights: ModelWeights): number {
+  return weights.names.reduce((sum, name) => sum + weights.tensor(name).byteLength, 0);
+}
+
+export async function loadModelPack(
+  modelDir: string | undefined,
+  warn: (message: string) => void,
+  placement: WeightPlacement = 'auto',
+): Promise<LoadedPack> {
   const dir = modelDir ?? ensureTinyPack();
   const folder = openDiffusersFolder(dir);
+  const externalWeights: ExternalWeightDirs = {};
+  const source = (key: keyof ExternalWeightDirs, component: { dir: string; weights: ModelWeights }): ParamSource => {
+    const external = placement === 'auto' ? weightBytes(component.weights) > INLINE_WEIGHT_LIMIT : placement === 'external';
+    if (!external) return inlineParams(component.weights);
+    externalWeights[key] = component.dir;
+    return externalParams(component.weights, component.dir);
+  };
+  const paramSources = {
+    unet: source('unet', folder.unet),
+    textEncoder: source('textEncoder', folder.textEncoder),
+    vae: source('vae', folder.vae),
+  };
   const tokenizer = ClipTokenizer.load(folder.tokenizerDir);
   const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
   const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as Record<string, unknown>;
   const id = basename(dir);
   const sha256 = await packDigest(dir);
-  const components = { id, sha256, unet: folder.unet, textEncoder: folder.textEncoder, vae: folder.vae, tokenizer };
+  const components = { id, sha256, unet: folder.unet, textEncoder: folder.textEncoder, vae: folder.vae, tokenizer, paramSources };
   const base = createPersonalizationModel(components);
 
   const checkpointPath = join(dir, HYPERNETWORK_CHECKPOINT);
@@ -53,13 +87,13 @@ export async function loadModelPack(modelDir: string | undefined, warn: (message
       selection: checkpoint.selection,
       hypernetwork: { config: checkpoint.config, params: checkpoint.params },
     });
-    return { dir, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'checkpoint' };
+    return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'checkpoint' };
   }
   warn(`${checkpointPath} is missing: using an untrained hypernetwork (its predictions are near zero; the finetune does the work)`);
   const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
   const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), UNTRAINED_HYPERNETWORK_SEED);
   const model = createPersonalizationModel({ ...components, hypernetwork: { config, params } });
-  return { dir, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'untrained' };
+  return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'untrained' };
 }
 
 const SCHEDULER_CLASSES = {

@@ -7,11 +7,12 @@ import { type GraphSession, openGraphSession } from '../../models/session.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../../models/vae/build.ts';
 import type { DiffusionModels } from '../../diffusion/sampler.ts';
-import type { HostTensor } from '../../onnx/index.ts';
+import { saveModel, type Graph, type HostTensor } from '../../onnx/index.ts';
 import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
 import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from '../../personalize/lidb/graph-adapter.ts';
 import type { PersonalizationModel } from '../../personalize/model.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
+import type { ExternalWeightDirs } from './model-pack.ts';
 
 /** CLIP's context length for SD 1.x. */
 const TEXT_LENGTH = 77;
@@ -47,6 +48,8 @@ export class PersonalizedSessions {
   constructor(
     private readonly model: PersonalizationModel,
     private readonly threads: number | undefined,
+    /** Components whose weights stay in their checkpoint: graphs are saved there and opened from the file. */
+    private readonly externalWeights: ExternalWeightDirs = {},
   ) {}
 
   /** The three networks for one set of weights (the sampler's interface). */
@@ -124,8 +127,13 @@ export class PersonalizedSessions {
     });
   }
 
-  private sessionOptions() {
-    return this.threads ? { threads: this.threads } : {};
+  private open(graph: Graph, component: keyof ExternalWeightDirs, key: string): Promise<GraphSession> {
+    const options = this.threads ? { threads: this.threads } : {};
+    const dir = this.externalWeights[component];
+    if (!dir) return openGraphSession(graph, options);
+    // onnxruntime resolves external data relative to the model file, so the graph is saved beside its weights.
+    const path = saveModel(graph, dir, `.hdb-runner-${key.replaceAll(/[^A-Za-z0-9_-]/g, '_')}.onnx`);
+    return openGraphSession(path, options);
   }
 
   private text(batch: number, layout: AdapterLayout): Promise<AdaptedSession> {
@@ -136,7 +144,7 @@ export class PersonalizedSessions {
         length: TEXT_LENGTH,
         ...(adapter ? { adapters: [adapter] } : {}),
       });
-      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: adapter?.values };
+      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${layoutKey(layout)}`), adapter: adapter?.values };
     });
   }
 
@@ -150,14 +158,14 @@ export class PersonalizedSessions {
         textLength: TEXT_LENGTH,
         ...(adapter ? { adapters: [adapter] } : {}),
       });
-      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: adapter?.values };
+      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${layoutKey(layout)}`), adapter: adapter?.values };
     });
   }
 
   private vae(batch: number, height: number, width: number): Promise<AdaptedSession> {
     return this.cached(`vae:${batch}x${height}x${width}`, async () => {
       const { graph } = buildVaeDecoderGraph(this.model.vae.plan, this.model.paramSources.vae, { batch, height, width });
-      return { session: await openGraphSession(graph, this.sessionOptions()), adapter: undefined };
+      return { session: await this.open(graph, 'vae', `vae-${batch}x${height}x${width}`), adapter: undefined };
     });
   }
 }

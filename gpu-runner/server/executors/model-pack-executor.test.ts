@@ -1,0 +1,85 @@
+// The model pack executor called directly (no service) on copies of the tiny pack.
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerationParams } from '../../../edge/contract/index.ts';
+import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
+import { InvalidInputError, type ExecutionContext, type RgbImage } from '../jobs/executor.ts';
+import { ModelPackExecutor } from './model-pack-executor.ts';
+
+const context: ExecutionContext = { signal: new AbortController().signal, reportProgress: () => undefined };
+const face: RgbImage = { width: 64, height: 64, channels: 3, data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7) % 251) };
+const params = GenerationParams.parse({ prompt: 'a [V] face', steps: 2, width: 64, height: 64, seed: 3 });
+
+let root: string;
+let packDir: string;
+let inline: ModelPackExecutor;
+let lidbFile: Uint8Array;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'hdb-pack-'));
+  packDir = join(root, 'pack');
+  cpSync(ensureTinyPack(), packDir, { recursive: true });
+  inline = new ModelPackExecutor({ modelDir: packDir, weights: 'inline', threads: 1 });
+  await inline.warmup();
+  const personalized = await inline.personalize(
+    {
+      jobId: 'job_p',
+      method: 'hyperdreambooth',
+      images: [face],
+      finetune: { steps: 2, rank: 2, relax: 'lora', seed: 0, identifier_token: '[V]' },
+      outputs: [{ format: 'lidb', dtype: 'fp32' }],
+    },
+    context,
+  );
+  lidbFile = personalized.files[0]!.bytes;
+});
+
+afterAll(async () => {
+  await inline?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('ModelPackExecutor', () => {
+  it('generates the same pixels with weights referenced in the checkpoint (external data) as with weights copied in', async () => {
+    const external = new ModelPackExecutor({ modelDir: packDir, weights: 'external', threads: 1 });
+    await external.warmup();
+    try {
+      const weights = { format: 'lidb' as const, dtype: 'fp32' as const, bytes: lidbFile };
+      const a = await inline.generate({ jobId: 'job_a', weights, baseModelId: 'x', params }, context);
+      const b = await external.generate({ jobId: 'job_b', weights, baseModelId: 'x', params }, context);
+      expect(b.images[0]!.image.data).toEqual(a.images[0]!.image.data);
+      expect(readdirSync(join(packDir, 'unet')).some((name) => name.endsWith('.onnx'))).toBe(true);
+    } finally {
+      await external.close();
+    }
+  });
+
+  it('refuses weights made for another base model', async () => {
+    const otherDir = join(root, 'other');
+    cpSync(packDir, otherDir, { recursive: true });
+    appendFileSync(join(otherDir, 'unet', 'config.json'), '\n');
+    const other = new ModelPackExecutor({ modelDir: otherDir, threads: 1 });
+    await other.warmup();
+    try {
+      const attempt = other.generate({ jobId: 'job_c', weights: { format: 'lidb', dtype: 'fp32', bytes: lidbFile }, baseModelId: 'x', params }, context);
+      await expect(attempt).rejects.toBeInstanceOf(InvalidInputError);
+      await expect(attempt).rejects.toThrow(/made for base model/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a LoRA export as generation weights, and methods it does not serve, as invalid input', async () => {
+    await expect(
+      inline.generate({ jobId: 'job_d', weights: { format: 'kohya', dtype: 'fp16', bytes: lidbFile }, baseModelId: 'x', params }, context),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(
+      inline.personalize(
+        { jobId: 'job_e', method: 'textual-inversion', images: [face], finetune: { steps: 1, rank: 1, relax: 'lora', seed: 0, identifier_token: '[V]' }, outputs: [{ format: 'lidb', dtype: 'fp16' }] },
+        context,
+      ),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+  });
+});
