@@ -271,9 +271,9 @@ export class RunnerService {
       }
       await progressChain;
       if (tracked.finalReported) return; // Abandoned at shutdown and already handed back to the edge.
+      tracked.finalReported = true;
       await this.emit(record, { type: 'succeeded', result }, { supersedes: `progress:${record.id}` });
       tracked.timings.result_ms = lap();
-      tracked.finalReported = true;
       this.queue.finish(record, 'succeeded');
       const seconds = (performance.now() - startedAt) / 1000;
       metrics.jobDuration.observe({ ...labels, outcome: 'succeeded' }, seconds);
