@@ -8,7 +8,8 @@ import { sampleGrid } from './grid.ts';
 import { runWorldBenchmark, subjectLabel, type WorldBenchmarkResult } from './harness.ts';
 import { benchmarkPrompts, PROMPT_CONTEXTS } from './prompts.ts';
 import { parseSettings, QUICK_SETTINGS, type WorldBenchmarkSettings } from './settings.ts';
-import { headAccuracyRows, speedUp, spread, summarize, tableRows } from './summary.ts';
+import { median, spread } from './stats.ts';
+import { headAccuracyRows, speedUp, summarize, tableRows } from './summary.ts';
 import { HEADS } from '../evaluators/heads.ts';
 
 const MINIMAL: WorldBenchmarkSettings = parseSettings({
@@ -127,8 +128,10 @@ describe('world benchmark settings and helpers', () => {
     expect(new Set(contexts.map((c) => c.accessory)).size).toBe(3);
   });
 
-  it('spread: mean and sample standard deviation', () => {
+  it('spread and median', () => {
     expect(spread([1, 2, 3, 4])).toEqual({ mean: 2.5, sd: Math.sqrt(5 / 3), n: 4 });
     expect(() => spread([])).toThrow(/no values/);
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1])).toBe(2.5);
   });
 });

@@ -7,6 +7,7 @@ import type { PersonalizedWeights } from '../../personalize/weights/personalized
 import { toRgbBytes } from '../png.ts';
 import type { RgbImage } from '../render.ts';
 import type { BenchmarkMethod, WorldBenchmarkSettings } from './settings.ts';
+import { median } from './stats.ts';
 
 export interface PersonalizationRun {
   readonly method: BenchmarkMethod;
@@ -28,7 +29,6 @@ function stepsOf(method: BenchmarkMethod, settings: WorldBenchmarkSettings): num
   return method === 'hyper-only' ? 0 : settings.steps[method];
 }
 
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function runPersonalization(
   model: PersonalizationModel,

@@ -3,13 +3,7 @@
 import type { ImageScore, SubjectOutcome, WorldBenchmarkResult } from './harness.ts';
 import { subjectLabel } from './harness.ts';
 import { HEADS } from '../evaluators/heads.ts';
-
-export interface Spread {
-  readonly mean: number;
-  /** Sample standard deviation over all scored images (0 for a single image). */
-  readonly sd: number;
-  readonly n: number;
-}
+import { median, spread, type Spread } from './stats.ts';
 
 export interface SummaryRow {
   readonly label: string;
@@ -32,16 +26,6 @@ export interface SpeedUp {
   /** Optimizer time only (steps × median step time), hypernetwork prediction excluded. */
   readonly optimizerSteps: number;
 }
-
-export function spread(values: readonly number[]): Spread {
-  const n = values.length;
-  if (n === 0) throw new Error('spread of no values');
-  const mean = values.reduce((s, v) => s + v, 0) / n;
-  const variance = n > 1 ? values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1) : 0;
-  return { mean, sd: Math.sqrt(variance), n };
-}
-
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function metric(scores: readonly ImageScore[], pick: (s: ImageScore) => number): Spread {
   return spread(scores.map(pick));
