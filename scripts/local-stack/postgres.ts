@@ -15,7 +15,12 @@ export interface LocalPostgres {
 const PREFERRED_PORT = 54329;
 const DATABASE = 'hyperdreambooth';
 
-export async function startLocalPostgres(dataRoot: string, log: (line: string) => void): Promise<LocalPostgres> {
+export interface LocalPostgresOptions {
+  /** PostgreSQL's max_connections; the Worker opens a connection per request where Hyperdrive would pool them. */
+  readonly maxConnections?: number;
+}
+
+export async function startLocalPostgres(dataRoot: string, log: (line: string) => void, options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, source: 'env', stop: async () => {} };
   const EmbeddedPostgres = await importWithoutExitHooks();
   const databaseDir = join(dataRoot, 'postgres');
@@ -32,7 +37,11 @@ export async function startLocalPostgres(dataRoot: string, log: (line: string) =
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--lc-messages=C', '--locale=C', '--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      ...(options.maxConnections ? ['-c', `max_connections=${options.maxConnections}`] : []),
+    ],
     onLog: () => {},
   });
   if (firstStart) {
