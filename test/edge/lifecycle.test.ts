@@ -238,7 +238,7 @@ describe('generation lifecycle', () => {
     const res = await call('/v1/generations', {
       method: 'POST',
       key: owner.key,
-      json: { weights_id: weightsId, prompt: 'A [V] face as a rock star', num_images: 2, steps: 3, width: 64, height: 64, seed: 42 },
+      json: { weights_id: weightsId, prompt: 'A [V] face as a rock star', num_images: 2, steps: 3, width: 64, height: 64, seed: 42, webhook_url: WEBHOOK_URL },
     });
     expect(res.status).toBe(202);
     const generation = (await res.json()) as { id: string; status: string };
@@ -266,6 +266,30 @@ describe('generation lifecycle', () => {
     expect(listed.data.map((g) => g.id)).toEqual([generation.id]);
     const row = await withDb(({ db }) => db.select().from(jobs).where(eq(jobs.id, generation.id)));
     expect(row[0]?.status).toBe('succeeded');
+    // Generations announce only their outcome.
+    const generationDeliveries = await withDb(({ db }) => db.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, generation.id)));
+    expect(generationDeliveries.map((d) => d.eventType)).toEqual(['generation.succeeded']);
+    expect(JSON.parse(generationDeliveries[0]!.body)).toMatchObject({ data: { id: generation.id, images: [{ index: 0 }, { index: 1 }] } });
+
+    // A generation the runner cannot run fails with the runner's reason, and says so.
+    const failing = (await (
+      await call('/v1/generations', { method: 'POST', key: owner.key, json: { weights_id: weightsId, prompt: 'x', webhook_url: WEBHOOK_URL } })
+    ).json()) as { id: string };
+    const failingJob = await waitForRunnerJob(failing.id);
+    const failure = JSON.stringify({
+      event_id: `evt_${failing.id}_failed`,
+      job_id: failing.id,
+      attempt: failingJob.request.attempt,
+      occurred_at: new Date().toISOString(),
+      type: 'failed',
+      error: { code: 'model_error', message: 'NaN in the UNet output', retryable: false },
+    });
+    const failureHeaders = await signMessage(runnerSecret(), { method: 'POST', path: '/internal/runner/events', body: failure });
+    expect((await deliverOk({ headers: failureHeaders, body: failure })).outcome).toBe('applied');
+    const failed = (await (await call(`/v1/generations/${failing.id}`, { key: owner.key })).json()) as { status: string; error: unknown };
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'model_error', message: 'NaN in the UNet output' } });
+    const failedDeliveries = await withDb(({ db }) => db.select().from(webhookDeliveries).where(eq(webhookDeliveries.jobId, failing.id)));
+    expect(failedDeliveries.map((d) => d.eventType)).toEqual(['generation.failed']);
 
     // Deleting the weights removes them and their files; new generations cannot use them.
     await expectError(await call(`/v1/weights/${weightsId}`, { method: 'DELETE', key: stranger.key }), 404, 'not_found');
