@@ -16,7 +16,8 @@ import { Api } from '../test/e2e/support/api.ts';
 import { facePng } from '../test/e2e/support/face.ts';
 import { printTable, type Row, writeResults } from './report.ts';
 
-const CONNECTIONS = [50, 200] as const;
+/** Issue 7's two loads; BENCH_EDGE_CONNECTIONS=1,50,200 adds an unloaded per-request latency. */
+const CONNECTIONS = (process.env.BENCH_EDGE_CONNECTIONS ?? '50,200').split(',').map(Number);
 const DURATION_S = Number(process.env.BENCH_EDGE_DURATION_S ?? 10);
 const MAX_REQUESTS = Number(process.env.BENCH_EDGE_MAX_REQUESTS ?? 20_000);
 const WARMUP_S = 2;
@@ -150,8 +151,9 @@ try {
   }
   printTable(`Edge under wrangler dev on loopback (target: p99 <= ${TARGET_P99_MS} ms at 200 connections, no errors)`, rows);
   const at200 = rows.filter((r) => r.connections === 200 && !String(r.target).startsWith('hello'));
-  const meetsTarget = at200.every((r) => Number(r['p99 ms']) <= TARGET_P99_MS && r.errors === 0 && r.non2xx === 0);
-  console.log(`\np99 target at 200 connections ${meetsTarget ? 'met' : 'NOT met'} for the API routes.`);
+  const meetsTarget = at200.length === 0 ? null : at200.every((r) => Number(r['p99 ms']) <= TARGET_P99_MS && r.errors === 0 && r.non2xx === 0);
+  const verdict = meetsTarget === null ? 'not measured (no 200-connection run)' : meetsTarget ? 'met' : 'NOT met';
+  console.log(`\np99 target at 200 connections: ${verdict} for the API routes.`);
   const path = writeResults('edge', {
     durationSeconds: DURATION_S,
     maxRequests: MAX_REQUESTS,
