@@ -89,7 +89,7 @@ export const QUICK_SETTINGS: WorldBenchmarkSettings = {
   prompts: 3,
   imagesPerPrompt: 1,
   samplerSteps: 10,
-  steps: { hyperdreambooth: DEFAULT_FINETUNE_STEPS, 'lidb-zero': 200, 'dreambooth-lora': DEFAULT_FROM_ZERO_STEPS, 'textual-inversion': 200 },
+  steps: { hyperdreambooth: DEFAULT_FINETUNE_STEPS, 'lidb-zero': 150, 'dreambooth-lora': DEFAULT_FROM_ZERO_STEPS, 'textual-inversion': 150 },
 };
 
 export function parseSettings(value: unknown): WorldBenchmarkSettings {
