@@ -49,7 +49,7 @@ export async function cancelOnRunner(env: Env, jobId: string): Promise<void> {
   const url = `${env.RUNNER_URL.replace(/\/+$/, '')}${RUNNER_PATHS.job(jobId)}`;
   try {
     const response = await signedFetch(env.RUNNER_SECRET, url, { method: 'DELETE', signal: AbortSignal.timeout(RUNNER_CANCEL_TIMEOUT_MS) });
-    await response.body?.cancel();
+    await response.text(); // drain the (small) answer so the connection is released
   } catch (error) {
     console.warn(JSON.stringify({ level: 'warn', msg: 'runner cancel failed', job_id: jobId, error: String(error) }));
   }

@@ -34,6 +34,10 @@ export async function createAdminKey(): Promise<string> {
 
 export const BASE = 'http://edge.test';
 
+/**
+ * A request through the Worker under test. Read every response body (text/json/arrayBuffer): cancelling one
+ * (`res.body.cancel()`) leaves the Worker's side of the stream open and stalls the pool when the file ends.
+ */
 export function call(path: string, init: RequestInit & { key?: string; json?: unknown } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.key) headers.set('authorization', `Bearer ${init.key}`);
