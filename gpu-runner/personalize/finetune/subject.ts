@@ -2,6 +2,7 @@
 // latent distribution's mean and std; each step draws x₀ = (mean + std·z)·scaling_factor (DreamBooth samples the
 // latent distribution every step, `latent_dist.sample()`).
 import { type GraphSession, openGraphSession } from '../../models/session.ts';
+import { isExternal, saveModel } from '../../onnx/index.ts';
 import { buildVaeEncoderGraph, VAE_ENCODE } from '../../models/vae/build.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from '../face/preprocess.ts';
 import type { PersonalizationModel } from '../model.ts';
@@ -24,7 +25,9 @@ function encoderSession(model: PersonalizationModel): Promise<GraphSession> {
   if (!session) {
     const side = model.resolution;
     const { graph } = buildVaeEncoderGraph(model.vae.plan, model.paramSources.vae, { batch: 1, height: side, width: side });
-    session = openGraphSession(graph, { threads: 1 });
+    // Weights referenced in place (external data, full-size packs) resolve relative to the model file: save it beside them.
+    const external = [...graph.initializers.values()].some(isExternal);
+    session = openGraphSession(external ? saveModel(graph, model.vae.dir, `.hdb-vae-encoder-${side}.onnx`) : graph, { threads: 1 });
     encoderSessions.set(model, session);
   }
   return session;
