@@ -1,5 +1,6 @@
 // Rank-relaxed fast finetuning (HyperDreamBooth §3.3) and the optimization-based baselines: a few dozen Adam steps of
 // the diffusion loss on the one subject image with "a [V] face", random timesteps and noise from a seed.
+import { isExternal } from '../../onnx/index.ts';
 import { adam } from '../../onnx/optim/adam.ts';
 import { constantSchedule } from '../../onnx/optim/schedule.ts';
 import { createTrainer, type Trainer } from '../../onnx/optim/trainer.ts';
@@ -155,6 +156,12 @@ export async function optimizeOnSubject(
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
   const built = buildLossGraphFor(model, plan);
+  if ([...built.graph.initializers.values()].some(isExternal)) {
+    // The engine's trainer opens its gradient graph from memory, where relative external-data locations cannot resolve.
+    throw new Error(
+      `optimizing on ${model.id} needs its UNet and text-encoder weights inline: the trainer does not open graphs with external data yet (full-size packs)`,
+    );
+  }
   const values = allAdapterValues(built.adapters);
   const params =
     plan.kind === 'textual-inversion' ? { [TI_EMBEDDING_INPUT]: embeddingRows(model, plan.tokenIds) } : initialTrainables(model, plan, values, seed);
