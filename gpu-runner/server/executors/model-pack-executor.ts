@@ -2,6 +2,7 @@
 // the SD 1.5 sampler (gpu-runner/diffusion) on one model pack. Meant to run inside ThreadExecutor's worker thread
 // (`createExecutor` is its entry), since onnxruntime's runs block the thread that calls them.
 import { generate } from '../../diffusion/sampler.ts';
+import { knownCudaAvailability, shutdownSharedSessionHost, type ExecutionProvider } from '../../onnx/runtime/index.ts';
 import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
@@ -34,11 +35,7 @@ export type ModelPackExecutorOptions = {
   executionProvider?: 'auto' | 'cpu' | 'cuda';
 };
 
-/**
- * The provider the model sessions run on: gpu-runner/models/session.ts opens onnxruntime sessions with the default
- * (CPU) provider list. Reported as it is, so a GPU machine running on CPU is visible at start.
- */
-const SESSION_EXECUTION_PROVIDER: 'cpu' | 'cuda' = 'cpu';
+
 
 /** The methods the personalization library does not serve yet answer this, instead of failing as internal errors. */
 const UNAVAILABLE_METHODS = new Set(['textual-inversion']);
@@ -51,12 +48,13 @@ export class ModelPackExecutor implements JobExecutor {
   private pack: LoadedPack | undefined;
   private sessions: PersonalizedSessions | undefined;
   private loadWarnings: string[] = [];
+  private provider: ExecutionProvider | undefined;
 
   constructor(private readonly options: ModelPackExecutorOptions) {}
 
   get description(): string {
     if (!this.pack) return `model pack ${this.options.modelDir ?? '(bundled tiny pack)'}`;
-    return `model pack ${this.pack.id} (sha256 ${this.pack.sha256.slice(0, 12)}…, hypernetwork ${this.pack.hypernetwork}), execution provider ${SESSION_EXECUTION_PROVIDER}`;
+    return `model pack ${this.pack.id} (sha256 ${this.pack.sha256.slice(0, 12)}…, hypernetwork ${this.pack.hypernetwork}), execution provider ${this.provider ?? 'not chosen yet'}`;
   }
 
   get warnings(): readonly string[] {
@@ -66,10 +64,12 @@ export class ModelPackExecutor implements JobExecutor {
   async warmup(): Promise<void> {
     this.pack = await loadModelPack(this.options.modelDir, (message) => this.loadWarnings.push(message), this.options.weights);
     const requested = this.options.executionProvider ?? 'auto';
-    if (requested !== 'auto' && requested !== SESSION_EXECUTION_PROVIDER) {
-      this.loadWarnings.push(`execution provider ${requested} requested; the model sessions run on ${SESSION_EXECUTION_PROVIDER}`);
+    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights, requested);
+    this.provider = await this.sessions.warm();
+    if (requested === 'auto' && this.provider === 'cpu') {
+      const reason = knownCudaAvailability()?.reason;
+      this.loadWarnings.push(`running on CPU: CUDA is not available${reason ? ` (${reason})` : ''}`);
     }
-    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights);
   }
 
   async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {
@@ -148,6 +148,8 @@ export class ModelPackExecutor implements JobExecutor {
 
   async close(): Promise<void> {
     await this.sessions?.release();
+    // This thread's engine session host (generation sessions and the personalization library's trainers).
+    await shutdownSharedSessionHost();
   }
 
   private loaded(): LoadedPack {

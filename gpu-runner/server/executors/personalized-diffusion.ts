@@ -1,23 +1,39 @@
 // The sampler's networks with personalized weights applied: the text encoder and the UNet are built with the LiDB
 // adapter (the same graph injection the finetune trained through, gpu-runner/personalize/lidb/graph-adapter.ts), and
 // the weights are fed as graph inputs, so one session per (shape, adapter layout) serves every subject (DESIGN §4:
-// "personalized weights are graph inputs, never baked into a new session").
+// "personalized weights are graph inputs, never baked into a new session"). Sessions come from the engine's session
+// host: CUDA when present (else CPU), built once and cached on disk (gpu-runner/onnx/runtime).
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../../models/clip-text/build.ts';
-import { type GraphSession, openGraphSession } from '../../models/session.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../../models/vae/build.ts';
 import type { DiffusionModels } from '../../diffusion/sampler.ts';
-import { saveModel, type Graph, type HostTensor } from '../../onnx/index.ts';
+import { saveModel, serializeModel, type Graph, type HostTensor } from '../../onnx/index.ts';
+import {
+  createSessionRunner,
+  float32Data,
+  type ExecutionProvider,
+  type ExecutionProviderPreference,
+  type RuntimeFeeds,
+  type SessionRunner,
+} from '../../onnx/runtime/index.ts';
 import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
 import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from '../../personalize/lidb/graph-adapter.ts';
 import type { PersonalizationModel } from '../../personalize/model.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import type { ExternalWeightDirs } from './model-pack.ts';
 
+const SD15_LATENT_SIDE = 64;
 /** CLIP's context length for SD 1.x. */
 const TEXT_LENGTH = 77;
 
-type AdaptedSession = { session: GraphSession; adapter: LidbAdapterValues | undefined };
+type AdaptedSession = { session: SessionRunner; adapter: LidbAdapterValues | undefined };
+
+/** Engine graph feeds (`dtype`) as runtime feeds (`type`). */
+function runtimeFeeds(feeds: Record<string, HostTensor>): RuntimeFeeds {
+  const out: RuntimeFeeds = {};
+  for (const [name, tensor] of Object.entries(feeds)) out[name] = { type: tensor.dtype, dims: tensor.dims, data: tensor.data } as RuntimeFeeds[string];
+  return out;
+}
 
 /** What decides a graph's adapter inputs: LiDB rank and the relax term's mode and rank. */
 type AdapterLayout = { lidbRank: number; relax: { mode: 'lora' | 'lidb'; rank: number } | undefined };
@@ -50,7 +66,11 @@ export class PersonalizedSessions {
     private readonly threads: number | undefined,
     /** Components whose weights stay in their checkpoint: graphs are saved there and opened from the file. */
     private readonly externalWeights: ExternalWeightDirs = {},
+    private readonly executionProvider: ExecutionProviderPreference = 'auto',
   ) {}
+
+  /** The provider of the sessions opened so far (undefined before the first). */
+  provider: ExecutionProvider | undefined;
 
   /** The three networks for one set of weights (the sampler's interface). */
   modelsFor(weights: PersonalizedWeights): DiffusionModels {
@@ -61,11 +81,6 @@ export class PersonalizedSessions {
     const latentChannels = vaePlan.config.latentChannels;
     const adapterFeeds = (adapter: LidbAdapterValues | undefined): Record<string, HostTensor> =>
       adapter ? (lidbAdapterFeeds(adapter, factors) as Record<string, HostTensor>) : {};
-    const output = (outputs: Record<string, Float32Array>, name: string) => {
-      const value = outputs[name];
-      if (!value) throw new Error(`the session returned no "${name}"`);
-      return value;
-    };
 
     return {
       latentChannels,
@@ -73,37 +88,49 @@ export class PersonalizedSessions {
       scalingFactor: vaePlan.config.scalingFactor,
       encodeText: async (inputIds, batch) => {
         const { session, adapter } = await this.text(batch, layout);
-        const outputs = await session.run({
-          [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds },
-          ...adapterFeeds(adapter),
-        });
-        return output(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
+        const outputs = await session.run(
+          runtimeFeeds({ [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds }, ...adapterFeeds(adapter) }),
+        );
+        return float32Data(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
       },
       predictNoise: async (latents, shape, timestep, context) => {
         const { session, adapter } = await this.unet(shape.batch, shape.height, shape.width, layout);
         const hidden = context.length / (shape.batch * TEXT_LENGTH);
-        const outputs = await session.run({
-          [UNET_INPUTS.sample]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents },
-          [UNET_INPUTS.timestep]: { dtype: 'float32', dims: [shape.batch], data: new Float32Array(shape.batch).fill(timestep) },
-          [UNET_INPUTS.encoderHiddenStates]: { dtype: 'float32', dims: [shape.batch, TEXT_LENGTH, hidden], data: context },
-          ...adapterFeeds(adapter),
-        });
-        return output(outputs, UNET_OUTPUT);
+        const outputs = await session.run(
+          runtimeFeeds({
+            [UNET_INPUTS.sample]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents },
+            [UNET_INPUTS.timestep]: { dtype: 'float32', dims: [shape.batch], data: new Float32Array(shape.batch).fill(timestep) },
+            [UNET_INPUTS.encoderHiddenStates]: { dtype: 'float32', dims: [shape.batch, TEXT_LENGTH, hidden], data: context },
+            ...adapterFeeds(adapter),
+          }),
+        );
+        return float32Data(outputs, UNET_OUTPUT);
       },
       decodeLatents: async (latents, shape) => {
         const { session } = await this.vae(shape.batch, shape.height, shape.width);
-        const outputs = await session.run({
-          [VAE_DECODE.input]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents },
-        });
-        return output(outputs, VAE_DECODE.output);
+        const outputs = await session.run(
+          runtimeFeeds({ [VAE_DECODE.input]: { dtype: 'float32', dims: [shape.batch, latentChannels, shape.height, shape.width], data: latents } }),
+        );
+        return float32Data(outputs, VAE_DECODE.output);
       },
     };
+  }
+
+  /**
+   * Opens the VAE decoder for the model's native size, so the first job does not pay for it and the provider the
+   * sessions run on is known (and logged) at start.
+   */
+  async warm(): Promise<ExecutionProvider> {
+    // SD 1.5's UNet config says 64 latents (512 px); a config without it gets SD 1.5's.
+    const side = this.model.unet.plan.config.sampleSize ?? SD15_LATENT_SIDE;
+    const { session } = await this.vae(1, side, side);
+    return session.executionProvider;
   }
 
   async release(): Promise<void> {
     const sessions = await Promise.all(this.sessions.values());
     this.sessions.clear();
-    await Promise.all(sessions.map(({ session }) => session.release()));
+    await Promise.all(sessions.map(({ session }) => session.close()));
   }
 
   private cached(key: string, open: () => Promise<AdaptedSession>): Promise<AdaptedSession> {
@@ -127,13 +154,16 @@ export class PersonalizedSessions {
     });
   }
 
-  private open(graph: Graph, component: keyof ExternalWeightDirs, key: string): Promise<GraphSession> {
-    const options = this.threads ? { threads: this.threads } : {};
+  private async open(graph: Graph, component: keyof ExternalWeightDirs, key: string): Promise<SessionRunner> {
     const dir = this.externalWeights[component];
-    if (!dir) return openGraphSession(graph, options);
-    // onnxruntime resolves external data relative to the model file, so the graph is saved beside its weights.
-    const path = saveModel(graph, dir, `.hdb-runner-${key.replaceAll(/[^A-Za-z0-9_-]/g, '_')}.onnx`);
-    return openGraphSession(path, options);
+    // onnxruntime resolves external data relative to the model file, so such a graph is saved beside its weights.
+    const model = dir ? saveModel(graph, dir, `.hdb-runner-${key.replaceAll(/[^A-Za-z0-9_-]/g, '_')}.onnx`) : serializeModel(graph);
+    const runner = await createSessionRunner(model, {
+      executionProvider: this.executionProvider,
+      ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
+    });
+    this.provider = runner.executionProvider;
+    return runner;
   }
 
   private text(batch: number, layout: AdapterLayout): Promise<AdaptedSession> {
