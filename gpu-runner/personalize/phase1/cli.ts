@@ -13,7 +13,7 @@ import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/m
 import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
 import { hypernetworkInventory } from '../hypernetwork/inventory.ts';
-import { claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
+import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
 import { runShardPool } from './pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
@@ -136,6 +136,16 @@ if (command === 'pre-optimize') {
   assertHeldOut(identities, heldOut);
   const validation = await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
   const steps = int('steps', values.steps) ?? 100;
+  if (values.checkpoint) {
+    // A resume continues the optimizer's trajectory: refuse one whose settings or data differ from the checkpoint's run.
+    claimRunFile(`${values.checkpoint}.run.json`, {
+      format: 'hdb.phase1.hypernetwork-run',
+      baseModel: { id: model.id, sha256: model.sha256 },
+      hypernetwork: model.hypernetwork!.config,
+      lidb: model.lidb,
+      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, seed, identifier: values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER, identities: count, validation: heldOut.map((v) => v.id) },
+    }, `the checkpoint ${values.checkpoint}`, !(values.resume && existsSync(values.checkpoint)));
+  }
   const progress = progressFor('train hypernetwork');
   let lastStep = performance.now();
   const result = await trainHypernetwork(model, train, validation, {

@@ -26,16 +26,23 @@ function differences(saved: unknown, wanted: unknown, path = ''): string[] {
     const keys = new Set([...Object.keys(saved), ...Object.keys(wanted)]);
     return [...keys].flatMap((key) => differences((saved as Record<string, unknown>)[key], (wanted as Record<string, unknown>)[key], path ? `${path}.${key}` : key));
   }
-  return JSON.stringify(saved) === JSON.stringify(wanted) ? [] : [`${path}: ${JSON.stringify(saved)} in the folder, ${JSON.stringify(wanted)} now`];
+  return JSON.stringify(saved) === JSON.stringify(wanted) ? [] : [`${path}: ${JSON.stringify(saved)} before, ${JSON.stringify(wanted)} now`];
+}
+
+/**
+ * Records `run` at `path`, or checks that it equals the one already there (`fresh`: replaces it, for a run that starts
+ * over). `what` names the thing the settings belong to, for the error.
+ */
+export function claimRunFile(path: string, run: Record<string, unknown>, what: string, fresh = false): void {
+  if (fresh || !existsSync(path)) return writeJsonAtomic(path, run);
+  const diff = differences(JSON.parse(readFileSync(path, 'utf8')), JSON.parse(JSON.stringify(run)));
+  if (diff.length > 0) throw new Error(`${what} was made with other settings (start another, or resume with the same settings):\n  ${diff.join('\n  ')}`);
 }
 
 /** Records `run` in `outDir`, or checks that it equals the one already there. */
 export function claimRunFolder(outDir: string, run: Record<string, unknown>): void {
   mkdirSync(outDir, { recursive: true });
-  const path = join(outDir, RUN_FILE);
-  if (!existsSync(path)) return writeJsonAtomic(path, run);
-  const diff = differences(JSON.parse(readFileSync(path, 'utf8')), JSON.parse(JSON.stringify(run)));
-  if (diff.length > 0) throw new Error(`${outDir} holds pre-optimized weights made with other settings (use another folder, or the same settings to resume):\n  ${diff.join('\n  ')}`);
+  claimRunFile(join(outDir, RUN_FILE), run, `the pre-optimized weights in ${outDir}`);
 }
 
 export interface PreOptimizedManifest {

@@ -44,7 +44,7 @@ describe('phase 1 runs', () => {
     expect(manifest.summary.improved).toBe(2);
     expect(JSON.parse(readFileSync(join(lidbDir, MANIFEST_FILE), 'utf8')).run.settings).toEqual(PRE_OPTIMIZE);
     expect(readPreOptimized(model, lidbDir, identities[1]!.id).meta.steps).toBe(PRE_OPTIMIZE.steps);
-    expect(() => claimRunFolder(lidbDir, preOptimizeRun(model, { ...PRE_OPTIMIZE, steps: 13 }))).toThrow(/other settings[\s\S]*settings\.steps: 12 in the folder, 13 now/);
+    expect(() => claimRunFolder(lidbDir, preOptimizeRun(model, { ...PRE_OPTIMIZE, steps: 13 }))).toThrow(/other settings[\s\S]*settings\.steps: 12 before, 13 now/);
   });
 
   it('lowers the training loss on fixed draws over a few hypernetwork steps, with β = 0 and with β > 0', async () => {
