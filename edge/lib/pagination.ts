@@ -20,7 +20,7 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   try {
     const padded = cursor.replaceAll('-', '+').replaceAll('_', '/');
     const parsed = JSON.parse(atob(padded + '='.repeat((4 - (padded.length % 4)) % 4))) as unknown;
-    const before = z.object({ before: z.string().regex(/^[a-z]{3}_[0-9a-f]{28}$/) }).parse(parsed).before;
+    const before = z.object({ before: z.string().regex(/^[a-z]{3}_[0-9A-Za-z]{1,60}$/) }).parse(parsed).before;
     return before;
   } catch {
     throw badRequest('invalid_cursor', 'cursor is not one this API returned');

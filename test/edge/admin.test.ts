@@ -41,6 +41,7 @@ describe('admin', () => {
     let found = false;
     do {
       const res = await call(`/v1/admin/tenants?limit=5${cursor ? `&cursor=${cursor}` : ''}`, { key: admin });
+      expect(res.status).toBe(200);
       const tenantPage = (await res.json()) as TenantPage;
       expect(tenantPage.data.length).toBeLessThanOrEqual(5);
       found = tenantPage.data.some((t) => t.id === tenant.id);
