@@ -217,7 +217,8 @@ export class RunnerService {
     const prepared = this.prepared.get(record.id);
     this.prepared.delete(record.id);
     const request = record.request;
-    const labels = { kind: request.kind, method: request.kind === 'personalization' ? request.payload.method : 'sample' };
+    // `method`: the personalization method, or the sampler's scheduler for a generation.
+    const labels = { kind: request.kind, method: request.kind === 'personalization' ? request.payload.method : request.payload.params.scheduler };
     const log = this.options.log.child({ job_id: record.id, kind: request.kind, method: labels.method });
     const { metrics, executor, config } = this.options;
     this.updateQueueGauges();

@@ -348,3 +348,16 @@ describe('event delivery', () => {
     }
   });
 });
+
+describe('metrics after jobs', () => {
+  it('counts durations and steps by kind and method, and failures by code', async () => {
+    const text = await (await fetch(`${runner.url}/metrics`)).text();
+    expect(text).toMatch(/runner_job_duration_seconds_count\{kind="personalization",method="hyperdreambooth",outcome="succeeded"\} [1-9]/);
+    expect(text).toMatch(/runner_job_duration_seconds_count\{kind="generation",method="ddim",outcome="succeeded"\} [1-9]/);
+    expect(text).toMatch(/runner_steps_total\{kind="personalization",method="hyperdreambooth"\} [1-9]/);
+    expect(text).toMatch(/runner_steps_per_second\{kind="generation",method="ddim"\} \d/);
+    expect(text).toMatch(/runner_job_failures_total\{kind="generation",method="ddim",code="invalid_input"\} [1-9]/);
+    expect(text).toMatch(/runner_requests_rejected_total\{reason="signature_mismatch"\} [1-9]/);
+    expect(text).toMatch(/runner_requests_rejected_total\{reason="replay"\} [1-9]/);
+  });
+});
