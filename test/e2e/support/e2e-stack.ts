@@ -27,9 +27,28 @@ export interface E2eStack {
   close(): Promise<void>;
 }
 
-export async function startE2eStack(options: Pick<StackOptions, 'edgeVars' | 'runnerEnv'> = {}): Promise<E2eStack> {
-  const postgres: PostgresServer = await startPostgres();
-  const database = await createFreshDatabase(postgres.adminUrl, 'hdb_e2e');
+export interface E2eStackOptions extends Pick<StackOptions, 'edgeVars' | 'runnerEnv'> {
+  /**
+   * An embedded PostgreSQL of the stack's own (in its data folder), which a test may restart; otherwise a fresh
+   * database on the test PostgreSQL (DATABASE_URL, the machine's, or embedded: test/support/postgres.ts).
+   */
+  readonly ownPostgres?: boolean;
+}
+
+/** The test PostgreSQL's database, or nothing when the stack brings its own server. */
+type DatabaseSource = { server: PostgresServer; database: { url: string; drop(): Promise<void> } } | null;
+
+export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eStack> {
+  let source: DatabaseSource = null;
+  if (!options.ownPostgres) {
+    const server = await startPostgres();
+    source = { server, database: await createFreshDatabase(server.adminUrl, 'hdb_e2e') };
+  }
+  const releaseDatabase = async () => {
+    if (!source) return;
+    await source.database.drop().catch(() => {});
+    await source.server.stop();
+  };
   const dataDir = await mkdtemp(join(tmpdir(), 'hdb-e2e-'));
   const lines: string[] = [];
   let total = 0;
@@ -43,7 +62,7 @@ export async function startE2eStack(options: Pick<StackOptions, 'edgeVars' | 'ru
   try {
     stack = await startStack({
       dataDir,
-      databaseUrl: database.url,
+      ...(source ? { databaseUrl: source.database.url } : {}),
       edgePort: await freePort(),
       runnerPort: await freePort(),
       edgeVars: { WEBHOOK_ALLOW_HTTP_LOOPBACK: 'true', ...options.edgeVars },
@@ -51,8 +70,7 @@ export async function startE2eStack(options: Pick<StackOptions, 'edgeVars' | 'ru
       onOutput,
     });
   } catch (error) {
-    await database.drop().catch(() => {});
-    await postgres.stop();
+    await releaseDatabase();
     await rm(dataDir, { recursive: true, force: true });
     throw new Error(`${(error as Error).message}\n--- stack output ---\n${lines.join('\n')}`);
   }
@@ -78,8 +96,7 @@ export async function startE2eStack(options: Pick<StackOptions, 'edgeVars' | 'ru
     },
     async close() {
       await stack.stop();
-      await database.drop().catch(() => {});
-      await postgres.stop();
+      await releaseDatabase();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
