@@ -8,6 +8,7 @@ import { DEFAULT_WORLD, identityIds, type WorldConfig } from '../dataset.ts';
 import { identitySimilarity, promptFidelity, referenceSimilarity, type ImageScores, type WorldEvaluator } from '../evaluators/evaluator.ts';
 import { HEADS } from '../evaluators/heads.ts';
 import { sampleIdentity } from '../sample.ts';
+import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import type { RgbImage } from '../render.ts';
 import { BenchmarkSamplers, type SamplingOptions } from './generation.ts';
 import { runPersonalization, type PersonalizationRun } from './personalization.ts';
@@ -127,7 +128,7 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
       const samples: RgbImage[][] = [];
       if (subject.kind === 'method' && settings.warmup) await warmUp(model, subject.method, world, settings);
       for (const [index, id] of ids.entries()) {
-        let weights;
+        let weights: PersonalizedWeights | undefined;
         if (subject.kind === 'method') {
           const { weights: w, ...run } = await runPersonalization(model, subject.method, id, references[index]!, world.identifier, settings);
           weights = w;
