@@ -172,6 +172,23 @@ describe.sequential('the product end to end', () => {
     expect(after).toMatchObject({ status: 'succeeded', weights_id: weightsId, error: null });
   }, TEST_TIMEOUT_MS);
 
+  it('cancels a running personalization: the runner stops it, no weights, a canceled webhook', async () => {
+    const created = await personalize(e2e.tenant, subjectId, 2 * LONG_STEPS);
+    await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
+    const canceled = await e2e.tenant.expectJson<Job>('POST', `/v1/personalizations/${created.id}/cancel`, 200);
+    expect(canceled.status).toBe('canceled');
+    const onRunner = await eventually('the runner to stop the job', async () => {
+      const response = await signedFetch(e2e.stack.runnerSecret, `${e2e.stack.runnerUrl}/v1/jobs/${created.id}`, { method: 'GET' });
+      const view = (await response.json()) as { status: string; progress: { step: number; total_steps: number } | null };
+      return view.status === 'canceled' ? view : undefined;
+    });
+    expect(onRunner.progress?.step ?? 0).toBeLessThan(2 * LONG_STEPS);
+    await eventually('the canceled webhook', () => (deliveredTypes(created.id).includes('personalization.canceled') ? true : undefined));
+    expect(deliveredTypes(created.id)).not.toContain('personalization.succeeded');
+    const after = await e2e.tenant.expectJson<Job>('GET', `/v1/personalizations/${created.id}`, 200);
+    expect(after).toMatchObject({ status: 'canceled', weights_id: null });
+  }, TEST_TIMEOUT_MS);
+
   it('re-dispatches a job whose runner was killed mid-run; it completes once, nothing lost or duplicated', async () => {
     const created = await personalize(e2e.tenant, subjectId, LONG_STEPS);
     await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
