@@ -71,6 +71,7 @@ face world's TRAIN identities (32 px → 8 × 8 × 4 latents). Files in the diff
 | Eye-colour agreement (evaluator's eye_colour head, reconstruction vs original) | ${pct(g.eyeColourAgreement)} | > ${pct(VAE_GATE.minEyeColourAgreement)} |
 | PSNR | ${g.psnrDb.toFixed(2)} dB | (reported) |
 ${Object.entries(g.identityAgreement).map(([head, v]) => `| ${head} agreement | ${pct(v)} | (reported) |`).join('\n')}
+${Object.entries(g.pixelColourAccuracy).map(([name, v]) => `| ${name} accuracy, evaluator-free colour probe (${v.visible} samples where visible) | ${pct(v.accuracy)} | (reported) |`).join('\n')}
 
 **Gate ${g.passed ? 'PASSED' : 'NOT PASSED'}.**
 

@@ -11,6 +11,7 @@ import { HEADS } from '../evaluators/heads.ts';
 import { WorldEvaluator } from '../evaluators/evaluator.ts';
 import { encodePng, tile } from '../png.ts';
 import type { RgbImage } from '../render.ts';
+import { colourAccuracy, EYE_COLOUR, HAIR_COLOUR } from './colour-probe.ts';
 import { hairHueError } from './hair-hue.ts';
 import type { WorldVae } from './vae-config.ts';
 import { splitSamples, worldAt } from './vae-data.ts';
@@ -34,6 +35,11 @@ export interface VaeGateResult {
   eyeColourAgreement: number;
   /** Agreement of every identity head (argmax on the reconstruction = argmax on the original). */
   identityAgreement: Record<string, number>;
+  /**
+   * Evaluator-free colour accuracy (colour-probe.ts): the reconstruction's colour over the eye / hair pixels is nearest
+   * to the render with the true colour; `visible` counts the samples where those pixels show. Reported, not gated.
+   */
+  pixelColourAccuracy: Record<string, { accuracy: number; visible: number }>;
   passed: boolean;
 }
 
@@ -72,6 +78,7 @@ export async function measureVaeGate(vae: WorldVae, params: ParamSet, samples: r
       hueSamples: hueErrors.length,
       eyeColourAgreement,
       identityAgreement,
+      pixelColourAccuracy: Object.fromEntries([EYE_COLOUR, HAIR_COLOUR].map((a) => [a.name, colourAccuracy(a, samples, reconstructions)])),
       passed: hueErrors.length > 0 && hairHueErrorDegrees < VAE_GATE.maxHairHueErrorDegrees && eyeColourAgreement > VAE_GATE.minEyeColourAgreement,
     },
     reconstructions,

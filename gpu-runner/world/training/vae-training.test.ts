@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sampleAt } from '../dataset.ts';
+import { renderSample, sampleAt } from '../dataset.ts';
+import { classifyColour, colourAccuracy, EYE_COLOUR, HAIR_COLOUR } from './colour-probe.ts';
 import { hairHueError, hairMask, hueDistance, hueSaturation } from './hair-hue.ts';
 import { WORLD_VAE_CONFIG, worldVae } from './vae-config.ts';
 import { worldAt } from './vae-data.ts';
@@ -51,6 +52,7 @@ describe('world VAE training', () => {
     expect(result.psnrDb).toBeGreaterThan(0);
     expect(result.hueSamples).toBeGreaterThan(0);
     expect(result.eyeColourAgreement).toBeGreaterThanOrEqual(0);
+    expect(result.pixelColourAccuracy['eye_colour']!.visible).toBeGreaterThan(0);
     expect(result.passed).toBe(false); // four steps of a tiny VAE cannot keep identity
     expect(readFileSync(grid).subarray(1, 4).toString()).toBe('PNG');
 
@@ -67,6 +69,21 @@ describe('world VAE training', () => {
     reread.params[name]!.forEach((v, i) => expect(v).toBeCloseTo(params[name]![i]!, 2));
     expect(existsSync(join(packDir, 'config.json'))).toBe(true);
   }, 60_000);
+});
+
+describe('colour probe', () => {
+  it('classifies every render as its own eye and hair colour, and a repainted render as the new colour', () => {
+    const samples = Array.from({ length: 24 }, (_, i) => sampleAt(worldAt(32), 'test', i));
+    for (const attribute of [EYE_COLOUR, HAIR_COLOUR]) {
+      const own = colourAccuracy(attribute, samples, samples.map((s) => s.image));
+      expect(own.accuracy, attribute.name).toBe(1);
+      expect(own.visible, attribute.name).toBeGreaterThan(12);
+    }
+    const sample = samples.find((s) => classifyColour(EYE_COLOUR, s, s.image) !== undefined)!;
+    const other = (sample.identity.eyeColour + 1) % 4;
+    const repainted = renderSample(EYE_COLOUR.with(sample.identity, other), sample.context, sample.nuisance, 32);
+    expect(classifyColour(EYE_COLOUR, sample, repainted)).toBe(other);
+  });
 });
 
 describe('hair hue', () => {
