@@ -59,10 +59,14 @@ try {
   console.log(lines.join('\n'));
   // wrangler dev does not fire Cron triggers by itself; the sweep (lease expiry, stale uploads) runs through the
   // test-scheduled endpoint (`wrangler dev --test-scheduled`) instead, on production's schedule (`* * * * *`).
+  // Once at start too: leases that ran out while the stack was down are re-dispatched at once.
   const edgeUrl = stack.edgeUrl;
-  setInterval(() => {
-    fetch(`${edgeUrl}/__scheduled?cron=*+*+*+*+*`).catch((error) => log(`cron sweep failed: ${(error as Error).message}`));
-  }, CRON_INTERVAL_MS).unref();
+  const sweep = () =>
+    fetch(`${edgeUrl}/__scheduled?cron=*+*+*+*+*`)
+      .then((response) => (response.ok ? undefined : log(`cron sweep answered ${response.status}`)))
+      .catch((error) => log(`cron sweep failed: ${(error as Error).message}`));
+  void sweep();
+  setInterval(sweep, CRON_INTERVAL_MS).unref();
 } catch (error) {
   console.error(`[start] ${(error as Error).message}`);
   await stopAll(1);
