@@ -2,7 +2,7 @@
 // three, CLIP text encoder, ×8 AutoencoderKL) at small widths, so the whole product runs on a 2-core CPU.
 // Images are 64 px → 8 × 8 × 4 latents, as SD 1.5's 512 px → 64 × 64 × 4.
 
-export const TINY_PACK_ID = 'hdb-tiny-sd15-random-v1';
+export const TINY_PACK_ID = 'hdb-tiny-sd15-random-v2';
 export const TINY_IMAGE_SIZE = 64;
 
 /** diffusers UNet2DConditionModel config (SD 1.5's keys; attention_head_dim is a head COUNT as in SD 1.5). */

@@ -7,7 +7,8 @@ import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../diffusion/tokenizer/clip-t
 import { loadBpeVocab } from '../diffusion/tokenizer/bpe-vocab.ts';
 import { openDiffusersFolder } from '../models/checkpoint/diffusers-folder.ts';
 import { loadScheduler } from '../diffusion/schedulers/index.ts';
-import { writeTinyPack } from './write-tiny-pack.ts';
+import { parseSafetensors } from '../io/safetensors.ts';
+import { ensureTinyPack, PACK_HYPERNETWORK_FILE, writeTinyPack } from './write-tiny-pack.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-pack-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -31,6 +32,21 @@ describe('the tiny model pack', () => {
     const prompt = 'A Pixar character of a sks face, wearing a hat';
     expect(fromPack.tokenize(prompt)).toEqual(bundled.tokenize(prompt));
     expect(fromPack.tokenize(prompt)).toHaveLength(77);
+  });
+
+  it('ships an untrained hypernetwork checkpoint covering every adapted layer', () => {
+    const { header, tensors } = parseSafetensors(readFileSync(join(dir, PACK_HYPERNETWORK_FILE)));
+    expect(Number(header.metadata.layer_count)).toBeGreaterThan(0);
+    expect(tensors.size).toBeGreaterThan(0);
+  });
+
+  it('ensureTinyPack keeps a pack that is in place and fills a missing one', () => {
+    const before = digest(join(dir, 'unet', 'diffusion_pytorch_model.safetensors'));
+    expect(ensureTinyPack(dir)).toBe(dir);
+    expect(digest(join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).toBe(before);
+    const fresh = join(root, 'fresh');
+    ensureTinyPack(fresh);
+    expect(digest(join(fresh, 'unet', 'diffusion_pytorch_model.safetensors'))).toBe(before);
   });
 
   it('ships SD 1.5 scheduler settings that load', () => {

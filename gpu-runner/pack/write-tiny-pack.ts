@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { vocabFromOpenAiMerges } from '../diffusion/tokenizer/bpe-vocab.ts';
 import { BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
 import { writeRandomCheckpoint } from '../models/checkpoint/random-weights.ts';
+import { writeInitialHypernetworkCheckpoint } from '../personalize/hypernetwork/initial-checkpoint.ts';
 import { parseClipTextConfig } from '../models/clip-text/config.ts';
 import { clipTextInventory } from '../models/clip-text/inventory.ts';
 import { parseUnetConfig } from '../models/unet/config.ts';
@@ -24,6 +25,8 @@ import {
 } from './tiny-config.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Where the runner looks for the pack's hypernetwork (gpu-runner/server/executors/model-pack.ts). */
+export const PACK_HYPERNETWORK_FILE = join('hypernetwork', 'model.safetensors');
 export const DEFAULT_TINY_PACK_DIR = join(REPO_ROOT, '.cache', 'packs', TINY_PACK_ID);
 const MERGES_HEADER = '#version: 0.2';
 
@@ -56,12 +59,9 @@ export interface TinyPackSummary {
   readonly bytes: Record<string, number>;
 }
 
-/**
- * Writes the pack into `dir` (replaced atomically: written beside it, then renamed), with weights drawn from `seed`.
- * The same seed always gives byte-identical files.
- */
-export function writeTinyPack(dir: string = DEFAULT_TINY_PACK_DIR, seed = 0): TinyPackSummary {
-  const staging = `${dir}.partial-${process.pid}`;
+/** Writes a complete pack into a fresh staging folder beside `dir` and returns the staging path and sizes. */
+function writeStagedPack(dir: string, seed: number): { staging: string; bytes: Record<string, number> } {
+  const staging = `${dir}.partial-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   rmSync(staging, { recursive: true, force: true });
   const unetPlan = planUnet(parseUnetConfig(TINY_UNET_CONFIG));
   const vaePlan = planVae(parseVaeConfig(TINY_VAE_CONFIG));
@@ -90,21 +90,46 @@ export function writeTinyPack(dir: string = DEFAULT_TINY_PACK_DIR, seed = 0): Ti
     unet: writeRandomCheckpoint(join(staging, 'unet', 'diffusion_pytorch_model.safetensors'), unetInventory(unetPlan), seed + 1),
     text_encoder: writeRandomCheckpoint(join(staging, 'text_encoder', 'model.safetensors'), clipTextInventory(textConfig), seed + 2),
     vae: writeRandomCheckpoint(join(staging, 'vae', 'diffusion_pytorch_model.safetensors'), vaeInventory(vaePlan), seed + 3),
+    // Untrained (heads N(0, 1e-3), so ΔW ≈ 0) until phase 1 trains one: every path of the product runs end to end.
+    hypernetwork: writeInitialHypernetworkCheckpoint(join(staging, PACK_HYPERNETWORK_FILE), { unet: unetPlan, textEncoder: textConfig }, { seed: seed + 4 }),
   };
   writeFileSync(
     join(staging, 'README.md'),
     `# ${TINY_PACK_ID}\n\nStable Diffusion 1.5's topology at tiny widths with seeded random weights (seed ${seed}), written by\n` +
       '`npm run pack:tiny`. Pictures from it are noise: it exists so the whole product runs, end to end, on a CPU.\n' +
-      'The tokenizer is OpenAI CLIP\'s BPE vocabulary (MIT licence, see tokenizer/LICENSE).\n',
+      'The tokenizer is OpenAI CLIP\'s BPE vocabulary (MIT licence, see tokenizer/LICENSE).\n' +
+      'hypernetwork/model.safetensors is an untrained hypernetwork (predicts ΔW ≈ 0).\n',
   );
-  rmSync(dir, { recursive: true, force: true });
+  return { staging, bytes };
+}
+
+/**
+ * Writes the pack into `dir`, replacing what is there, with weights drawn from `seed`. The same seed always gives
+ * byte-identical files.
+ */
+export function writeTinyPack(dir: string = DEFAULT_TINY_PACK_DIR, seed = 0): TinyPackSummary {
   mkdirSync(dirname(dir), { recursive: true });
+  const { staging, bytes } = writeStagedPack(dir, seed);
+  rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
   return { dir, id: TINY_PACK_ID, bytes };
 }
 
-/** The pack folder, written first when it is missing (idempotent; the runner and `npm start` call it). */
+/**
+ * The pack folder, written first when it is missing (the runner, tests and `npm start` call it). Safe when several
+ * processes call it at once: each writes its own staging folder and only the first rename wins; a pack already in
+ * place is never removed under a reader.
+ */
 export function ensureTinyPack(dir: string = DEFAULT_TINY_PACK_DIR): string {
-  if (!existsSync(join(dir, 'model_index.json'))) writeTinyPack(dir);
+  if (existsSync(join(dir, 'model_index.json'))) return dir;
+  mkdirSync(dirname(dir), { recursive: true });
+  const { staging } = writeStagedPack(dir, 0);
+  try {
+    renameSync(staging, dir);
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    // Another process renamed its complete pack into place first: use it.
+    if (!existsSync(join(dir, 'model_index.json'))) throw error;
+  }
   return dir;
 }
