@@ -209,7 +209,8 @@ describe.sequential('the product end to end', () => {
 
   it('holds a job back while the runner answers 503 (queue full) and dispatches it when there is room', async () => {
     const mark = e2e.outputMark();
-    const busy = await personalize(e2e.tenant, subjectId, LONG_STEPS);
+    // Long enough to still be running when the next job's dispatch arrives, even on a faster machine.
+    const busy = await personalize(e2e.tenant, subjectId, 2 * LONG_STEPS);
     await e2e.tenant.waitFor(`/v1/personalizations/${busy.id}`, (job) => job.status === 'running', JOB_TIMEOUT_MS);
     const waiting = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
       json: { weights_id: weightsId, prompt: 'A sks face as a rock star', steps: 2, width: 64, height: 64 },

@@ -1,8 +1,10 @@
 // One whole local stack per test file: a fresh database on the test PostgreSQL, a temporary data folder, free ports,
 // the runner on the tiny pack and the edge under `wrangler dev`; an admin key and a first tenant key.
+import { cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureTinyPack } from '../../../gpu-runner/pack/write-tiny-pack.ts';
 import { seedKeysOnce } from '../../../scripts/local-stack/keys.ts';
 import { startStack, type Stack, type StackOptions } from '../../../scripts/local-stack/stack.ts';
 import { createFreshDatabase, freePort, startPostgres, type PostgresServer } from '../../support/postgres.ts';
@@ -50,6 +52,9 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     await source.server.stop();
   };
   const dataDir = await mkdtemp(join(tmpdir(), 'hdb-e2e-'));
+  // A private copy of the tiny pack: the shared one in .cache may be rewritten (npm run pack:tiny) mid-run.
+  const modelDir = join(dataDir, 'model-pack');
+  cpSync(ensureTinyPack(), modelDir, { recursive: true });
   const lines: string[] = [];
   let total = 0;
   const onOutput = (name: string, line: string) => {
@@ -63,6 +68,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     stack = await startStack({
       dataDir,
       ...(source ? { databaseUrl: source.database.url } : {}),
+      modelDir,
       edgePort: await freePort(),
       runnerPort: await freePort(),
       edgeVars: { WEBHOOK_ALLOW_HTTP_LOOPBACK: 'true', ...options.edgeVars },
