@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { type DiffusionModels, generate } from '../gpu-runner/diffusion/sampler.ts';
 import { SCHEDULER_CLASSES } from '../gpu-runner/diffusion/schedulers/index.ts';
+import { SD15_SCHEDULER_CONFIG } from '../gpu-runner/diffusion/schedulers/sd15-config.ts';
 import { loadBpeVocab } from '../gpu-runner/diffusion/tokenizer/bpe-vocab.ts';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../gpu-runner/diffusion/tokenizer/clip-tokenizer.ts';
 import { referenceDir } from '../gpu-runner/parity/reference-dir.ts';
@@ -32,19 +33,6 @@ const OVERHEAD_TARGET_SHARE = 0.05;
 /** SD 1.5 at 512×512: latents [1, 4, 64, 64]; CLIP ViT-L/14 text states [77, 768]. */
 const SD15 = { latentChannels: 4, latentSize: 64, vaeScaleFactor: 8, scalingFactor: 0.18215, textLength: 77, hidden: 768 };
 const OVERHEAD_STEPS = 25;
-/** SD 1.5's scheduler/scheduler_config.json. */
-const SD15_SCHEDULER_CONFIG = {
-  _class_name: 'PNDMScheduler',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
 
 const promptsSchema = z.object({ prompts: z.array(z.object({ prompt: z.string() })) });
 

@@ -3,22 +3,9 @@
 // merges.txt. Tests and tools use it to exercise folder loading with real, parity-checked weights.
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SD15_SCHEDULER_CONFIG } from './schedulers/sd15-config.ts';
 import { loadBpeVocab } from './tokenizer/bpe-vocab.ts';
 import { BUNDLED_CLIP_VOCAB } from './tokenizer/clip-tokenizer.ts';
-
-/** SD 1.5's published scheduler/scheduler_config.json. */
-export const SD15_SCHEDULER_CONFIG = {
-  _class_name: 'PNDMScheduler',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-} as const;
 
 /** Writes the folder at `root` from the model folders under `sd15TinyDir` (the reference's sd15-tiny/). */
 export function writeDiffusersFolder(sd15TinyDir: string, root: string): string {

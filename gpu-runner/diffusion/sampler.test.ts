@@ -8,20 +8,9 @@ import { referencePath } from '../parity/reference-dir.ts';
 import { type LoadedModels, createDiffusionModels, loadStableDiffusion } from './pipeline.ts';
 import { type GenerateRequest, applyGuidance, generate, imagesToPng } from './sampler.ts';
 import { SCHEDULER_CLASSES } from './schedulers/index.ts';
+import { SD15_SCHEDULER_CONFIG } from './schedulers/sd15-config.ts';
 import { writeDiffusersFolder } from './reference-folder.ts';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
-
-/** SD 1.5's scheduler/scheduler_config.json. */
-const SD15_SCHEDULER_CONFIG = {
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  clip_sample: false,
-};
 
 const BASE: GenerateRequest = {
   prompt: 'a photo of sks face',

@@ -1,6 +1,7 @@
 // The tiny model pack's configs: Stable Diffusion 1.5's topology (4 UNet levels with cross-attention in the first
 // three, CLIP text encoder, ×8 AutoencoderKL) at small widths, so the whole product runs on a 2-core CPU.
 // Images are 64 px → 8 × 8 × 4 latents, as SD 1.5's 512 px → 64 × 64 × 4.
+import { SD15_SCHEDULER_CONFIG } from '../diffusion/schedulers/sd15-config.ts';
 
 export const TINY_PACK_ID = 'hdb-tiny-sd15-random-v2';
 export const TINY_IMAGE_SIZE = 64;
@@ -70,19 +71,10 @@ export const TINY_VAE_CONFIG = {
   up_block_types: ['UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D'],
 } as const;
 
-/** SD 1.5's published scheduler config (PNDM with the scaled-linear betas). */
-export const SD15_SCHEDULER_CONFIG = {
-  _class_name: 'PNDMScheduler',
+/** SD 1.5's published scheduler config as diffusers 0.24 saves it: the published keys plus the defaults it fills in. */
+export const TINY_SCHEDULER_CONFIG = {
+  ...SD15_SCHEDULER_CONFIG,
   _diffusers_version: '0.24.0',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  clip_sample: false,
-  num_train_timesteps: 1000,
   prediction_type: 'epsilon',
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
   timestep_spacing: 'leading',
-  trained_betas: null,
 } as const;

@@ -17,8 +17,8 @@ import { parseVaeConfig } from '../models/vae/config.ts';
 import { vaeInventory } from '../models/vae/inventory.ts';
 import { planVae } from '../models/vae/plan.ts';
 import {
-  SD15_SCHEDULER_CONFIG,
   TINY_PACK_ID,
+  TINY_SCHEDULER_CONFIG,
   TINY_TEXT_ENCODER_CONFIG,
   TINY_UNET_CONFIG,
   TINY_VAE_CONFIG,
@@ -83,7 +83,7 @@ function writeStagedPack(dir: string, seed: number): { staging: string; bytes: R
   writeJson(join(staging, 'unet', 'config.json'), TINY_UNET_CONFIG);
   writeJson(join(staging, 'text_encoder', 'config.json'), TINY_TEXT_ENCODER_CONFIG);
   writeJson(join(staging, 'vae', 'config.json'), TINY_VAE_CONFIG);
-  writeJson(join(staging, 'scheduler', 'scheduler_config.json'), SD15_SCHEDULER_CONFIG);
+  writeJson(join(staging, 'scheduler', 'scheduler_config.json'), TINY_SCHEDULER_CONFIG);
   writeTokenizer(join(staging, 'tokenizer'));
 
   const bytes = {

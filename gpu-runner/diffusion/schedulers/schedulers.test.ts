@@ -13,20 +13,7 @@ import { EulerScheduler } from './euler.ts';
 import { SCHEDULER_CLASSES, createScheduler, loadScheduler } from './index.ts';
 import { roundHalfEven, torchLinspaceFloat32 } from './noise-schedule.ts';
 import type { GaussianSource } from './scheduler.ts';
-
-/** SD 1.5's published scheduler/scheduler_config.json (the source config of every fixture). */
-const SD15_SCHEDULER_CONFIG = {
-  _class_name: 'PNDMScheduler',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
+import { SD15_SCHEDULER_CONFIG } from './sd15-config.ts';
 
 /** A deterministic stand-in for the sampler's PRNG: a fixed sequence, so expected values are computable by hand. */
 function constantNoise(value: number): GaussianSource {
