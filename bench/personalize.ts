@@ -7,7 +7,6 @@ import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../gpu-runner/diffusion/tokenizer/clip-tokenizer.ts';
-import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../gpu-runner/models/checkpoint/diffusers-folder.ts';
 import { writeRandomCheckpoint } from '../gpu-runner/models/checkpoint/random-weights.ts';
 import { ModelWeights } from '../gpu-runner/models/checkpoint/weights.ts';
 import { parseClipTextConfig } from '../gpu-runner/models/clip-text/config.ts';
@@ -25,14 +24,13 @@ import { referencePath } from '../gpu-runner/parity/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../gpu-runner/random/index.ts';
 import { fastFinetune, personalize, predict } from '../gpu-runner/personalize/api.ts';
 import { buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from '../gpu-runner/personalize/finetune/diffusion-loss-graph.ts';
-import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../gpu-runner/personalize/hypernetwork/config.ts';
-import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../gpu-runner/personalize/hypernetwork/inventory.ts';
 import { adaptedLayers } from '../gpu-runner/personalize/lidb/adapted-layers.ts';
 import { generateAuxBasis } from '../gpu-runner/personalize/lidb/aux-basis.ts';
 import { lidbAdapterFeeds } from '../gpu-runner/personalize/lidb/graph-adapter.ts';
 import { lidbSettings } from '../gpu-runner/personalize/lidb/settings.ts';
-import { createPersonalizationModel, type PersonalizationModel } from '../gpu-runner/personalize/model.ts';
+import { createPersonalizationModel } from '../gpu-runner/personalize/model.ts';
 import { exportLora } from '../gpu-runner/personalize/weights/lora-export.ts';
+import { tinyPersonalizationModel } from '../gpu-runner/personalize/testing/tiny-model.ts';
 import { encodeNativeWeights } from '../gpu-runner/personalize/weights/native-format.ts';
 import type { PersonalizedWeights, RelaxTerm } from '../gpu-runner/personalize/weights/personalized-weights.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.ts';
@@ -48,21 +46,6 @@ const CACHE_DIR = fileURLToPath(new URL('../.cache/bench-personalize/', import.m
 
 const manifestConfig = (file: string) => (JSON.parse(readFileSync(referencePath('sd15-manifest', file), 'utf8')) as { input_config: unknown }).input_config;
 
-function tinyModel(): PersonalizationModel {
-  const components = {
-    id: 'sd15-tiny',
-    sha256: '0'.repeat(64),
-    unet: openUnetFolder(referencePath('sd15-tiny', 'unet')),
-    textEncoder: openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder')),
-    vae: openVaeFolder(referencePath('sd15-tiny', 'vae')),
-    tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
-  };
-  const base = createPersonalizationModel(components);
-  const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
-  const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), 7);
-  return createPersonalizationModel({ ...components, hypernetwork: { config, params } });
-}
-
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const t0 = performance.now();
   const value = await fn();
@@ -72,7 +55,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }>
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function benchTiny(): Promise<Row[]> {
-  const model = tinyModel();
+  const model = tinyPersonalizationModel({ hypernetworkSeed: 7 });
   const sample = sampleAt(DEFAULT_WORLD, 'train', 0);
   const input = { image: { width: sample.image.width, height: sample.image.height, data: toRgbBytes(sample.image) } };
   const rows: Row[] = [];

@@ -1,7 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ClipTokenizer, BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
-import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../models/checkpoint/diffusers-folder.ts';
-import { referencePath } from '../parity/reference-dir.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,27 +6,11 @@ import { join } from 'node:path';
 import { fastFinetune, openHypernetworkSession, personalize, predict } from './api.ts';
 import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
 import { embeddingRows } from './finetune/textual-inversion.ts';
-import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from './hypernetwork/config.ts';
-import { headLayouts, hypernetworkInventory, initHypernetworkParams } from './hypernetwork/inventory.ts';
-import { createPersonalizationModel } from './model.ts';
 import { lidbDelta } from './lidb/delta.ts';
+import { tinyPersonalizationModel } from './testing/tiny-model.ts';
 import { decodeNativeWeights, encodeNativeWeights } from './weights/native-format.ts';
 
-function tinyModel() {
-  const base = createPersonalizationModel({
-    id: 'sd15-tiny',
-    sha256: '0'.repeat(64),
-    unet: openUnetFolder(referencePath('sd15-tiny', 'unet')),
-    textEncoder: openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder')),
-    vae: openVaeFolder(referencePath('sd15-tiny', 'vae')),
-    tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
-  });
-  const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
-  const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), 7);
-  return createPersonalizationModel({ ...base, unet: base.unet, textEncoder: base.textEncoder, vae: base.vae, tokenizer: base.tokenizer, hypernetwork: { config, params } });
-}
-
-const model = tinyModel();
+const model = tinyPersonalizationModel({ hypernetworkSeed: 7 });
 const sample = sampleAt(DEFAULT_WORLD, 'train', 0);
 const image = { width: sample.image.width, height: sample.image.height, data: toRgbBytes(sample.image) };
 

@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
-import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../../models/checkpoint/diffusers-folder.ts';
 import { grad, type HostTensor } from '../../onnx/index.ts';
 import { createSession, runSession } from '../../onnx/testing/ort.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
 import { lidbAdapterFeeds } from '../lidb/graph-adapter.ts';
-import { createPersonalizationModel } from '../model.ts';
+import { tinyPersonalizationModel } from '../testing/tiny-model.ts';
 import { buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from './diffusion-loss-graph.ts';
 
-const model = createPersonalizationModel({
-  id: 'sd15-tiny',
-  sha256: '0'.repeat(64),
-  unet: openUnetFolder(referencePath('sd15-tiny', 'unet')),
-  textEncoder: openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder')),
-  vae: openVaeFolder(referencePath('sd15-tiny', 'vae')),
-  tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
-});
+const model = tinyPersonalizationModel();
 const gaussian = (name: string, n: number, std = 1) => fillGaussianFloat32(namedRng(11, name), n, std);
 
 describe('the composed text encoder → UNet diffusion loss', () => {

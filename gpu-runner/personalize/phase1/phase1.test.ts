@@ -2,33 +2,15 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
-import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../../models/checkpoint/diffusers-folder.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
 import { DEFAULT_WORLD, identityIds, sampleAt, toRgbBytes } from '../../world/index.ts';
-import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../hypernetwork/config.ts';
-import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../hypernetwork/inventory.ts';
-import { createPersonalizationModel } from '../model.ts';
+import { tinyPersonalizationModel } from '../testing/tiny-model.ts';
 import { preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
 import { preparePhase1Subject, trainHypernetwork } from './train-hypernetwork.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-phase1-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const components = {
-  id: 'sd15-tiny',
-  sha256: '0'.repeat(64),
-  unet: openUnetFolder(referencePath('sd15-tiny', 'unet')),
-  textEncoder: openTextEncoderFolder(referencePath('sd15-tiny', 'text_encoder')),
-  vae: openVaeFolder(referencePath('sd15-tiny', 'vae')),
-  tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
-};
-const base = createPersonalizationModel(components);
-const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
-const model = createPersonalizationModel({
-  ...components,
-  hypernetwork: { config, params: initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), 1) },
-});
+const model = tinyPersonalizationModel({ hypernetworkSeed: 1 });
 const identities = [0, 1, 2].map((index) => {
   const sample = sampleAt(DEFAULT_WORLD, 'train', index);
   return { id: `world-${index}`, image: { width: sample.image.width, height: sample.image.height, data: toRgbBytes(sample.image) } };
