@@ -3,6 +3,7 @@
 // `wrangler dev` as the ceiling, in the same run. The data is real: a tenant, a face, one personalization run by the
 // runner on the tiny pack. Bounded: each measurement stops at MAX_REQUESTS or DURATION_S, whichever comes first.
 // Target (issue 7): p99 <= 25 ms at 200 connections, no errors.
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,7 @@ const dataDir = await mkdtemp(join(tmpdir(), 'hdb-bench-edge-'));
 // mkdtemp makes a 0700 folder; as root the server runs as the `postgres` user, which must traverse it.
 await chmod(dataDir, 0o755);
 // An embedded server of our own, with room for one connection per in-flight request (see POSTGRES_MAX_CONNECTIONS).
+process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
 const postgres = await startLocalPostgres(join(dataDir, 'postgres-root'), log, { maxConnections: POSTGRES_MAX_CONNECTIONS });
 const output: string[] = [];
 const keep = (name: string, line: string) => {
