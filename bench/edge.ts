@@ -99,6 +99,9 @@ const stack = await startStack({
   edgeArgs: QUIET_WRANGLER,
   log,
   onOutput: keep,
+}).catch(async (error: unknown) => {
+  await postgres.stop();
+  throw new Error(`${(error as Error).message}\n${output.slice(-40).join('\n')}`);
 });
 const helloPort = await freePort();
 const hello = startChild(
