@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
+
+/** Tests apply the same migrations the product does (db/migrate.ts). */
+export { applyMigrations, MIGRATIONS_DIR } from '../../db/migrate.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const MIGRATIONS_DIR = join(REPO_ROOT, 'migrations');
 const LOCAL_SERVER = { host: '127.0.0.1', port: 5432 };
 const PROBE_TIMEOUT_MS = 500;
 
@@ -116,13 +116,4 @@ export async function createFreshDatabase(adminUrl: string, prefix = 'hdb_test')
       }
     },
   };
-}
-
-export async function applyMigrations(url: string, migrationsFolder = MIGRATIONS_DIR): Promise<void> {
-  const client = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    await migrate(drizzle(client), { migrationsFolder });
-  } finally {
-    await client.end();
-  }
 }
