@@ -21,11 +21,14 @@ const FP16_MAX_PSNR_DROP_DB = 0.1;
 interface RunSummary {
   minutes: number;
   lastProgress: Record<string, unknown> | undefined;
+  /** Where each segment began and the run length it was given (a resume may change it; the cosine follows). */
+  segments: { fromStep: number; totalSteps: number }[];
 }
 
 /** Training minutes over every segment of the run (a resume starts a new segment) and the last progress line. */
 function summarizeProgress(path: string): RunSummary {
-  if (!existsSync(path)) return { minutes: 0, lastProgress: undefined };
+  if (!existsSync(path)) return { minutes: 0, lastProgress: undefined, segments: [] };
+  const segments: RunSummary['segments'] = [];
   let minutes = 0;
   let segment = 0;
   let lastProgress: Record<string, unknown> | undefined;
@@ -34,6 +37,7 @@ function summarizeProgress(path: string): RunSummary {
     if (record['event'] === 'started' || record['event'] === 'resumed') {
       minutes += segment;
       segment = 0;
+      segments.push({ fromStep: Number(record['step']), totalSteps: Number((record['settings'] as { steps: number }).steps) });
     }
     if (record['event'] === 'progress') {
       segment = Number(record['elapsedMinutes']);
@@ -41,10 +45,10 @@ function summarizeProgress(path: string): RunSummary {
     }
     if (record['event'] === 'stopped' || record['event'] === 'finished') segment = Number(record['minutes']);
   }
-  return { minutes: minutes + segment, lastProgress };
+  return { minutes: minutes + segment, lastProgress, segments };
 }
 
-function modelCard(info: { step: number; settings: object; config: object; minutes: number; last: Record<string, unknown> | undefined; scalingFactor: number; dtype: string; bytes: number; gate: VaeGateResult; params: number }): string {
+function modelCard(info: { step: number; settings: object; config: object; minutes: number; last: Record<string, unknown> | undefined; segments: RunSummary['segments']; scalingFactor: number; dtype: string; bytes: number; gate: VaeGateResult; params: number }): string {
   const g = info.gate;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   return `# World VAE (tiny pack, stage 1)
@@ -58,6 +62,8 @@ face world's TRAIN identities (32 px → 8 × 8 × 4 latents). Files in the diff
 - \`npm run world:train-vae\` (\`gpu-runner/world/training/train-vae.ts\`), ${info.step} steps in ${info.minutes.toFixed(0)} minutes
   on a shared 2-core CPU; loss MSE + L1 + 1e-5 · mean KL on images in [−1, 1], reparameterized sample with seeded noise.
 - Settings: \`${JSON.stringify(info.settings)}\` (AdamW, linear warm-up then cosine decay, global-norm clipping).
+- Run segments (the run was stopped and resumed; a resume may set a new total, the cosine then follows it from the
+  current step): ${info.segments.map((s) => `from step ${s.fromStep} with total ${s.totalSteps}`).join('; ')}.
 - Last logged training figures: ${info.last ? `loss ${Number(info.last['loss']).toFixed(4)}, MSE ${Number(info.last['mse']).toFixed(4)}, L1 ${Number(info.last['l1']).toFixed(4)}, mean KL ${Number(info.last['kl']).toFixed(3)}` : 'none'}.
 - \`scaling_factor\` = 1 / std(latents) = ${info.scalingFactor.toFixed(5)}, measured on ${SCALING_SAMPLES} train renders (posterior means).
 - Config: \`${JSON.stringify(info.config)}\`.
@@ -96,7 +102,7 @@ export async function exportVae(checkpoint: string, out: string, count = DEFAULT
   const progress = summarizeProgress(join(dirname(checkpoint), PROGRESS_FILE));
   writeFileSync(join(out, 'gate.json'), `${JSON.stringify({ step, gate, float32: full, float16: half, stored: files.dtype, scalingFactor }, null, 2)}\n`);
   const paramCount = Object.values(params).reduce((n, p) => n + p.length, 0);
-  writeFileSync(join(out, 'README.md'), modelCard({ step, settings, config: { ...vae.json, scaling_factor: scalingFactor }, minutes: progress.minutes, last: progress.lastProgress, scalingFactor, dtype: files.dtype, bytes: files.bytes, gate, params: paramCount }));
+  writeFileSync(join(out, 'README.md'), modelCard({ step, settings, config: { ...vae.json, scaling_factor: scalingFactor }, minutes: progress.minutes, last: progress.lastProgress, segments: progress.segments, scalingFactor, dtype: files.dtype, bytes: files.bytes, gate, params: paramCount }));
   return { gate, dtype: files.dtype, scalingFactor };
 }
 
