@@ -1,17 +1,17 @@
 // Generations: images from personalized weights; images are served from R2 to their owner only.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { and, desc, eq, inArray, lt } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import { generationImages, jobs } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { GenerationParams } from '../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentGeneration } from '../jobs/present.ts';
-import type { JobRow } from '../jobs/state.ts';
+import { findTenantJob, listTenantJobs } from '../jobs/queries.ts';
 import { leaseFrom } from '../jobs/transitions.ts';
 import { notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
+import { PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { JSON_BODY_LIMIT_BYTES, limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
@@ -44,12 +44,6 @@ const GenerationSchema = z
   .openapi('Generation');
 
 const GenerationList = z.object({ data: z.array(GenerationSchema), next_cursor: z.string().nullable() }).openapi('GenerationList');
-
-async function findGeneration(db: Database, tenantId: string, id: string): Promise<JobRow> {
-  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, id), eq(jobs.tenantId, tenantId), eq(jobs.kind, 'generation')));
-  if (!job) throw notFound('generation', id);
-  return job;
-}
 
 async function imagesOf(db: Database, jobIds: string[]) {
   if (jobIds.length === 0) return [];
@@ -150,29 +144,19 @@ export function generationsRouter() {
 
   app.openapi(get, async (c) => {
     const db = c.get('db');
-    const job = await findGeneration(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const job = await findTenantJob(db, tenantOf(c.get('principal')), 'generation', c.req.valid('param').id);
     return c.json(presentGeneration(job, await imagesOf(db, [job.id]), settingsOf(c.env).publicUrl), 200);
   });
 
   app.openapi(list, async (c) => {
     const tenantId = tenantOf(c.get('principal'));
     const { limit, cursor, weights_id } = c.req.valid('query');
-    const before = decodeCursor(cursor);
     const db = c.get('db');
-    const rows = await db
-      .select()
-      .from(jobs)
-      .where(
-        and(
-          eq(jobs.tenantId, tenantId),
-          eq(jobs.kind, 'generation'),
-          before ? lt(jobs.id, before) : undefined,
-          weights_id ? eq(jobs.weightsId, weights_id) : undefined,
-        ),
-      )
-      .orderBy(desc(jobs.id))
-      .limit(limit + 1);
-    const { items, nextCursor } = page(rows, limit);
+    const { items, nextCursor } = await listTenantJobs(db, tenantId, 'generation', {
+      limit,
+      cursor,
+      filters: [weights_id ? eq(jobs.weightsId, weights_id) : undefined],
+    });
     const images = await imagesOf(db, items.map((j) => j.id));
     const publicUrl = settingsOf(c.env).publicUrl;
     return c.json(
@@ -184,7 +168,7 @@ export function generationsRouter() {
   app.openapi(image, async (c) => {
     const db = c.get('db');
     const { id, index } = c.req.valid('param');
-    const job = await findGeneration(db, tenantOf(c.get('principal')), id);
+    const job = await findTenantJob(db, tenantOf(c.get('principal')), 'generation', id);
     const [row] = await db.select().from(generationImages).where(and(eq(generationImages.jobId, job.id), eq(generationImages.index, index)));
     if (!row) throw notFound(`image ${index} of generation`, id);
     const object = await c.env.BUCKET.get(row.r2Key);

@@ -1,17 +1,17 @@
 // Personalizations: a job that turns a subject's photos into personalized weights (DESIGN §1).
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { and, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { and, count, eq, inArray, isNull } from 'drizzle-orm';
 import { jobs, subjectImages, subjects, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { FinetuneOptions, PersonalizationMethod, WeightDtype, WeightFormat } from '../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentPersonalization } from '../jobs/present.ts';
-import type { JobRow } from '../jobs/state.ts';
+import { findTenantJob, listTenantJobs } from '../jobs/queries.ts';
 import { cancelJob, cancelOnRunner, leaseFrom } from '../jobs/transitions.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
+import { PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { JSON_BODY_LIMIT_BYTES, limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
@@ -97,15 +97,6 @@ async function weightsIdsOf(db: Database, jobIds: string[]): Promise<Map<string,
   if (jobIds.length === 0) return new Map();
   const rows = await db.select({ id: weights.id, jobId: weights.jobId }).from(weights).where(inArray(weights.jobId, jobIds));
   return new Map(rows.map((r) => [r.jobId, r.id]));
-}
-
-async function findJob(db: Database, tenantId: string, id: string): Promise<JobRow> {
-  const [job] = await db
-    .select()
-    .from(jobs)
-    .where(and(eq(jobs.id, id), eq(jobs.tenantId, tenantId), eq(jobs.kind, 'personalization')));
-  if (!job) throw notFound('personalization', id);
-  return job;
 }
 
 const create = createRoute({
@@ -207,7 +198,7 @@ export function personalizationsRouter() {
 
   app.openapi(get, async (c) => {
     const db = c.get('db');
-    const job = await findJob(db, tenantOf(c.get('principal')), c.req.valid('param').id);
+    const job = await findTenantJob(db, tenantOf(c.get('principal')), 'personalization', c.req.valid('param').id);
     const ids = await weightsIdsOf(db, [job.id]);
     return c.json(presentPersonalization(job, ids.get(job.id) ?? null), 200);
   });
@@ -215,23 +206,12 @@ export function personalizationsRouter() {
   app.openapi(list, async (c) => {
     const tenantId = tenantOf(c.get('principal'));
     const { limit, cursor, subject_id, status } = c.req.valid('query');
-    const before = decodeCursor(cursor);
     const db = c.get('db');
-    const rows = await db
-      .select()
-      .from(jobs)
-      .where(
-        and(
-          eq(jobs.tenantId, tenantId),
-          eq(jobs.kind, 'personalization'),
-          before ? lt(jobs.id, before) : undefined,
-          subject_id ? eq(jobs.subjectId, subject_id) : undefined,
-          status ? eq(jobs.status, status) : undefined,
-        ),
-      )
-      .orderBy(desc(jobs.id))
-      .limit(limit + 1);
-    const { items, nextCursor } = page(rows, limit);
+    const { items, nextCursor } = await listTenantJobs(db, tenantId, 'personalization', {
+      limit,
+      cursor,
+      filters: [subject_id ? eq(jobs.subjectId, subject_id) : undefined, status ? eq(jobs.status, status) : undefined],
+    });
     const ids = await weightsIdsOf(db, items.map((j) => j.id));
     return c.json({ data: items.map((j) => presentPersonalization(j, ids.get(j.id) ?? null)), next_cursor: nextCursor }, 200);
   });
@@ -240,7 +220,7 @@ export function personalizationsRouter() {
     const tenantId = tenantOf(c.get('principal'));
     const { id } = c.req.valid('param');
     const db = c.get('db');
-    await findJob(db, tenantId, id);
+    await findTenantJob(db, tenantId, 'personalization', id);
     const result = await cancelJob(db, c.env, tenantId, id);
     if (!result) throw notFound('personalization', id);
     if (!result.canceled && result.job.status !== 'canceled') {
