@@ -1,5 +1,6 @@
 // Converting a model output to (x0, ε) under the ᾱ parameterization x_t = √ᾱ·x0 + √(1-ᾱ)·ε (DDIM, PNDM).
 import type { PredictionType } from './noise-schedule.ts';
+import { mixRows } from './scheduler.ts';
 
 export function predictOriginalAndEpsilon(
   predictionType: PredictionType,
@@ -29,6 +30,25 @@ export function predictOriginalAndEpsilon(
   // diffusers clips x0 but keeps ε from the unclipped prediction (use_clipped_model_output = False).
   if (Number.isFinite(clipRange)) original = Math.min(clipRange, Math.max(-clipRange, original));
   return { original, epsilon };
+}
+
+/** The forward process per batch row: √ᾱ_t·x0 + √(1-ᾱ_t)·ε, with t indexing the training schedule. */
+export function addNoiseByAlpha(
+  className: string,
+  alphasCumprod: ArrayLike<number>,
+  original: Float32Array,
+  noise: Float32Array,
+  timesteps: readonly number[],
+): Float32Array {
+  return mixRows(
+    original,
+    noise,
+    timesteps.map((t) => {
+      const alpha = alphasCumprod[t];
+      if (alpha === undefined) throw new Error(`${className}.addNoise: timestep ${t} is outside the schedule`);
+      return [Math.sqrt(alpha), Math.sqrt(1 - alpha)] as const;
+    }),
+  );
 }
 
 /** Options of the diffusers configs that we do not implement: refuse them rather than silently differ. */

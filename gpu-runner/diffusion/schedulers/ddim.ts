@@ -15,11 +15,10 @@ import {
   type StepResult,
   checkSameLength,
   checkStepCount,
-  mixRows,
   parseConfig,
   requireTimesteps,
 } from './scheduler.ts';
-import { predictOriginalAndEpsilon, refuseUnsupported } from './alpha-prediction.ts';
+import { addNoiseByAlpha, predictOriginalAndEpsilon, refuseUnsupported } from './alpha-prediction.ts';
 
 /** DDIMScheduler's constructor defaults (diffusers 0.24), applied to keys a scheduler_config.json lacks. */
 export const ddimConfigSchema = trainingScheduleSchema
@@ -112,15 +111,7 @@ export class DdimScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return mixRows(
-      original,
-      noise,
-      timesteps.map((t) => {
-        const alpha = this.alphasCumprod[t];
-        if (alpha === undefined) throw new Error(`${this.className}.addNoise: timestep ${t} is outside the schedule`);
-        return [Math.sqrt(alpha), Math.sqrt(1 - alpha)] as const;
-      }),
-    );
+    return addNoiseByAlpha(this.className, this.alphasCumprod, original, noise, timesteps);
   }
 }
 

@@ -3,7 +3,7 @@
 // skip_prk_steps = True: PLMS only, where N steps run N + 1 loop iterations because the second timestep is repeated
 // to bootstrap the multistep history. With PRK, the first 3 steps take 4 model evaluations each (12 iterations).
 import { z } from 'zod';
-import { refuseUnsupported } from './alpha-prediction.ts';
+import { addNoiseByAlpha, refuseUnsupported } from './alpha-prediction.ts';
 import {
   alphasCumprod,
   predictionTypeSchema,
@@ -12,7 +12,7 @@ import {
   timestepSpacingSchema,
   trainingScheduleSchema,
 } from './noise-schedule.ts';
-import { type Scheduler, type StepResult, checkSameLength, checkStepCount, mixRows, requireTimesteps, parseConfig } from './scheduler.ts';
+import { type Scheduler, type StepResult, checkSameLength, checkStepCount, requireTimesteps, parseConfig } from './scheduler.ts';
 
 /** PNDMScheduler's constructor defaults (diffusers 0.24). */
 export const pndmConfigSchema = trainingScheduleSchema.extend({
@@ -173,15 +173,7 @@ export class PndmScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return mixRows(
-      original,
-      noise,
-      timesteps.map((t) => {
-        const alpha = this.alphasCumprod[t];
-        if (alpha === undefined) throw new Error(`${this.className}.addNoise: timestep ${t} is outside the schedule`);
-        return [Math.sqrt(alpha), Math.sqrt(1 - alpha)] as const;
-      }),
-    );
+    return addNoiseByAlpha(this.className, this.alphasCumprod, original, noise, timesteps);
   }
 }
 
