@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, Graph, linear, mseLoss, mul, relu, tensor } from '../index.ts';
+import { writeSafetensors } from '../../io/safetensors.ts';
+import { add, Graph, linear, mseLoss, mul, relu, safetensorsExternalTensors, tensor, type TensorValue } from '../index.ts';
 import { SessionHost } from '../runtime/sessionHost.ts';
 import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
 import { adamW } from './adam.ts';
@@ -206,5 +207,55 @@ describe('trainer', () => {
     await expect(createTrainer(options({ resumeFrom: path }))).rejects.toThrow(/saved with optimizer "sgd"/);
     await trainer.close();
     await sgdTrainer.close();
+  });
+
+  it('trains a graph whose frozen weights are external data: saved beside them, the same steps as inline', async () => {
+    const modelDir = join(dir, 'external-model');
+    mkdirSync(join(modelDir, 'frozen'), { recursive: true });
+    const frozen = { w1: values(HIDDEN * IN, 1, 0.5), b1: values(HIDDEN, 2, 0.1) };
+    writeSafetensors(join(modelDir, 'frozen', 'weights.safetensors'), {
+      w1: { dtype: 'F32', shape: [HIDDEN, IN], data: frozen.w1 },
+      b1: { dtype: 'F32', shape: [HIDDEN], data: frozen.b1 },
+    });
+    const external = safetensorsExternalTensors(modelDir, 'frozen/weights.safetensors');
+    /** The MLP with w1 and b1 frozen initializers (inline or external) and w2 trainable. */
+    const frozenMlp = (source: (name: 'w1' | 'b1') => TensorValue) => {
+      const g = new Graph('frozen_mlp');
+      const x = g.input('x', 'float32', [BATCH, IN]);
+      const target = g.input('target', 'float32', [BATCH, OUT]);
+      const w2 = g.input('w2', 'float32', [OUT, HIDDEN]);
+      const hidden = relu(linear(x, g.param('w1', source('w1')), g.param('b1', source('b1'))));
+      return { graph: g, loss: mseLoss(linear(hidden, w2), target) };
+    };
+    const train = async (built: ReturnType<typeof frozenMlp>, saveTo?: TrainerOptions['saveTo']) => {
+      const trainer = await createTrainer({
+        ...built,
+        params: { w2: values(OUT * HIDDEN, 3, 0.5) },
+        optimizer: adamW({ weightDecay: 0.01 }),
+        schedule: constantSchedule(0.05),
+        runner,
+        ...(saveTo ? { saveTo } : {}),
+      });
+      const losses: number[] = [];
+      for (let i = 0; i < 3; i++) losses.push((await trainer.step(batch(i))).loss);
+      const { params } = await trainer.read();
+      await trainer.close();
+      return { losses, w2: params.w2! };
+    };
+    const inline = await train(frozenMlp((name) => tensor('float32', name === 'w1' ? [HIDDEN, IN] : [HIDDEN], Array.from(frozen[name]))));
+    const externalMlp = frozenMlp((name) => external.get(name)!);
+    await expect(createTrainer({ ...externalMlp, params: { w2: new Float32Array(OUT * HIDDEN) }, optimizer: sgd(), schedule: constantSchedule(1), runner })).rejects.toThrow(
+      /2 frozen weights .* external data .*saveTo/,
+    );
+    const saved = await train(externalMlp, { modelDir });
+    expect(saved.losses).toEqual(inline.losses);
+    expect(saved.w2).toEqual(inline.w2);
+    const graphFiles = readdirSync(modelDir).filter((f) => f.endsWith('.onnx'));
+    expect(graphFiles).toHaveLength(1);
+    expect(graphFiles[0]).toMatch(/^trainer-[0-9a-f]{16}\.onnx$/);
+    // The same graph again reuses its file; an explicit name is honoured.
+    expect((await train(externalMlp, { modelDir })).w2).toEqual(inline.w2);
+    expect((await train(externalMlp, { modelDir, file: 'step.onnx' })).w2).toEqual(inline.w2);
+    expect(readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).sort()).toEqual(['step.onnx', graphFiles[0]]);
   });
 });

@@ -3,7 +3,12 @@
 // Trainable parameters are graph inputs, never initializers, so one cached session serves every step and every subject.
 // Parameters and optimizer state live in the session worker (residentTrainer.ts): a step sends the batch and gets the
 // loss and gradients back, and neither the session run nor the optimizer loop blocks this thread.
-import { grad, serializeModel, type Graph, type Value } from '../index.ts';
+// Frozen weights may be external data (full-size models: protobuf stops at 2 GiB): the gradient graph is then saved in
+// the folder their locations are relative to, and its session opened by path (external data stays external).
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertInsideModelFolder, grad, isExternal, serializeModel, type Graph, type Value } from '../index.ts';
 import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
 import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
@@ -42,6 +47,17 @@ export interface TrainerOptions {
   runner?: SessionRunnerOptions;
   /** A checkpoint to continue from: its parameters and optimizer state replace `params` and a fresh state. */
   resumeFrom?: string;
+  /**
+   * Save the gradient graph as `<modelDir>/<file>` and open it from there. Required when frozen weights are external
+   * data: `modelDir` is the folder their locations are relative to (onnxruntime resolves them beside the model file).
+   * `file` defaults to `trainer-<content hash>.onnx`, so the same graph reuses its file and cached session.
+   */
+  saveTo?: TrainerSaveTarget;
+}
+
+export interface TrainerSaveTarget {
+  modelDir: string;
+  file?: string;
 }
 
 export interface TrainStepResult {
@@ -117,6 +133,37 @@ function skipPastExistingNodeNames(g: Graph): void {
   while (suffix(g.fresh('reserved')) < highest);
 }
 
+/** Hex digits of the content hash in a default gradient-graph file name (64 bits: collisions are not a concern). */
+const SAVED_GRAPH_HASH_CHARS = 16;
+
+/**
+ * What the session opens: the serialized graph, or (with `saveTo`) the path it was written to. Only the graph's
+ * in-memory weights are inline; external ones keep their locations, which must resolve inside `modelDir`.
+ */
+function modelSourceFor(training: Graph, saveTo: TrainerSaveTarget | undefined): Uint8Array | string {
+  const external = [...training.initializers.entries()].filter(([, t]) => isExternal(t));
+  if (!saveTo) {
+    if (external.length > 0) {
+      throw new Error(
+        `trainer: ${external.length} frozen weights of graph '${training.name}' are external data (e.g. "${external[0]![0]}"); pass saveTo: { modelDir } with the folder their locations are relative to`,
+      );
+    }
+    return serializeModel(training);
+  }
+  for (const [, t] of external) if (isExternal(t)) assertInsideModelFolder(t.external.location);
+  const bytes = serializeModel(training);
+  const file = saveTo.file ?? `trainer-${createHash('sha256').update(bytes).digest('hex').slice(0, SAVED_GRAPH_HASH_CHARS)}.onnx`;
+  assertInsideModelFolder(file);
+  const path = join(saveTo.modelDir, file);
+  if (saveTo.file !== undefined || !existsSync(path)) {
+    // Written beside and renamed: a session opening the same path concurrently never reads half a file.
+    const partial = `${path}.partial-${process.pid}-${Date.now()}`;
+    writeFileSync(partial, bytes);
+    renameSync(partial, path);
+  }
+  return path;
+}
+
 /** Loads a checkpoint and checks it fits the graph's parameters; returns its parameters and optimizer state. */
 function resume(path: string, shapes: Record<string, number[]>, optimizer: Optimizer): { params: ParamSet; state: OptimizerState } {
   const checkpoint = loadCheckpoint(path);
@@ -151,7 +198,7 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   }
   const { host: givenHost, ...sessionOptions } = options.runner ?? {};
   const host = givenHost ?? sharedSessionHost();
-  const runner = await host.open(serializeModel(training), { ...sessionOptions, inputShapes: shapes });
+  const runner = await host.open(modelSourceFor(training, options.saveTo), { ...sessionOptions, inputShapes: shapes });
   const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), sessionOptions) : undefined;
   const trainerId = await host.openTrainer(
     runner.key,
