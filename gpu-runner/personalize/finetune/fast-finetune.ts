@@ -1,5 +1,8 @@
 // Rank-relaxed fast finetuning (HyperDreamBooth §3.3) and the optimization-based baselines: a few dozen Adam steps of
 // the diffusion loss on the one subject image with "a [V] face", random timesteps and noise from a seed.
+import { dirname, resolve, sep } from 'node:path';
+import type { ModelWeights } from '../../models/checkpoint/weights.ts';
+import { externalParams, type ParamSource } from '../../models/params.ts';
 import { isExternal } from '../../onnx/index.ts';
 import { adam } from '../../onnx/optim/adam.ts';
 import { constantSchedule } from '../../onnx/optim/schedule.ts';
@@ -93,6 +96,43 @@ function allAdapterValues(values: { unet: LidbAdapterValues; textEncoder: LidbAd
   };
 }
 
+/** The deepest folder holding every file (each an absolute path). */
+function commonFolder(files: readonly string[]): string {
+  const split = (file: string) => resolve(dirname(file)).split(sep);
+  let common = split(files[0]!);
+  for (const file of files.slice(1)) {
+    const parts = split(file);
+    let n = 0;
+    while (n < common.length && n < parts.length && common[n] === parts[n]) n++;
+    common = common.slice(0, n);
+  }
+  return common.join(sep) || sep;
+}
+
+function isExternalSource(source: ParamSource, weights: ModelWeights): boolean {
+  const name = weights.names[0]!;
+  return isExternal(source.tensor(name, weights.tensor(name).shape));
+}
+
+/**
+ * The composed loss graph holds the UNet's and the text encoder's weights, and onnxruntime resolves external data
+ * beside the one model file: when either network's weights are external (full-size packs), both are referenced from
+ * the folder holding both checkpoints (a pack's root), where the trainer saves the gradient graph (it must be writable,
+ * as for generation with external weights). Inline models are returned as they are.
+ */
+export function trainingLayout(model: PersonalizationModel): { model: PersonalizationModel; modelDir?: string } {
+  const { unet, textEncoder } = model.paramSources;
+  if (!isExternalSource(unet, model.unet.weights) && !isExternalSource(textEncoder, model.textEncoder.weights)) return { model };
+  const files = [model.unet.weights, model.textEncoder.weights].flatMap((weights) => weights.names.map((name) => weights.tensor(name).file));
+  const modelDir = commonFolder(files);
+  const paramSources = {
+    ...model.paramSources,
+    unet: externalParams(model.unet.weights, modelDir),
+    textEncoder: externalParams(model.textEncoder.weights, modelDir),
+  };
+  return { model: { ...model, paramSources }, modelDir };
+}
+
 function buildLossGraphFor(model: PersonalizationModel, plan: OptimizationPlan) {
   if (plan.kind === 'textual-inversion') {
     const g = new BindingGraph('textual_inversion');
@@ -155,13 +195,8 @@ export async function optimizeOnSubject(
   const started = performance.now();
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
-  const built = buildLossGraphFor(model, plan);
-  if ([...built.graph.initializers.values()].some(isExternal)) {
-    // The engine's trainer opens its gradient graph from memory, where relative external-data locations cannot resolve.
-    throw new Error(
-      `optimizing on ${model.id} needs its UNet and text-encoder weights inline: the trainer does not open graphs with external data yet (full-size packs)`,
-    );
-  }
+  const layout = trainingLayout(model);
+  const built = buildLossGraphFor(layout.model, plan);
   const values = allAdapterValues(built.adapters);
   const params =
     plan.kind === 'textual-inversion' ? { [TI_EMBEDDING_INPUT]: embeddingRows(model, plan.tokenIds) } : initialTrainables(model, plan, values, seed);
@@ -183,6 +218,7 @@ export async function optimizeOnSubject(
     params,
     optimizer: adam(),
     schedule: constantSchedule(options.learningRate ?? DEFAULT_FINETUNE_LEARNING_RATE),
+    ...(layout.modelDir ? { saveTo: { modelDir: layout.modelDir } } : {}),
   });
   try {
     const samples = options.evaluationSamples ?? 0;
