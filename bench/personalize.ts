@@ -1,10 +1,12 @@
 // `npm run bench:personalize` (issue 5): on the tiny SD 1.5 configs on CPU, the time of predict, of one finetune step
 // and of 40 steps (relax lora and lidb), of the dreambooth-lora baseline, and the weight-file sizes for SD 1.5's 200
 // layers; the aux-basis build for SD 1.5 shapes; with --full, one finetune step (forward + backward of text encoder and
-// UNet) of full-size SD 1.5 with random weights (--latent=N latents, default 32 = 256 px, to fit the dev machine);
+// UNet, and the Adam update) of full-size SD 1.5 with random weights through the finetune path with external weights
+// (--latent=N latents, default 32 = 256 px; skipped with a message when memory is short; --full-only: that row alone);
 // with --sweep, the finetune learning rate sweep.
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../gpu-runner/diffusion/tokenizer/clip-tokenizer.ts';
 import { writeRandomCheckpoint } from '../gpu-runner/models/checkpoint/random-weights.ts';
@@ -12,21 +14,18 @@ import { ModelWeights } from '../gpu-runner/models/checkpoint/weights.ts';
 import { parseClipTextConfig } from '../gpu-runner/models/clip-text/config.ts';
 import { clipTextInventory } from '../gpu-runner/models/clip-text/inventory.ts';
 import { externalParams } from '../gpu-runner/models/params.ts';
-import { openGraphSession } from '../gpu-runner/models/session.ts';
 import { parseUnetConfig } from '../gpu-runner/models/unet/config.ts';
 import { unetInventory } from '../gpu-runner/models/unet/inventory.ts';
 import { planUnet } from '../gpu-runner/models/unet/plan.ts';
 import { parseVaeConfig } from '../gpu-runner/models/vae/config.ts';
 import { planVae } from '../gpu-runner/models/vae/plan.ts';
-import { grad, saveModel } from '../gpu-runner/onnx/index.ts';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
 import { referencePath } from '../gpu-runner/parity/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../gpu-runner/random/index.ts';
 import { fastFinetune, personalize, predict } from '../gpu-runner/personalize/api.ts';
-import { buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from '../gpu-runner/personalize/finetune/diffusion-loss-graph.ts';
+import { optimizeOnSubject } from '../gpu-runner/personalize/finetune/fast-finetune.ts';
 import { adaptedLayers } from '../gpu-runner/personalize/lidb/adapted-layers.ts';
 import { generateAuxBasis } from '../gpu-runner/personalize/lidb/aux-basis.ts';
-import { lidbAdapterFeeds } from '../gpu-runner/personalize/lidb/graph-adapter.ts';
 import { lidbSettings } from '../gpu-runner/personalize/lidb/settings.ts';
 import { createPersonalizationModel } from '../gpu-runner/personalize/model.ts';
 import { exportLora } from '../gpu-runner/personalize/weights/lora-export.ts';
@@ -36,7 +35,9 @@ import type { PersonalizedWeights, RelaxTerm } from '../gpu-runner/personalize/w
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.ts';
 import { printTable, type Row, writeResults } from './report.ts';
 
-const FULL = process.argv.includes('--full');
+/** --full-only: just the full-size row (written to bench/results/personalize-full.json). */
+const FULL_ONLY = process.argv.includes('--full-only');
+const FULL = FULL_ONLY || process.argv.includes('--full');
 /** Also sweep the finetune learning rate (DESIGN §3: the benchmark decides it) on held-out draws of the subject. */
 const SWEEP = process.argv.includes('--sweep');
 const SWEEP_LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2];
@@ -132,14 +133,41 @@ function benchFiles(): { rows: Row[]; auxMs: number } {
   return { rows, auxMs };
 }
 
-/** One gradient-graph run of full-size SD 1.5 (text encoder + UNet, relax lora rank 4 over fixed LiDB inputs). */
-async function benchFullStep(): Promise<Row[]> {
+/**
+ * Memory a full-size finetune step needs: the fp32 weights onnxruntime loads (UNet 3.4 GB + text encoder 0.5 GB, and
+ * the process) plus the activations kept for the backward pass, which scale with the latent area. Peak RSS measured
+ * with `--full-only --latent=64`: 20.0 GB.
+ */
+const FULL_STEP_WEIGHT_BYTES = 4.2e9;
+const FULL_STEP_ACTIVATION_BYTES_AT_64 = 15.8e9;
+const FULL_STEPS = 3;
+
+function availableMemoryBytes(): number {
+  const line = readFileSync('/proc/meminfo', 'utf8').split('\n').find((l) => l.startsWith('MemAvailable:'));
+  return line ? Number(line.split(/\s+/)[1]) * 1024 : freemem();
+}
+
+/**
+ * The product's finetune path on full-size SD 1.5 with random weights kept external (as in a full-size pack): the
+ * composed text encoder + UNet loss graph, relax lora rank 4 over fixed LiDB, the trainer's gradient graph saved beside
+ * the weights, Adam steps. The first step includes graph build, save and session creation.
+ */
+async function benchFullStep(): Promise<Row[] | { skipped: string }> {
+  const needed = FULL_STEP_WEIGHT_BYTES + FULL_STEP_ACTIVATION_BYTES_AT_64 * (LATENT / 64) ** 2;
+  const available = availableMemoryBytes();
+  if (available < needed) {
+    const skipped = `full-size step skipped: needs ≈ ${(needed / 1e9).toFixed(1)} GB at ${LATENT}×${LATENT} latents, ${(available / 1e9).toFixed(1)} GB available (try --latent=32)`;
+    console.log(skipped);
+    return { skipped };
+  }
   mkdirSync(CACHE_DIR, { recursive: true });
   const unetPlan = planUnet(parseUnetConfig(manifestConfig('unet_manifest.json')));
   const textConfig = parseClipTextConfig(manifestConfig('text_encoder_manifest.json'));
   const vaePlan = planVae(parseVaeConfig(manifestConfig('vae_manifest.json')));
-  const unetFile = join(CACHE_DIR, 'unet.safetensors');
-  const textFile = join(CACHE_DIR, 'text_encoder.safetensors');
+  const unetFile = join(CACHE_DIR, 'unet', 'diffusion_pytorch_model.safetensors');
+  const textFile = join(CACHE_DIR, 'text_encoder', 'model.safetensors');
+  mkdirSync(dirname(unetFile), { recursive: true });
+  mkdirSync(dirname(textFile), { recursive: true });
   try {
     let t0 = performance.now();
     writeRandomCheckpoint(unetFile, unetInventory(unetPlan), 0);
@@ -149,58 +177,60 @@ async function benchFullStep(): Promise<Row[]> {
     const textWeights = ModelWeights.open([textFile], clipTextInventory(textConfig), { label: 'text_encoder' });
     const vaeDummy = { dir: CACHE_DIR, plan: vaePlan, weights: textWeights };
     t0 = performance.now();
+    // Each network's weights referenced from its own folder, as a loaded pack does; the finetune re-roots them.
     const model = createPersonalizationModel({
       id: 'sd15-random', sha256: '0'.repeat(64),
-      unet: { dir: CACHE_DIR, plan: unetPlan, weights: unetWeights },
-      textEncoder: { dir: CACHE_DIR, config: textConfig, weights: textWeights },
+      unet: { dir: dirname(unetFile), plan: unetPlan, weights: unetWeights },
+      textEncoder: { dir: dirname(textFile), config: textConfig, weights: textWeights },
       vae: vaeDummy,
       tokenizer: ClipTokenizer.load(BUNDLED_CLIP_VOCAB),
       resolution: LATENT * 8,
-      paramSources: { unet: externalParams(unetWeights, CACHE_DIR), textEncoder: externalParams(textWeights, CACHE_DIR) },
+      paramSources: { unet: externalParams(unetWeights, dirname(unetFile)), textEncoder: externalParams(textWeights, dirname(textFile)) },
     });
     const auxMs = performance.now() - t0;
+    // A stand-in VAE posterior (the VAE is not part of a finetune step).
+    const n = 4 * LATENT * LATENT;
+    const subject = { mean: fillGaussianFloat32(namedRng(1, 'mean'), n), std: new Float32Array(n).fill(0.1), shape: [1, 4, LATENT, LATENT] as const, scalingFactor: 0.18215 };
+    const fixedLidb = model.layers.map((_, i) => ({
+      aTrain: fillGaussianFloat32(namedRng(1, `lidb/${i}`), model.lidb.r * model.bases[i]!.aEff, 1e-3),
+      bTrain: fillGaussianFloat32(namedRng(2, `lidb/${i}`), model.bases[i]!.bEff * model.lidb.r, 1e-3),
+    }));
+    const marks: number[] = [];
+    const losses: number[] = [];
     t0 = performance.now();
-    const built = buildDiffusionLossGraph(model, { lidb: 'input', relax: { mode: 'lora', rank: 4 } });
-    const relaxInputs = [...built.adapters.unet.relaxLora.values(), ...built.adapters.textEncoder.relaxLora.values()].flatMap((v) => [v.down.name, v.up.name]);
-    const backward = grad(built.graph, { loss: LOSS_OUTPUT, wrt: relaxInputs });
-    const path = saveModel(backward, CACHE_DIR, 'finetune-step.onnx');
-    const buildMs = performance.now() - t0;
-    t0 = performance.now();
-    const session = await openGraphSession(path);
-    const sessionMs = performance.now() - t0;
-    const shape = built.latentShape;
-    const n = shape.reduce((a, b) => a * b, 1);
-    const feeds: Record<string, { dtype: 'float32' | 'int64'; dims: readonly number[]; data: Float32Array | BigInt64Array }> = {
-      [LOSS_INPUTS.inputIds]: { dtype: 'int64', dims: [1, 77], data: BigInt64Array.from(model.tokenizer.tokenize('a [V] face'), (id) => BigInt(id)) },
-      [LOSS_INPUTS.noisyLatents]: { dtype: 'float32', dims: shape, data: fillGaussianFloat32(namedRng(1, 'x'), n) },
-      [LOSS_INPUTS.timestep]: { dtype: 'float32', dims: [1], data: Float32Array.of(500) },
-      [LOSS_INPUTS.target]: { dtype: 'float32', dims: shape, data: fillGaussianFloat32(namedRng(1, 'e'), n) },
-    };
-    const adapterFeeds = lidbAdapterFeeds({ lidb: new Map([...built.adapters.unet.lidb, ...built.adapters.textEncoder.lidb]), relaxLidb: new Map(), relaxLora: new Map([...built.adapters.unet.relaxLora, ...built.adapters.textEncoder.relaxLora]) }, {});
-    const times: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const t = performance.now();
-      const out = await session.run({ ...feeds, ...adapterFeeds } as never);
-      times.push(performance.now() - t);
-      if (!Number.isFinite(out[LOSS_OUTPUT]![0]!)) throw new Error('full-size loss is not finite');
-    }
-    await session.release();
+    await optimizeOnSubject(model, subject, { kind: 'relax', mode: 'lora', rank: 4, fixedLidb }, {
+      steps: FULL_STEPS,
+      seed: 1,
+      onProgress: (p) => {
+        marks.push(performance.now());
+        losses.push(p.loss);
+      },
+    });
+    if (!losses.every(Number.isFinite)) throw new Error(`full-size loss is not finite: ${losses.join(', ')}`);
+    const stepMs = marks.slice(1).map((mark, i) => mark - marks[i]!);
     return [{
-      what: `SD 1.5 full, finetune step (text encoder + UNet fwd/bwd), ${LATENT}×${LATENT} latents`,
-      writeRandomWeightsMs: writeMs, auxBasesMs: auxMs, graphBuildAndSaveMs: buildMs, sessionCreateMs: sessionMs,
-      firstStepMs: times[0]!, secondStepMs: times[1]!, nodes: backward.nodes.length, onnxBytes: statSync(path).size,
+      what: `SD 1.5 full, finetune step (text encoder + UNet fwd/bwd + Adam, relax lora r 4), ${LATENT}×${LATENT} latents`,
+      writeRandomWeightsMs: writeMs, auxBasesMs: auxMs, graphSessionAndFirstStepMs: marks[0]! - t0,
+      stepMs: median(stepMs), steps: stepMs.length, losses: losses.map((l) => Number(l.toFixed(4))).join(' '),
     }];
   } finally {
     rmSync(CACHE_DIR, { recursive: true, force: true });
   }
 }
 
-const files = benchFiles();
-printTable('Weight files for SD 1.5 (200 layers)', files.rows);
-console.log(`aux bases for SD 1.5's 200 layers: ${(files.auxMs / 1000).toFixed(2)} s`);
-const tiny = await benchTiny();
-printTable('Personalization on the tiny SD 1.5 configs (CPU)', tiny);
-const full = FULL ? await benchFullStep() : null;
-if (full) printTable('Full-size SD 1.5 (random weights, CPU)', full);
-await shutdownSharedSessionHost();
-console.log(`\nresults: ${writeResults('personalize', { files: files.rows, auxBasesSd15Ms: files.auxMs, tiny, full, baselineSteps: BASELINE_STEPS })}`);
+if (FULL_ONLY) {
+  const full = await benchFullStep();
+  if (Array.isArray(full)) printTable('Full-size SD 1.5 (random weights, CPU)', full);
+  await shutdownSharedSessionHost();
+  console.log(`\nresults: ${writeResults('personalize-full', { full })}`);
+} else {
+  const files = benchFiles();
+  printTable('Weight files for SD 1.5 (200 layers)', files.rows);
+  console.log(`aux bases for SD 1.5's 200 layers: ${(files.auxMs / 1000).toFixed(2)} s`);
+  const tiny = await benchTiny();
+  printTable('Personalization on the tiny SD 1.5 configs (CPU)', tiny);
+  const full = FULL ? await benchFullStep() : null;
+  if (Array.isArray(full)) printTable('Full-size SD 1.5 (random weights, CPU)', full);
+  await shutdownSharedSessionHost();
+  console.log(`\nresults: ${writeResults('personalize', { files: files.rows, auxBasesSd15Ms: files.auxMs, tiny, full, baselineSteps: BASELINE_STEPS })}`);
+}
