@@ -18,6 +18,7 @@ import { startFakeEdge } from '../test/runner/support/fake-edge.ts';
 import { inlineSource, newJobId, readJson, TEST_SECRET } from '../test/runner/support/jobs.ts';
 import { startTestRunner } from '../test/runner/support/runner.ts';
 import { printTable, writeResults, type Row } from './report.ts';
+import { applyRunnerRuntimeDefaults } from '../gpu-runner/server/config.ts';
 
 /** Issue 6's target for the service's share of a job's time. */
 const OVERHEAD_TARGET = 0.05;
@@ -30,6 +31,8 @@ const UPLOAD_SIDE = 256;
 const { values } = parseArgs({ options: { repeats: { type: 'string', default: '5' }, threads: { type: 'string', default: '0' } } });
 /** onnxruntime intra-op threads of the model sessions; 0 keeps its default (all cores). */
 const THREADS = Number(values.threads);
+// The same onnxruntime settings as a production runner (gpu-runner/main.ts).
+applyRunnerRuntimeDefaults();
 const repeats = Number(values.repeats);
 if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${values.repeats}`);
 

@@ -1,6 +1,6 @@
 // The runner process: configuration from the environment (gpu-runner/README.md), the model pack executor in a worker
 // thread, the HTTP service, graceful stop on SIGTERM. Run with `node --import tsx gpu-runner/main.ts`.
-import { ConfigError, loadConfig } from './server/config.ts';
+import { applyRunnerRuntimeDefaults, ConfigError, loadConfig } from './server/config.ts';
 import { ThreadExecutor } from './server/executors/thread-executor.ts';
 import type { ModelPackExecutorOptions } from './server/executors/model-pack-executor.ts';
 import { createLogger } from './server/log.ts';
@@ -16,6 +16,7 @@ try {
   process.exit(2);
 }
 
+applyRunnerRuntimeDefaults();
 const log = createLogger({ level: config.logLevel });
 const executorOptions: ModelPackExecutorOptions = {
   ...(config.modelDir ? { modelDir: config.modelDir } : {}),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { knownCudaAvailability } from './executionProvider.ts';
-import { SessionCache } from './sessionCache.ts';
+import { INTRA_OP_SPINNING_ENV, SessionCache } from './sessionCache.ts';
 import { Graph, add, matmul, saveModel, tensor } from '../index.ts';
 import { affineModel } from './testModels.ts';
 
@@ -14,6 +14,20 @@ const quiet = () => undefined;
 const X = () => ({ X: new Tensor('float32', Float32Array.from([1, 0, 0, 1]), [2, 2]) });
 
 describe('SessionCache', () => {
+  it('passes the intra-op spinning setting from the environment to onnxruntime, which accepts it', async () => {
+    const previous = process.env[INTRA_OP_SPINNING_ENV];
+    process.env[INTRA_OP_SPINNING_ENV] = '0';
+    try {
+      const cache = new SessionCache({ cacheDir: null, log: quiet });
+      const { session } = await cache.acquire(affineModel(1), { executionProvider: 'cpu' });
+      expect([...(await session.run(X())).Y!.data]).toEqual([3, 5, 7, 9]);
+      await cache.dispose();
+    } finally {
+      if (previous === undefined) delete process.env[INTRA_OP_SPINNING_ENV];
+      else process.env[INTRA_OP_SPINNING_ENV] = previous;
+    }
+  });
+
   it('returns the same session for the same graph, shapes and provider', async () => {
     const cache = new SessionCache({ cacheDir: null, log: quiet });
     const model = affineModel(1);

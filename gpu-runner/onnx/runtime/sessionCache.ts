@@ -18,6 +18,13 @@ import {
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 /** Where an acquired session came from. */
 export type SessionSource = 'memory' | 'disk' | 'built';
+
+/**
+ * `0` stops onnxruntime's intra-op threads from spin-waiting after a run. A service that alternates short compute with
+ * I/O (the runner) otherwise has those threads burn the cores it needs for HTTP, PNG encoding and events
+ * (bench:runner). Read from the environment because sessions live in worker threads, which share it.
+ */
+export const INTRA_OP_SPINNING_ENV = 'HDB_ORT_INTRA_OP_SPINNING';
 export type RuntimeLog = (event: Record<string, unknown>) => void;
 
 export interface SessionOptions {
@@ -210,9 +217,11 @@ export class SessionCache {
     options: SessionOptions,
   ): Promise<{ entry: Entry; source: SessionSource }> {
     const level = options.graphOptimizationLevel ?? DEFAULT_OPTIMIZATION_LEVEL;
+    const spinning = process.env[INTRA_OP_SPINNING_ENV];
     const base: InferenceSession.SessionOptions = {
       executionProviders: [provider],
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      ...(spinning === '0' || spinning === '1' ? { extra: { 'session.intra_op.allow_spinning': spinning } } : {}),
       ...(provider === 'cuda' ? { logSeverityLevel: QUIET_LOG_SEVERITY } : {}),
     };
     const startedAt = performance.now();
