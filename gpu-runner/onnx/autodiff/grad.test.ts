@@ -101,6 +101,29 @@ describe('grad', () => {
     expect(values(out[`grad.${h.name}`])).toEqual([2, 2 * Math.E].map((v) => expect.closeTo(v, 12)) as unknown as number[]);
   });
 
+  it('keeps node and value names unique for nodes appended after grad prunes, and after a read', async () => {
+    const g = new E.Graph('append');
+    let h = g.input('x', 'float64', [2]);
+    for (let i = 0; i < 12; i++) h = E.add(E.mul(h, g.input(`s${i}`, 'float64', [1])), 1);
+    g.output(E.reduceSum(h), 'loss');
+    const names = (graph: E.Graph) => graph.nodes.map((n) => n.name);
+    // every renamed output adds an Identity node named by `fresh`: enough of them walk through the numbers that the
+    // forward and gradient nodes' names used
+    const extend = (graph: E.Graph) => {
+      const gradient = graph.value('grad.s0');
+      const count = 2 * graph.nodes.length;
+      for (let i = 0; i < count; i++) graph.output(gradient, `copy${i}`);
+      return graph;
+    };
+    const trained = extend(E.grad(g, { loss: 'loss', wrt: ['s0'] }));
+    const reread = extend(E.readModel(E.serializeModel(E.grad(g, { loss: 'loss', wrt: ['s0'] }))));
+    const feeds = Object.fromEntries([['x', f64([2], [1, 2])], ...Array.from({ length: 12 }, (_, i) => [`s${i}`, f64([1], [1])])]);
+    for (const graph of [trained, reread]) {
+      expect(new Set(names(graph)).size).toBe(graph.nodes.length);
+      expect(values((await runGraph(graph, feeds)).copy7)).toEqual([3]);
+    }
+  });
+
   it('leaves the forward graph untouched', () => {
     const g = new E.Graph('pure');
     const x = g.input('x', 'float64', [2]);

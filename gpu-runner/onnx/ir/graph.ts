@@ -55,6 +55,7 @@ export class Graph {
   readonly outputs: string[] = [];
   readonly initializers = new Map<string, TensorValue>();
   private readonly producers = new Map<string, number>();
+  private readonly nodeNames = new Set<string>();
   private counter = 0;
 
   constructor(readonly name = 'graph') {}
@@ -122,11 +123,17 @@ export class Graph {
     return this.producers.get(name);
   }
 
+  /** A name no value and no node of this graph has (ONNX requires both to be unique). */
   fresh(prefix: string): string {
     let name: string;
     do name = `${prefix}_${this.counter++}`;
-    while (this.values.has(name));
+    while (this.values.has(name) || this.nodeNames.has(name));
     return name;
+  }
+
+  /** Continues `source`'s numbering, so names fresh here do not retrace names `source` already handed out. */
+  continueNamingAfter(source: Graph): void {
+    this.counter = Math.max(this.counter, source.counter);
   }
 
   /** Low level: appends a node whose outputs have the given types. Op functions call this through `emit`. */
@@ -148,6 +155,7 @@ export class Graph {
   /** Appends an already-formed node (used by the reader and by graph copies). */
   pushNode(node: Node): void {
     this.nodes.push(node);
+    if (node.name) this.nodeNames.add(node.name);
     node.outputs.forEach((o) => {
       if (o) this.producers.set(o, this.nodes.length - 1);
     });
@@ -168,7 +176,7 @@ export class Graph {
     g.inputs.push(...this.inputs);
     g.outputs.push(...this.outputs);
     for (const node of this.nodes) g.pushNode(node);
-    g.counter = this.counter;
+    g.continueNamingAfter(this);
     return g;
   }
 

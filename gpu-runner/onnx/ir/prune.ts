@@ -14,6 +14,7 @@ export function prune(g: Graph): Graph {
     for (const input of node.inputs) if (input) needed.add(input);
   }
   const out = new Graph(g.name);
+  out.continueNamingAfter(g);
   const declare = (name: string) => {
     if (!out.has(name)) out.declare(name, g.value(name).type);
   };

@@ -122,17 +122,6 @@ function chooseBackend(requested: OptimizerBackend, optimizer: Optimizer, params
   return isAdamFamily(optimizer) && elements >= GRAPH_OPTIMIZER_MIN_ELEMENTS ? 'graph' : 'typescript';
 }
 
-/**
- * `grad` returns a pruned copy whose name counter restarts at 0 while its nodes keep their names, and `fresh` checks
- * only value names, so nodes appended afterwards could reuse a node name (onnxruntime rejects the model). Advance the
- * counter past every numbered node name before appending. Remove once the engine's prune keeps the counter.
- */
-function skipPastExistingNodeNames(g: Graph): void {
-  const suffix = (name: string) => Number(/_(\d+)$/.exec(name)?.[1] ?? -1);
-  const highest = g.nodes.reduce((max, node) => Math.max(max, suffix(node.name)), -1);
-  while (suffix(g.fresh('reserved')) < highest);
-}
-
 /** Hex digits of the content hash in a default gradient-graph file name (64 bits: collisions are not a concern). */
 const SAVED_GRAPH_HASH_CHARS = 16;
 
@@ -191,7 +180,6 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
   const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, initial.params);
   if (backend === 'fused') {
-    skipPastExistingNodeNames(training);
     const clipped = appendGlobalNormClip(training, names.map((name) => training.value(gradOutputName(name))), options.maxGradNorm);
     const entries = names.map((name, i) => ({ name, param: training.value(name), grad: clipped[i]! }));
     appendAdamUpdate(training, entries, (optimizer as AdamFamilyOptimizer).config);
