@@ -53,7 +53,7 @@ defineOp({
   },
   // x̂ = (x − μ)·σ⁻¹ from the saved outputs; dX = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂⊙x̂)) over the normalized axes
   vjp: ({ inputs: [x, scale, bias], outputs: [, mean, invStd], dy: [g, dMean, dInvStd], attrs }) => {
-    if (dMean || dInvStd) throw new Error('LayerNormalization: gradient through the Mean/InvStdDev outputs is not implemented');
+    if (dMean || dInvStd) throw new Error('LayerNormalization: no gradient through the Mean/InvStdDev outputs (only Y is differentiable)');
     const axis = normalizeAxis('LayerNormalization', attrInt(attrs, 'axis', -1), x!.rank);
     const axes = range(x!.rank).filter((i) => i >= axis);
     const mu = cast(mean!, x!.dtype);
