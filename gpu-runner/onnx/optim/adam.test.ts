@@ -108,3 +108,30 @@ describe('optimizer input checks', () => {
     expect(() => adamW({ beta2: -0.1 })).toThrow(/beta2/);
   });
 });
+
+describe('adamW with emaDecay', () => {
+  it('keeps the average of the parameters with diffusers EMAModel decay min(d, (1 + t) / (10 + t))', () => {
+    const opt = adamW({ weightDecay: 0.01, emaDecay: 0.5 });
+    expect(opt.slotNames).toEqual(['m', 'v', 'ema']);
+    const params = { w: new Float32Array([1, -2]) };
+    const state = opt.init(params);
+    expect([...state.slots.ema!.w!]).toEqual([1, -2]);
+    const plain = adamW({ weightDecay: 0.01 });
+    const plainParams = { w: new Float32Array([1, -2]) };
+    const plainState = plain.init(plainParams);
+    let average = [1, -2];
+    for (const [t, g] of [[1, [0.5, 0.1]], [2, [-0.3, 0.2]], [3, [0.1, -0.4]]] as const) {
+      opt.update(params, { w: new Float32Array(g) }, state, 0.1);
+      plain.update(plainParams, { w: new Float32Array(g) }, plainState, 0.1);
+      // The average never changes the update itself.
+      expect([...params.w]).toEqual([...plainParams.w]);
+      const decay = Math.min(0.5, (1 + t) / (10 + t));
+      average = average.map((a, i) => decay * a + (1 - decay) * params.w[i]!);
+      expect(state.slots.ema!.w![0]).toBeCloseTo(average[0]!, 6);
+      expect(state.slots.ema!.w![1]).toBeCloseTo(average[1]!, 6);
+    }
+    // Without emaDecay the resolved config is unchanged (old checkpoints still resume).
+    expect('emaDecay' in plain.config).toBe(false);
+    expect(() => adamW({ emaDecay: 1 })).toThrow(/emaDecay must be in \[0, 1\)/);
+  });
+});

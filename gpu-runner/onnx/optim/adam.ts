@@ -14,6 +14,12 @@ export interface AdamConfig {
    * AdamW: decoupled decay p ← p − lr·wd·p applied before the Adam step (Loshchilov & Hutter 2019, Algorithm 2).
    */
   weightDecay?: number;
+  /**
+   * Also keep an exponential moving average of the parameters in slot `ema` (starting from the initial parameters),
+   * updated after every step with diffusers `EMAModel`'s decay min(emaDecay, (1 + t) / (10 + t)), t the step count:
+   * the early average is not dominated by the random initialization.
+   */
+  emaDecay?: number;
 }
 
 export interface ResolvedAdamConfig {
@@ -22,9 +28,17 @@ export interface ResolvedAdamConfig {
   eps: number;
   weightDecay: number;
   decoupledWeightDecay: boolean;
+  /** Present only when an average is kept (configs without it stay byte-identical in checkpoints). */
+  emaDecay?: number;
 }
 
 const ADAM_SLOTS = ['m', 'v'] as const;
+const ADAM_EMA_SLOTS = ['m', 'v', 'ema'] as const;
+
+/** diffusers EMAModel's warm-up-free decay at optimization step `step` (1-based count of updates applied). */
+export function emaDecayAt(decay: number, step: number): number {
+  return Math.min(decay, (1 + step) / (10 + step));
+}
 
 function resolve(config: AdamConfig, decoupled: boolean, defaultDecay: number): ResolvedAdamConfig {
   const resolved = {
@@ -33,7 +47,11 @@ function resolve(config: AdamConfig, decoupled: boolean, defaultDecay: number): 
     eps: config.eps ?? ADAM_DEFAULTS.eps,
     weightDecay: config.weightDecay ?? defaultDecay,
     decoupledWeightDecay: decoupled,
+    ...(config.emaDecay === undefined ? {} : { emaDecay: config.emaDecay }),
   };
+  if (resolved.emaDecay !== undefined && !(resolved.emaDecay >= 0 && resolved.emaDecay < 1)) {
+    throw new Error(`adam: emaDecay must be in [0, 1), got ${resolved.emaDecay}`);
+  }
   for (const beta of ['beta1', 'beta2'] as const) {
     if (!(resolved[beta] >= 0 && resolved[beta] < 1)) throw new Error(`adam: ${beta} must be in [0, 1), got ${resolved[beta]}`);
   }
@@ -43,14 +61,22 @@ function resolve(config: AdamConfig, decoupled: boolean, defaultDecay: number): 
 }
 
 function makeAdam(name: string, config: ResolvedAdamConfig): Optimizer & { readonly config: ResolvedAdamConfig } {
-  const { beta1, beta2, eps, weightDecay, decoupledWeightDecay } = config;
+  const { beta1, beta2, eps, weightDecay, decoupledWeightDecay, emaDecay } = config;
+  const slotNames = emaDecay === undefined ? ADAM_SLOTS : ADAM_EMA_SLOTS;
   return {
     name,
     config,
-    slotNames: ADAM_SLOTS,
-    init: (params) => ({ step: 0, slots: { m: zerosLike(params), v: zerosLike(params) } }),
+    slotNames,
+    init: (params) => ({
+      step: 0,
+      slots: {
+        m: zerosLike(params),
+        v: zerosLike(params),
+        ...(emaDecay === undefined ? {} : { ema: Object.fromEntries(Object.entries(params).map(([k, p]) => [k, Float32Array.from(p)])) }),
+      },
+    }),
     update(params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number) {
-      assertMatchingSets(params, grads, state, ADAM_SLOTS);
+      assertMatchingSets(params, grads, state, slotNames);
       const t = state.step + 1;
       const biasCorrection1 = 1 - beta1 ** t;
       const biasCorrection2 = 1 - beta2 ** t;
@@ -75,6 +101,13 @@ function makeAdam(name: string, config: ResolvedAdamConfig): Optimizer & { reado
           v[i] = vi;
           // PyTorch's formulation: p ← p − (lr / bc1) · m / (√v / √bc2 + eps).
           p[i] = pi * decayFactor - (stepSize * mi) / (Math.sqrt(vi) * inverseSqrtBiasCorrection2 + eps);
+        }
+      }
+      if (emaDecay !== undefined) {
+        const decay = emaDecayAt(emaDecay, t);
+        for (const [key, p] of Object.entries(params)) {
+          const average = state.slots.ema![key]!;
+          for (let i = 0; i < p.length; i++) average[i] = decay * average[i]! + (1 - decay) * p[i]!;
         }
       }
       state.step = t;

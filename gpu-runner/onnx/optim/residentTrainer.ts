@@ -49,8 +49,8 @@ export function optimizerFromSpec(name: string, config: object): Optimizer {
   switch (name) {
     case 'adam':
     case 'adamw': {
-      const { beta1, beta2, eps, weightDecay } = config as ResolvedAdamConfig;
-      return (name === 'adam' ? adam : adamW)({ beta1, beta2, eps, weightDecay });
+      const { beta1, beta2, eps, weightDecay, emaDecay } = config as ResolvedAdamConfig;
+      return (name === 'adam' ? adam : adamW)({ beta1, beta2, eps, weightDecay, ...(emaDecay === undefined ? {} : { emaDecay }) });
     }
     case 'sgd': {
       const { momentum, nesterov, weightDecay } = config as ResolvedSgdConfig;

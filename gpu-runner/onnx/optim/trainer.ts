@@ -117,6 +117,9 @@ function chooseBackend(requested: OptimizerBackend, optimizer: Optimizer, params
   if ((requested === 'graph' || requested === 'fused') && !isAdamFamily(optimizer)) {
     throw new Error(`trainer: no ${requested} backend for optimizer "${optimizer.name}"`);
   }
+  if ((requested === 'graph' || requested === 'fused') && 'emaDecay' in optimizer.config) {
+    throw new Error(`trainer: the ${requested} backend keeps no parameter average (emaDecay); use the typescript backend`);
+  }
   if (requested !== 'auto') return requested;
   const elements = Object.values(params).reduce((sum, p) => sum + p.length, 0);
   return isAdamFamily(optimizer) && elements >= GRAPH_OPTIMIZER_MIN_ELEMENTS ? 'graph' : 'typescript';
