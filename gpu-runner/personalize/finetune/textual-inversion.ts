@@ -1,11 +1,13 @@
 // Textual Inversion (Gal et al. 2022) as a baseline: only the embeddings of the identifier's tokens are trained; the
 // rest of the CLIP embedding table, the text encoder and the UNet stay as they are.
-import { add, cast, type Graph, matmul, sub, type Value } from '../../onnx/index.ts';
+import { add, cast, equal, type Graph, matmul, sub, transpose, unsqueeze, type Value } from '../../onnx/index.ts';
 import { CLIP_TEXT_PREFIX } from '../../models/clip-text/inventory.ts';
 import type { PersonalizationModel } from '../model.ts';
 
 export const TOKEN_EMBEDDING_PARAM = `${CLIP_TEXT_PREFIX}.embeddings.token_embedding.weight`;
 export const TI_EMBEDDING_INPUT = 'textual_inversion.embedding';
+/** Generation graphs take the ids too, so one session serves every identifier with the same number of tokens. */
+export const TI_TOKEN_IDS_INPUT = 'textual_inversion.token_ids';
 
 /** The identifier's CLIP token ids (no BOS/EOS), deduplicated in order. */
 export function identifierTokenIds(model: PersonalizationModel, identifier: string): number[] {
@@ -39,6 +41,23 @@ export function withTrainableRows(g: Graph, table: Value, ids: readonly number[]
   const s = g.constant({ dtype: 'float32', dims: [k, vocab], data: selector }, 'ti_selector');
   const sT = g.constant({ dtype: 'float32', dims: [vocab, k], data: selectorT }, 'ti_selector_t');
   const rows = g.input(TI_EMBEDDING_INPUT, 'float32', [k, hidden]);
+  return replaceRows(table, s, sT, rows);
+}
+
+/**
+ * The same substitution for generation, with the token ids as a graph input too (`TI_TOKEN_IDS_INPUT`, int64
+ * [vectors], distinct ids): S = (ids[:, None] == 0..vocab−1). The product E' is what the finetune trained through.
+ */
+export function withFedRows(g: Graph, table: Value, vectors: number, vocab: number, hidden: number): Value {
+  const ids = g.input(TI_TOKEN_IDS_INPUT, 'int64', [vectors]);
+  const range = g.constant({ dtype: 'int64', dims: [1, vocab], data: BigInt64Array.from({ length: vocab }, (_, i) => BigInt(i)) }, 'ti_vocab_range');
+  const s = cast(equal(unsqueeze(ids, [1]), range), 'float32');
+  const rows = g.input(TI_EMBEDDING_INPUT, 'float32', [vectors, hidden]);
+  return replaceRows(table, s, transpose(s, [1, 0]), rows);
+}
+
+/** E + Sᵀ·(V − S·E) for a one-hot selector S [k, vocab] of distinct ids. */
+function replaceRows(table: Value, s: Value, sT: Value, rows: Value): Value {
   const e = table.dtype === 'float32' ? table : cast(table, 'float32');
   return add(e, matmul(sT, sub(rows, matmul(s, e))));
 }

@@ -2,7 +2,9 @@
 // adapter (the same graph injection the finetune trained through, gpu-runner/personalize/lidb/graph-adapter.ts), and
 // the weights are fed as graph inputs, so one session per (shape, adapter layout) serves every subject (DESIGN §4:
 // "personalized weights are graph inputs, never baked into a new session"). Sessions come from the engine's session
-// host: CUDA when present (else CPU), built once and cached on disk (gpu-runner/onnx/runtime).
+// host: CUDA when present (else CPU), built once and cached on disk (gpu-runner/onnx/runtime). Textual-inversion
+// weights enter the same way: the text encoder's token table takes the learned rows and their token ids as inputs
+// (the substitution the TI finetune trained through, personalize/finetune/textual-inversion.ts).
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../../models/clip-text/build.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../../models/vae/build.ts';
@@ -16,6 +18,8 @@ import {
   type RuntimeFeeds,
   type SessionRunner,
 } from '../../onnx/runtime/index.ts';
+import { BindingGraph } from '../../personalize/finetune/diffusion-loss-graph.ts';
+import { TI_EMBEDDING_INPUT, TI_TOKEN_IDS_INPUT, TOKEN_EMBEDDING_PARAM, withFedRows } from '../../personalize/finetune/textual-inversion.ts';
 import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
 import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from '../../personalize/lidb/graph-adapter.ts';
 import type { PersonalizationModel } from '../../personalize/model.ts';
@@ -35,17 +39,33 @@ function runtimeFeeds(feeds: Record<string, HostTensor>): RuntimeFeeds {
   return out;
 }
 
-/** What decides a graph's adapter inputs: LiDB rank and the relax term's mode and rank. */
-type AdapterLayout = { lidbRank: number; relax: { mode: 'lora' | 'lidb'; rank: number } | undefined };
+/**
+ * What decides a graph's personalization inputs: LiDB rank, the relax term's mode and rank, and the number of
+ * textual-inversion vectors (text encoder only; 0 without).
+ */
+type AdapterLayout = { lidbRank: number; relax: { mode: 'lora' | 'lidb'; rank: number } | undefined; tiVectors: number };
 
 function layoutOf(weights: PersonalizedWeights): AdapterLayout {
   return {
     lidbRank: weights.lidb ? weights.settings.r : 0,
     relax: weights.relax ? { mode: weights.relax.mode, rank: weights.relax.rank } : undefined,
+    tiVectors: weights.textualInversion?.tokenIds.length ?? 0,
   };
 }
 
-const layoutKey = (layout: AdapterLayout) => `r${layout.lidbRank}-${layout.relax ? `${layout.relax.mode}${layout.relax.rank}` : 'none'}`;
+const adapterKey = (layout: AdapterLayout) => `r${layout.lidbRank}-${layout.relax ? `${layout.relax.mode}${layout.relax.rank}` : 'none'}`;
+const textKey = (layout: AdapterLayout) => `${adapterKey(layout)}${layout.tiVectors ? `-ti${layout.tiVectors}` : ''}`;
+
+/** The textual-inversion feeds of the text encoder: the token ids and their learned rows. */
+function textualInversionFeeds(weights: PersonalizedWeights, hidden: number): Record<string, HostTensor> {
+  const ti = weights.textualInversion;
+  if (!ti) return {};
+  const vectors = ti.tokenIds.length;
+  return {
+    [TI_TOKEN_IDS_INPUT]: { dtype: 'int64', dims: [vectors], data: BigInt64Array.from(ti.tokenIds, (id) => BigInt(id)) },
+    [TI_EMBEDDING_INPUT]: { dtype: 'float32', dims: [vectors, hidden], data: ti.embedding },
+  };
+}
 
 /** Per-layer factors of a weight file, by layer name, as the adapter feeds them. */
 function feedValues(weights: PersonalizedWeights): AdapterFeedValues {
@@ -77,6 +97,7 @@ export class PersonalizedSessions {
     const { model } = this;
     const layout = layoutOf(weights);
     const factors = feedValues(weights);
+    const tiFeeds = textualInversionFeeds(weights, model.textEncoder.config.hiddenSize);
     const vaePlan = model.vae.plan;
     const latentChannels = vaePlan.config.latentChannels;
     const adapterFeeds = (adapter: LidbAdapterValues | undefined): Record<string, HostTensor> =>
@@ -89,7 +110,7 @@ export class PersonalizedSessions {
       encodeText: async (inputIds, batch) => {
         const { session, adapter } = await this.text(batch, layout);
         const outputs = await session.run(
-          runtimeFeeds({ [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds }, ...adapterFeeds(adapter) }),
+          runtimeFeeds({ [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds }, ...adapterFeeds(adapter), ...tiFeeds }),
         );
         return float32Data(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
       },
@@ -167,19 +188,26 @@ export class PersonalizedSessions {
   }
 
   private text(batch: number, layout: AdapterLayout): Promise<AdaptedSession> {
-    return this.cached(`text:${batch}:${layoutKey(layout)}`, async () => {
+    return this.cached(`text:${batch}:${textKey(layout)}`, async () => {
       const adapter = this.adapterFor(TEXT_ENCODER_COMPONENT, layout);
-      const { graph } = buildClipTextGraph(this.model.textEncoder.config, this.model.paramSources.textEncoder, {
+      const config = this.model.textEncoder.config;
+      let tiGraph: BindingGraph | undefined;
+      if (layout.tiVectors > 0) {
+        const g = (tiGraph = new BindingGraph('text_encoder'));
+        g.redirectParam(TOKEN_EMBEDDING_PARAM, (table) => withFedRows(g, table, layout.tiVectors, config.vocabSize, config.hiddenSize));
+      }
+      const { graph } = buildClipTextGraph(config, this.model.paramSources.textEncoder, {
         batch,
         length: TEXT_LENGTH,
         ...(adapter ? { adapters: [adapter] } : {}),
+        ...(tiGraph ? { graph: tiGraph } : {}),
       });
-      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${layoutKey(layout)}`), adapter: adapter?.values };
+      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${textKey(layout)}`), adapter: adapter?.values };
     });
   }
 
   private unet(batch: number, height: number, width: number, layout: AdapterLayout): Promise<AdaptedSession> {
-    return this.cached(`unet:${batch}x${height}x${width}:${layoutKey(layout)}`, async () => {
+    return this.cached(`unet:${batch}x${height}x${width}:${adapterKey(layout)}`, async () => {
       const adapter = this.adapterFor(UNET_COMPONENT, layout);
       const { graph } = buildUnetGraph(this.model.unet.plan, this.model.paramSources.unet, {
         batch,
@@ -188,7 +216,7 @@ export class PersonalizedSessions {
         textLength: TEXT_LENGTH,
         ...(adapter ? { adapters: [adapter] } : {}),
       });
-      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${layoutKey(layout)}`), adapter: adapter?.values };
+      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${adapterKey(layout)}`), adapter: adapter?.values };
     });
   }
 
