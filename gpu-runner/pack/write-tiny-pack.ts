@@ -36,7 +36,7 @@ function writeJson(path: string, value: unknown): void {
 }
 
 /** The CLIP vocabulary as transformers' `vocab.json` + `merges.txt`, so diffusers and other tools load the pack. */
-function writeTokenizer(dir: string): void {
+export function writeTokenizer(dir: string): void {
   mkdirSync(dir, { recursive: true });
   const text = gunzipSync(readFileSync(BUNDLED_CLIP_VOCAB)).toString('utf8');
   const vocab = vocabFromOpenAiMerges(text, BUNDLED_CLIP_VOCAB);

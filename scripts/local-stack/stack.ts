@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyMigrations } from '../../db/migrate.ts';
-import { ensureTinyPack } from '../../gpu-runner/pack/write-tiny-pack.ts';
+import { defaultModelDir } from '../../gpu-runner/pack/default-pack.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { startChild, waitUntilReady, type Child } from './processes.ts';
 
@@ -19,7 +19,7 @@ export interface StackOptions {
   readonly runnerPort: number;
   /** An existing database; an embedded server in `dataDir` when absent. */
   readonly databaseUrl?: string;
-  /** A diffusers model pack; the tiny pack (written on first use) when absent. */
+  /** A diffusers model pack; when absent the trained world pack if complete, else the tiny pack (written on first use). */
   readonly modelDir?: string;
   /** Extra [vars] for the edge, e.g. WEBHOOK_ALLOW_HTTP_LOOPBACK or shorter leases in tests. */
   readonly edgeVars?: Readonly<Record<string, string>>;
@@ -74,7 +74,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     await applyMigrations(postgres.url);
     log('migrations applied');
-    const modelDir = options.modelDir ?? ensureTinyPack();
+    const modelDir = options.modelDir ?? defaultModelDir();
     log(`model pack: ${modelDir}`);
     const secret = runnerSecretIn(options.dataDir);
     const edgeUrl = `http://127.0.0.1:${options.edgePort}`;

@@ -23,6 +23,7 @@ import {
 } from '../jobs/executor.ts';
 import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from './model-pack.ts';
 import { PersonalizedSessions } from './personalized-diffusion.ts';
+import { drawnSize, enlarge } from './native-resolution.ts';
 
 export type ModelPackExecutorOptions = {
   /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the bundled tiny pack when absent. */
@@ -125,14 +126,15 @@ export class ModelPackExecutor implements JobExecutor {
       throw new InvalidInputError(`the weights were made for base model ${weights.meta.baseModelId} (${weights.meta.baseModelSha256.slice(0, 12)}…), this runner serves ${pack.id} (${pack.sha256.slice(0, 12)}…)`);
     }
     const { params } = input;
+    const drawn = drawnSize(pack, params.width, params.height);
     const result = await generate(this.sessionsOrThrow().modelsFor(weights), pack.tokenizer, {
       prompt: params.prompt,
       negativePrompt: params.negative_prompt,
       seed: params.seed,
       numInferenceSteps: params.steps,
       guidanceScale: params.guidance_scale,
-      width: params.width,
-      height: params.height,
+      width: drawn.width,
+      height: drawn.height,
       batchSize: params.num_images,
       scheduler: schedulerChoice(pack, params.scheduler),
       onStep: (step, total) => {
@@ -142,7 +144,7 @@ export class ModelPackExecutor implements JobExecutor {
       },
     });
     return {
-      images: result.seeds.map((seed, index) => ({ index, seed, image: toRgb(result.images, index, params.width, params.height) })),
+      images: result.seeds.map((seed, index) => ({ index, seed, image: enlarge(toRgb(result.images, index, drawn.width, drawn.height), drawn.factor) })),
     };
   }
 

@@ -1,6 +1,6 @@
 // A model pack as the runner serves it: a diffusers SD 1.5 folder (model_index.json, unet/, text_encoder/, vae/,
 // tokenizer/, scheduler/) plus a hypernetwork checkpoint (`hypernetwork/model.safetensors`). Without a RUNNER_MODEL_DIR
-// the bundled tiny pack is written (seeded, deterministic) and used.
+// the trained world pack is used once complete, else the bundled tiny pack is written (seeded, deterministic) and used.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -11,13 +11,16 @@ import { externalParams, inlineParams, type ParamSource } from '../../models/par
 import { INLINE_WEIGHT_LIMIT } from '../../diffusion/pipeline.ts';
 import { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import type { SchedulerChoice } from '../../diffusion/sampler.ts';
-import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
+import { defaultModelDir } from '../../pack/default-pack.ts';
+import { trainingScheduleSchema } from '../../diffusion/schedulers/noise-schedule.ts';
 import { decodeHypernetworkCheckpoint } from '../../personalize/hypernetwork/checkpoint.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../../personalize/hypernetwork/config.ts';
 import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../../personalize/hypernetwork/inventory.ts';
 import { createPersonalizationModel, type PersonalizationModel } from '../../personalize/model.ts';
 
 export const HYPERNETWORK_CHECKPOINT = join('hypernetwork', 'model.safetensors');
+/** The model card's figures and images inside a pack; outside the pack's digest. */
+export const PACK_CARD_FOLDER = 'card';
 /** Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, DESIGN §3). */
 const UNTRAINED_HYPERNETWORK_SEED = 0;
 
@@ -39,7 +42,24 @@ export type LoadedPack = {
   /** The pack's `scheduler/scheduler_config.json`, the base for every scheduler a job asks for. */
   schedulerConfig: Record<string, unknown>;
   hypernetwork: 'checkpoint' | 'untrained';
+  /**
+   * The one image side a pack draws well, when its model_index.json says so (`_hdb_native_resolution`: the world pack's
+   * 32 px); requests for a multiple of it are sampled at this side and enlarged (native-resolution.ts).
+   */
+  nativeResolution?: number;
 };
+
+/** What the runner reads from model_index.json beyond diffusers' keys (diffusers ignores keys starting with "_"). */
+function packIndex(dir: string): { id?: string; nativeResolution?: number } {
+  const path = join(dir, 'model_index.json');
+  if (!existsSync(path)) return {};
+  const index = parsePythonJson(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const id = index._hdb_pack_id;
+  const native = index._hdb_native_resolution;
+  if (id !== undefined && (typeof id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(id))) throw new Error(`${path}: _hdb_pack_id must be a name of [A-Za-z0-9._-], got ${JSON.stringify(id)}`);
+  if (native !== undefined && !(typeof native === 'number' && Number.isInteger(native) && native > 0)) throw new Error(`${path}: _hdb_native_resolution must be a positive integer, got ${JSON.stringify(native)}`);
+  return { ...(id ? { id } : {}), ...(native ? { nativeResolution: native } : {}) };
+}
 
 export type WeightPlacement = 'inline' | 'external' | 'auto';
 
@@ -52,7 +72,8 @@ export async function loadModelPack(
   warn: (message: string) => void,
   placement: WeightPlacement = 'auto',
 ): Promise<LoadedPack> {
-  const dir = modelDir ?? ensureTinyPack();
+  const dir = modelDir ?? defaultModelDir();
+  const index = packIndex(dir);
   const folder = openDiffusersFolder(dir);
   const externalWeights: ExternalWeightDirs = {};
   const source = (key: keyof ExternalWeightDirs, component: { dir: string; weights: ModelWeights }): ParamSource => {
@@ -69,9 +90,12 @@ export async function loadModelPack(
   const tokenizer = ClipTokenizer.load(folder.tokenizerDir);
   const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
   const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as Record<string, unknown>;
-  const id = basename(dir);
+  const id = index.id ?? basename(dir);
   const sha256 = await packDigest(dir);
-  const components = { id, sha256, unet: folder.unet, textEncoder: folder.textEncoder, vae: folder.vae, tokenizer, paramSources };
+  // Personalization's noise schedule is the one the base model was trained with (the pack's scheduler config).
+  const schedule = trainingScheduleSchema.parse({ trained_betas: null, ...pickSchedule(schedulerConfig) });
+  const components = { id, sha256, unet: folder.unet, textEncoder: folder.textEncoder, vae: folder.vae, tokenizer, paramSources, schedule };
+  const extras = index.nativeResolution ? { nativeResolution: index.nativeResolution } : {};
   const base = createPersonalizationModel(components);
 
   const checkpointPath = join(dir, HYPERNETWORK_CHECKPOINT);
@@ -87,13 +111,18 @@ export async function loadModelPack(
       selection: checkpoint.selection,
       hypernetwork: { config: checkpoint.config, params: checkpoint.params },
     });
-    return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'checkpoint' };
+    return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'checkpoint', ...extras };
   }
   warn(`${checkpointPath} is missing: using an untrained hypernetwork (its predictions are near zero; the finetune does the work)`);
   const config = parseHypernetworkConfig(TINY_HYPERNETWORK_CONFIG);
   const params = initHypernetworkParams(config, hypernetworkInventory(config, headLayouts(base.layers, base.lidb)), UNTRAINED_HYPERNETWORK_SEED);
   const model = createPersonalizationModel({ ...components, hypernetwork: { config, params } });
-  return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'untrained' };
+  return { dir, externalWeights, id, sha256, model, tokenizer, schedulerConfig, hypernetwork: 'untrained', ...extras };
+}
+
+function pickSchedule(config: Record<string, unknown>): Record<string, unknown> {
+  const keys = ['num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'trained_betas'];
+  return Object.fromEntries(keys.filter((key) => config[key] !== undefined).map((key) => [key, config[key]]));
 }
 
 const SCHEDULER_CLASSES = {
@@ -116,13 +145,15 @@ export function schedulerChoice(pack: LoadedPack, name: keyof typeof SCHEDULER_C
 
 /**
  * SHA-256 over the pack's weight files and configs, in path order (each entry: relative path, size, bytes), so a
- * weight file records exactly which base it was made for. Streamed: full-size packs are gigabytes.
+ * weight file records exactly which base it was made for. Streamed: full-size packs are gigabytes. The model card's
+ * material (`card/`: gate figures, sample grids) is documentation, not model: rerunning a gate keeps weight files valid.
  */
 async function packDigest(dir: string): Promise<string> {
   const files: string[] = [];
   const walk = (folder: string) => {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const path = join(folder, entry.name);
+      if (entry.isDirectory() && folder === dir && entry.name === PACK_CARD_FOLDER) continue;
       if (entry.isDirectory() && !entry.name.startsWith('.')) walk(path);
       else if (entry.isFile() && /\.(safetensors|json|txt)$/.test(entry.name)) files.push(path);
     }
