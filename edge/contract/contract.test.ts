@@ -133,6 +133,39 @@ describe('schemas', () => {
     expect(RunnerEvent.safeParse({ ...event, step: 40 }).success).toBe(true);
   });
 
+  it('refuses a PEFT output for textual inversion, which has no LoRA, and names the formats it writes', () => {
+    const job = (method: string, format: string) => ({
+      job_id: 'job_ti',
+      kind: 'personalization',
+      attempt: 1,
+      events_url: 'https://edge.example/internal/runner/events',
+      lease_seconds: 600,
+      payload: { method, images: [{ content_type: 'image/png', width: 512, height: 512, source: image }], finetune: {}, outputs: [{ format: 'lidb', dtype: 'fp16' }, { format, dtype: 'fp16' }] },
+    });
+    expect(JobRequest.safeParse(job('textual-inversion', 'kohya')).success).toBe(true);
+    expect(JobRequest.safeParse(job('dreambooth-lora', 'peft')).success).toBe(true);
+    const refused = JobRequest.safeParse(job('textual-inversion', 'peft'));
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues).toEqual([
+      expect.objectContaining({ path: ['payload', 'outputs', 1, 'format'], message: 'method textual-inversion has no peft file; it writes lidb, kohya' }),
+    ]);
+  });
+
+  it('accepts rank 0 in a personalization result only for textual inversion', () => {
+    const file = { format: 'lidb', dtype: 'fp16', data_base64: 'AAAA', sha256: 'b'.repeat(64), byte_size: 3 };
+    const succeeded = (method: string, rank: number) => ({
+      event_id: 'evt_r',
+      job_id: 'job_1',
+      attempt: 1,
+      occurred_at: new Date().toISOString(),
+      type: 'succeeded',
+      result: { kind: 'personalization', method, base_model_id: 'sd15', rank, layers: ['text_encoder.text_model.embeddings.token_embedding'], num_parameters: 2304, files: [file] },
+    });
+    expect(RunnerEvent.safeParse(succeeded('textual-inversion', 0)).success).toBe(true);
+    expect(RunnerEvent.safeParse(succeeded('hyperdreambooth', 0)).success).toBe(false);
+    expect(RunnerEvent.safeParse(succeeded('hyperdreambooth', 1)).success).toBe(true);
+  });
+
   it('round-trips base64 and hashes like sha256sum', async () => {
     const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
     expect(base64ToBytes(bytesToBase64(bytes))).toEqual(bytes);

@@ -21,13 +21,18 @@ export const PersonalizationResult = z
     kind: z.literal('personalization'),
     method: PersonalizationMethod,
     base_model_id: z.string().min(1),
-    rank: z.number().int().min(1),
-    /** Names of the adapted UNet layers, in file order. */
+    /** The low-rank factors' rank; 0 for `textual-inversion`, which learns embedding rows instead. */
+    rank: z.number().int().min(0),
+    /** Names of the adapted layers (UNet and text encoder), in file order; textual inversion: the token table. */
     layers: z.array(z.string().min(1)).min(1),
     num_parameters: z.number().int().positive(),
     files: z.array(WeightFile).min(1),
   })
-  .strict();
+  .strict()
+  .refine((result) => result.rank >= 1 || result.method === 'textual-inversion', {
+    message: 'rank must be at least 1 (0 only for textual-inversion)',
+    path: ['rank'],
+  });
 export type PersonalizationResult = z.infer<typeof PersonalizationResult>;
 
 export const GeneratedImage = z

@@ -8,6 +8,10 @@ export const PERSONALIZATION_METHODS = [
   'dreambooth-lora',
   'textual-inversion',
 ] as const;
+/**
+ * `lidb` is the native file of every method (LiDB factors, relax term, textual-inversion rows); `kohya` is the kohya
+ * LoRA, or for `textual-inversion` the kohya/A1111 embedding (`emb_params`); `peft` is the PEFT/diffusers LoRA.
+ */
 export const WEIGHT_FORMATS = ['lidb', 'kohya', 'peft'] as const;
 export const WEIGHT_DTYPES = ['fp16', 'fp32'] as const;
 export const SCHEDULERS = ['ddim', 'euler', 'euler-ancestral', 'dpmpp-2m', 'dpmpp-2m-karras', 'pndm'] as const;
@@ -15,6 +19,11 @@ export const IMAGE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as 
 
 export const PersonalizationMethod = z.enum(PERSONALIZATION_METHODS);
 export const WeightFormat = z.enum(WEIGHT_FORMATS);
+
+/** The formats a method's weights can be written in: textual inversion has no LoRA, so no PEFT file. */
+export function weightFormatsOf(method: (typeof PERSONALIZATION_METHODS)[number]): readonly (typeof WEIGHT_FORMATS)[number][] {
+  return method === 'textual-inversion' ? ['lidb', 'kohya'] : WEIGHT_FORMATS;
+}
 export const WeightDtype = z.enum(WEIGHT_DTYPES);
 export const Scheduler = z.enum(SCHEDULERS);
 
@@ -65,6 +74,23 @@ export const FinetuneOptions = z
   .strict();
 export type FinetuneOptions = z.infer<typeof FinetuneOptions>;
 
+/** Adds an issue for each output whose format the method cannot write (shared by the edge's create request). */
+export function refineOutputFormats(
+  value: { method: (typeof PERSONALIZATION_METHODS)[number]; outputs: ReadonlyArray<{ format: (typeof WEIGHT_FORMATS)[number] }> },
+  ctx: z.RefinementCtx,
+): void {
+  const formats = weightFormatsOf(value.method);
+  value.outputs.forEach((output, index) => {
+    if (!formats.includes(output.format)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outputs', index, 'format'],
+        message: `method ${value.method} has no ${output.format} file; it writes ${formats.join(', ')}`,
+      });
+    }
+  });
+}
+
 export const PersonalizationPayload = z
   .object({
     method: PersonalizationMethod,
@@ -73,7 +99,8 @@ export const PersonalizationPayload = z
     /** Formats and dtypes the edge wants back; the runner returns one file per (format, dtype). */
     outputs: z.array(z.object({ format: WeightFormat, dtype: WeightDtype }).strict()).min(1),
   })
-  .strict();
+  .strict()
+  .superRefine(refineOutputFormats);
 export type PersonalizationPayload = z.infer<typeof PersonalizationPayload>;
 
 export const GenerationParams = z

@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, eq, inArray, isNull } from 'drizzle-orm';
 import { jobs, subjectImages, subjects, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { FinetuneOptions, PersonalizationMethod, WeightDtype, WeightFormat } from '../contract/index.ts';
+import { FinetuneOptions, PersonalizationMethod, refineOutputFormats, WeightDtype, WeightFormat, weightFormatsOf } from '../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentPersonalization } from '../jobs/present.ts';
@@ -20,13 +20,21 @@ import { webhookEventsFilterSchema } from '../webhooks/events.ts';
 import { checkWebhookTarget, targetPolicyFromEnv } from '../webhooks/target-policy.ts';
 import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
 
-/** What a personalization returns unless asked otherwise: the native file and the two LoRA exports. */
+/**
+ * What a personalization returns unless asked otherwise: the native file and the method's exports (the two LoRA
+ * files; for textual inversion, the kohya/A1111 embedding).
+ */
 export const DEFAULT_OUTPUTS = [
   { format: 'lidb', dtype: 'fp16' },
   { format: 'lidb', dtype: 'fp32' },
   { format: 'kohya', dtype: 'fp16' },
   { format: 'peft', dtype: 'fp16' },
 ] as const;
+
+export function defaultOutputsOf(method: z.infer<typeof PersonalizationMethod>): Array<{ format: z.infer<typeof WeightFormat>; dtype: z.infer<typeof WeightDtype> }> {
+  const formats: readonly string[] = weightFormatsOf(method);
+  return DEFAULT_OUTPUTS.filter((output) => formats.includes(output.format)).map((output) => ({ ...output }));
+}
 
 export const WebhookFields = {
   webhook_url: z.string().url().max(2048).optional().openapi({ example: 'https://example.com/hooks/hdb' }),
@@ -42,10 +50,17 @@ const CreatePersonalization = z
       .array(z.object({ format: WeightFormat, dtype: WeightDtype }).strict())
       .min(1)
       .max(6)
-      .default([...DEFAULT_OUTPUTS]),
+      .optional()
+      .openapi({
+        description:
+          'Files to store, one per (format, dtype). Default: lidb fp16 and fp32, kohya fp16, peft fp16; textual-inversion writes lidb (native, with the learned embedding) and kohya (the kohya/A1111 embedding), not peft.',
+      }),
     ...WebhookFields,
   })
   .strict()
+  .superRefine((body, ctx) => {
+    if (body.outputs) refineOutputFormats({ method: body.method, outputs: body.outputs }, ctx);
+  })
   .openapi('CreatePersonalization');
 
 const Progress = z.object({ step: z.number().int(), total_steps: z.number().int().nullable() });
@@ -181,7 +196,7 @@ export function personalizationsRouter() {
         kind: 'personalization',
         subjectId: subject.id,
         method: body.method,
-        params: { method: body.method, finetune: body.finetune, outputs: body.outputs },
+        params: { method: body.method, finetune: body.finetune, outputs: body.outputs ?? defaultOutputsOf(body.method) },
         progressTotal: null,
         maxAttempts: settings.maxAttempts,
         leaseExpiresAt: leaseFrom(now, c.env),

@@ -93,7 +93,7 @@ const download = createRoute({
   method: 'get',
   path: '/v1/weights/{id}/download',
   tags: ['weights'],
-  summary: 'Download a weights file (.safetensors): native LiDB, kohya LoRA or PEFT LoRA',
+  summary: 'Download a weights file (.safetensors): native (lidb), kohya LoRA or PEFT LoRA; for textual inversion, native or the kohya/A1111 embedding (kohya)',
   security: bearer,
   request: { params, query: z.object({ format: WeightFormat.default('lidb'), dtype: WeightDtype.default('fp16') }) },
   responses: {

@@ -228,6 +228,49 @@ describe('personalization lifecycle', () => {
   });
 });
 
+describe('textual inversion', () => {
+  it('stores the native file and the kohya/A1111 embedding (no PEFT) and generates from the native file', async () => {
+    const created = await createPersonalization({ method: 'textual-inversion' });
+    const received = await waitForRunnerJob(created.id);
+    if (received.request.kind !== 'personalization') throw new Error('expected a personalization job');
+    expect(received.request.payload.method).toBe('textual-inversion');
+    expect(received.request.payload.outputs).toEqual([
+      { format: 'lidb', dtype: 'fp16' },
+      { format: 'lidb', dtype: 'fp32' },
+      { format: 'kohya', dtype: 'fp16' },
+    ]);
+    for (const signed of received.events) expect((await deliverOk(signed)).outcome).toBe('applied');
+    const weightsId = (await getPersonalization(created.id)).body.weights_id as string;
+    const weights = (await (await call(`/v1/weights/${weightsId}`, { key: owner.key })).json()) as Record<string, unknown> & { files: { format: string; dtype: string }[] };
+    expect(weights).toMatchObject({ method: 'textual-inversion', rank: 0, layers: ['text_encoder.text_model.embeddings.token_embedding'] });
+    expect(weights.files.map((f) => `${f.format}/${f.dtype}`).sort()).toEqual(['kohya/fp16', 'lidb/fp16', 'lidb/fp32']);
+    expect((await call(`/v1/weights/${weightsId}/download?format=kohya&dtype=fp16`, { key: owner.key })).status).toBe(200);
+
+    const res = await call('/v1/generations', { method: 'POST', key: owner.key, json: { weights_id: weightsId, prompt: 'a [V] face on the moon', steps: 2, width: 64, height: 64 } });
+    expect(res.status).toBe(202);
+    const generation = await waitForRunnerJob(((await res.json()) as { id: string }).id);
+    if (generation.request.kind !== 'generation') throw new Error('expected a generation job');
+    expect(generation.request.payload.weights).toMatchObject({ format: 'lidb', dtype: 'fp16' });
+  });
+
+  it('refuses a PEFT output for textual inversion at creation, naming the formats it writes', async () => {
+    const res = await call('/v1/personalizations', {
+      method: 'POST',
+      key: owner.key,
+      json: { subject_id: subjectId, method: 'textual-inversion', outputs: [{ format: 'lidb', dtype: 'fp16' }, { format: 'peft', dtype: 'fp16' }] },
+    });
+    const body = await expectError(res, 422, 'invalid_request');
+    expect(JSON.stringify(body.error.details)).toContain('method textual-inversion has no peft file; it writes lidb, kohya');
+    const explicit = await call('/v1/personalizations', {
+      method: 'POST',
+      key: owner.key,
+      json: { subject_id: subjectId, method: 'textual-inversion', outputs: [{ format: 'kohya', dtype: 'fp32' }] },
+    });
+    expect(explicit.status).toBe(202);
+    expect(((await explicit.json()) as { outputs: unknown }).outputs).toEqual([{ format: 'kohya', dtype: 'fp32' }]);
+  });
+});
+
 describe('generation lifecycle', () => {
   it('generates images from stored weights and serves them to the owner only', async () => {
     const created = await createPersonalization();

@@ -71,8 +71,10 @@ async function eventsFor(job: JobRequest, secret: string): Promise<SignedEvent[]
         kind: 'personalization',
         method: job.payload.method,
         base_model_id: 'sd15-tiny',
-        rank: job.payload.finetune.rank,
-        layers: ['down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q'],
+        // As the runner reports them: textual inversion learns embedding rows (rank 0) of the text encoder's token table.
+        ...(job.payload.method === 'textual-inversion'
+          ? { rank: 0, layers: ['text_encoder.text_model.embeddings.token_embedding'] }
+          : { rank: job.payload.finetune.rank, layers: ['down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q'] }),
         num_parameters: 4,
         files,
       },
