@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { adamW, cosineSchedule, createTrainer, loadCheckpoint, type ParamSet, type Trainer } from '../../onnx/optim/index.ts';
-import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
+import { int64Tensor, shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { BASE_UNET_CONFIG, BASE_TEXT_ENCODER_CONFIG, baseModel, baseParameterCounts, type BaseModel } from './base-config.ts';
-import { loadOrBuildLatentSet, stepBatch, type LatentSet } from './base-data.ts';
-import { BASE_TRAIN_OUTPUTS, buildBaseTrainingGraph } from './base-graph.ts';
+import { baseTokenizer, loadOrBuildLatentSet, stepBatch, type LatentSet } from './base-data.ts';
+import { BASE_TRAIN_INPUTS, BASE_TRAIN_OUTPUTS, buildBaseTrainingGraph } from './base-graph.ts';
 import { initBaseParams } from './base-params.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -144,6 +144,29 @@ export function readBaseCheckpoint(path: string): { model: BaseModel; params: Pa
   };
 }
 
+/**
+ * Does the model use its captions? The weighted loss on one fixed held-aside draw (its own seed, no dropout) with the
+ * true captions, with empty captions, and with the captions rolled by one row (another sample's caption): a model that
+ * follows captions scores lowest with the true ones.
+ */
+export async function captionProbe(run: BaseTrainingRun): Promise<{ caption: number; empty: number; shuffled: number }> {
+  const { feeds } = stepBatch(run.data, { ...run.settings, seed: run.settings.seed + 1_000_003, captionDropout: 0 }, 0);
+  const ids = feeds[BASE_TRAIN_INPUTS.inputIds]!.data as BigInt64Array;
+  const length = ids.length / run.settings.batch;
+  const empty = BigInt64Array.from(baseTokenizer().tokenize('').map(BigInt));
+  const withIds = (data: BigInt64Array) => ({ ...feeds, [BASE_TRAIN_INPUTS.inputIds]: int64Tensor(data, [run.settings.batch, length]) });
+  const emptied = new BigInt64Array(ids.length);
+  for (let row = 0; row < run.settings.batch; row++) emptied.set(empty, row * length);
+  const rolled = new BigInt64Array(ids.length);
+  rolled.set(ids.subarray(length));
+  rolled.set(ids.subarray(0, length), ids.length - length);
+  return {
+    caption: (await run.trainer.evaluate(feeds)).loss,
+    empty: (await run.trainer.evaluate(withIds(emptied))).loss,
+    shuffled: (await run.trainer.evaluate(withIds(rolled))).loss,
+  };
+}
+
 interface CliOptions {
   runDir: string;
   vaeDir: string;
@@ -219,6 +242,7 @@ async function main(options: CliOptions): Promise<void> {
     }, shouldStop);
     await saveBaseCheckpoint(run, latest);
     const step = run.trainer.stepCount;
+    emit({ event: 'captionProbe', step, ...(await captionProbe(run)) });
     if (step % options.keepEvery === 0 || step === settings.steps) copyFileSync(latest, join(runDir, `step-${String(step).padStart(6, '0')}.safetensors`));
     emit({ event: 'checkpoint', step, path: LATEST_CHECKPOINT });
   }
