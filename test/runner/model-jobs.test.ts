@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobRequest, type RunnerEvent } from '../../edge/contract/index.ts';
 import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
+import { importTextualInversion } from '../../gpu-runner/personalize/weights/textual-inversion-format.ts';
 import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';
 import { createLogger } from '../../gpu-runner/server/log.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../../gpu-runner/world/index.ts';
@@ -104,6 +105,80 @@ describe('model pack executor (tiny pack)', () => {
       const meta = await sharp(Buffer.from(image.data_base64, 'base64')).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
     }
+  });
+
+  it('personalizes with textual inversion (native file and kohya/A1111 embedding), then generates with its token', async () => {
+    const face = await facePng();
+    const personalization = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'personalization',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        method: 'textual-inversion',
+        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
+        finetune: { steps: FINETUNE_STEPS, seed: 2, learning_rate: 0.01, identifier_token: 'sks' },
+        outputs: [
+          { format: 'lidb', dtype: 'fp16' },
+          { format: 'kohya', dtype: 'fp32' },
+        ],
+      },
+    });
+    expect((await runner.client.post(personalization)).status).toBe(202);
+    const personalized = await edge.waitFor(isFinal(personalization.job_id), 120_000);
+    if (personalized.type !== 'succeeded' || personalized.result.kind !== 'personalization') {
+      throw new Error(`personalization did not succeed: ${JSON.stringify(personalized)}`);
+    }
+    const { result } = personalized;
+    expect(result).toMatchObject({ method: 'textual-inversion', rank: 0, layers: ['text_encoder.text_model.embeddings.token_embedding'] });
+    expect(result.files.map((file) => `${file.format}/${file.dtype}`)).toEqual(['lidb/fp16', 'kohya/fp32']);
+    const bytesOf = (index: number) => new Uint8Array(Buffer.from(result.files[index]!.data_base64, 'base64'));
+    const embedding = importTextualInversion(bytesOf(1));
+    expect(embedding).toMatchObject({ token: 'sks', metadata: { base_model_id: result.base_model_id, method: 'textual-inversion' } });
+    expect(result.num_parameters).toBe(embedding.vectors * embedding.hidden);
+    const native = parseSafetensors(bytesOf(0));
+    expect(native.header.metadata).toMatchObject({ method: 'textual-inversion', textual_inversion_token: 'sks', base_model_id: result.base_model_id });
+    expect(native.tensors.get('textual_inversion.embedding')?.shape).toEqual([embedding.vectors, embedding.hidden]);
+
+    const nativeFile = result.files[0]!;
+    const generation = JobRequest.parse({
+      job_id: newJobId(),
+      kind: 'generation',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        weights: { format: 'lidb', dtype: 'fp16', source: { data_base64: nativeFile.data_base64, sha256: nativeFile.sha256, byte_size: nativeFile.byte_size } },
+        base_model_id: result.base_model_id,
+        params: { prompt: 'a photo of sks in a hat', steps: SAMPLING_STEPS, width: 64, height: 64, seed: 9 },
+      },
+    });
+    expect((await runner.client.post(generation)).status).toBe(202);
+    const generated = await edge.waitFor(isFinal(generation.job_id), 120_000);
+    if (generated.type !== 'succeeded' || generated.result.kind !== 'generation') throw new Error(`generation did not succeed: ${JSON.stringify(generated)}`);
+    const meta = await sharp(Buffer.from(generated.result.images[0]!.data_base64, 'base64')).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+  });
+
+  it('answers 422 to a textual-inversion job that asks for a PEFT file', async () => {
+    const face = await facePng();
+    const job = {
+      job_id: newJobId(),
+      kind: 'personalization',
+      attempt: 1,
+      events_url: edge.eventsUrl,
+      lease_seconds: 600,
+      payload: {
+        method: 'textual-inversion',
+        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
+        finetune: { steps: 1 },
+        outputs: [{ format: 'peft', dtype: 'fp16' }],
+      },
+    };
+    const res = await runner.client.post(job);
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await readJson(res))).toContain('method textual-inversion has no peft file');
   });
 
   it('stops a finetune between steps when canceled', async () => {

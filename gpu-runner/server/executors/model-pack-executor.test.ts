@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationParams } from '../../../edge/contract/index.ts';
+import { parseSafetensors, serializeSafetensors, type Tensor } from '../../io/safetensors.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
 import { InvalidInputError, type ExecutionContext, type RgbImage } from '../jobs/executor.ts';
 import { ModelPackExecutor } from './model-pack-executor.ts';
@@ -71,15 +72,34 @@ describe('ModelPackExecutor', () => {
     }
   });
 
-  it('refuses a LoRA export as generation weights, and methods it does not serve, as invalid input', async () => {
+  it('refuses a LoRA export as generation weights, and a PEFT file for textual inversion, as invalid input', async () => {
     await expect(
       inline.generate({ jobId: 'job_d', weights: { format: 'kohya', dtype: 'fp16', bytes: lidbFile }, baseModelId: 'x', params }, context),
     ).rejects.toBeInstanceOf(InvalidInputError);
-    await expect(
-      inline.personalize(
-        { jobId: 'job_e', method: 'textual-inversion', images: [face], finetune: { steps: 1, rank: 1, relax: 'lora', seed: 0, identifier_token: '[V]' }, outputs: [{ format: 'lidb', dtype: 'fp16' }] },
-        context,
-      ),
-    ).rejects.toBeInstanceOf(InvalidInputError);
+    const peft = inline.personalize(
+      { jobId: 'job_e', method: 'textual-inversion', images: [face], finetune: { steps: 1, rank: 1, relax: 'lora', seed: 0, identifier_token: '[V]' }, outputs: [{ format: 'peft', dtype: 'fp16' }] },
+      context,
+    );
+    await expect(peft).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(peft).rejects.toThrow('method textual-inversion has no peft file; it writes lidb, kohya');
+  });
+
+  it('refuses textual-inversion rows that do not fit the text encoder', async () => {
+    const made = await inline.personalize(
+      { jobId: 'job_f', method: 'textual-inversion', images: [face], finetune: { steps: 1, rank: 1, relax: 'lora', seed: 0, identifier_token: '[V]' }, outputs: [{ format: 'lidb', dtype: 'fp32' }] },
+      context,
+    );
+    expect(made.rank).toBe(0);
+    const parsed = parseSafetensors(made.files[0]!.bytes);
+    const rows = parsed.tensors.get('textual_inversion.embedding')!;
+    const [vectors, hidden] = rows.shape as [number, number];
+    const generateWith = (tensors: Map<string, Tensor>, metadata: Record<string, string>) =>
+      inline.generate({ jobId: 'job_g', weights: { format: 'lidb', dtype: 'fp32', bytes: serializeSafetensors(tensors, metadata) }, baseModelId: 'x', params }, context);
+    const narrow = new Map(parsed.tensors).set('textual_inversion.embedding', { dtype: 'F32', shape: [vectors, hidden - 1], data: new Float32Array(vectors * (hidden - 1)) });
+    await expect(generateWith(narrow, parsed.header.metadata)).rejects.toThrow(/this text encoder's width \d+ are/);
+    const outside = { ...parsed.header.metadata, textual_inversion_token_ids: JSON.stringify(Array.from({ length: vectors }, (_, i) => 10_000_000 + i)) };
+    await expect(generateWith(parsed.tensors, outside)).rejects.toThrow(/outside the vocabulary/);
+    const repeated = { ...parsed.header.metadata, textual_inversion_token_ids: JSON.stringify(Array.from({ length: vectors }, () => 7)) };
+    await expect(generateWith(parsed.tensors, repeated)).rejects.toThrow(/must be distinct/);
   });
 });

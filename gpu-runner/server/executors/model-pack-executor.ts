@@ -6,8 +6,7 @@ import { knownCudaAvailability, shutdownSharedSessionHost, type ExecutionProvide
 import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
-import { exportLora } from '../../personalize/weights/lora-export.ts';
-import { decodeNativeWeights, encodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
+import { decodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import {
   InvalidInputError,
@@ -24,6 +23,7 @@ import {
 import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from './model-pack.ts';
 import { PersonalizedSessions } from './personalized-diffusion.ts';
 import { drawnSize, enlarge } from './native-resolution.ts';
+import { checkOutputs, checkTextualInversion, resultFigures, weightFiles } from './weight-files.ts';
 
 export type ModelPackExecutorOptions = {
   /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the bundled tiny pack when absent. */
@@ -35,11 +35,6 @@ export type ModelPackExecutorOptions = {
   /** What the operator asked for (RUNNER_EXECUTION_PROVIDER); logged against what the sessions use. */
   executionProvider?: 'auto' | 'cpu' | 'cuda';
 };
-
-
-
-/** The methods the personalization library does not serve yet answer this, instead of failing as internal errors. */
-const UNAVAILABLE_METHODS = new Set(['textual-inversion']);
 
 export function createExecutor(options: ModelPackExecutorOptions): ModelPackExecutor {
   return new ModelPackExecutor(options);
@@ -75,9 +70,9 @@ export class ModelPackExecutor implements JobExecutor {
 
   async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {
     const pack = this.loaded();
-    if (UNAVAILABLE_METHODS.has(input.method)) throw new InvalidInputError(`method ${input.method} is not available on this runner yet`);
     const image = input.images[0];
     if (!image) throw new InvalidInputError('a personalization needs at least one image');
+    checkOutputs(input.method, input.outputs);
     const { finetune } = input;
     let weights: PersonalizedWeights;
     try {
@@ -98,18 +93,7 @@ export class ModelPackExecutor implements JobExecutor {
       if (error instanceof FaceImageError) throw new InvalidInputError(error.message);
       throw error;
     }
-    const files = input.outputs.map(({ format, dtype }) => {
-      const fileDtype = dtype === 'fp16' ? 'F16' : 'F32';
-      const bytes = format === 'lidb' ? encodeNativeWeights(weights, fileDtype) : exportLora(weights, pack.model.bases, format, fileDtype);
-      return { format, dtype, bytes };
-    });
-    return {
-      baseModelId: pack.id,
-      rank: weights.relax?.rank ?? weights.settings.r,
-      layers: weights.layers.map((layer) => layer.name),
-      numParameters: storedNumbers(weights),
-      files,
-    };
+    return { baseModelId: pack.id, ...resultFigures(weights), files: weightFiles(weights, pack.model.bases, input.outputs) };
   }
 
   async generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput> {
@@ -125,6 +109,7 @@ export class ModelPackExecutor implements JobExecutor {
     if (weights.meta.baseModelSha256 !== pack.sha256) {
       throw new InvalidInputError(`the weights were made for base model ${weights.meta.baseModelId} (${weights.meta.baseModelSha256.slice(0, 12)}…), this runner serves ${pack.id} (${pack.sha256.slice(0, 12)}…)`);
     }
+    checkTextualInversion(weights, pack.model.textEncoder.config);
     const { params } = input;
     const drawn = drawnSize(pack, params.width, params.height);
     const result = await generate(this.sessionsOrThrow().modelsFor(weights), pack.tokenizer, {
@@ -167,14 +152,6 @@ export class ModelPackExecutor implements JobExecutor {
 
 function abortedBy(signal: AbortSignal): JobAbortedError {
   return new JobAbortedError(signal.reason === 'shutdown' ? 'shutdown' : 'canceled');
-}
-
-/** The numbers a weight file stores: the LiDB factors and the relax term (DESIGN §3: 150 per layer at r = 1). */
-function storedNumbers(weights: PersonalizedWeights): number {
-  let count = 0;
-  for (const factor of weights.lidb ?? []) count += factor.aTrain.length + factor.bTrain.length;
-  for (const factor of weights.relax?.factors ?? []) count += 'down' in factor ? factor.down.length + factor.up.length : factor.aTrain.length + factor.bTrain.length;
-  return count;
 }
 
 /** One image of a decoded batch [batch, 3, H, W] in [−1, 1] → 8-bit RGB (diffusers' postprocess, numpy rounding). */
