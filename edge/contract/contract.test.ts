@@ -1,5 +1,5 @@
 // Runs in Node (the runner's runtime); the edge tests exercise the same module inside workerd.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   JobRequest,
   RunnerEvent,
@@ -74,6 +74,24 @@ describe('signing', () => {
     const { result, body } = await verifyRequest([SECRET], request);
     expect(result.ok).toBe(true);
     expect(body).toBe(message.body);
+  });
+
+  it('imports each secret\'s key once, for signing and verifying alike, however many messages it signs', async () => {
+    const first = `cache-secret-a-${crypto.randomUUID()}`;
+    const second = `cache-secret-b-${crypto.randomUUID()}`;
+    const importKey = vi.spyOn(crypto.subtle, 'importKey');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const signed = headersOf(await signMessage(first, { ...message, body: `{"n":${i}}` }));
+        expect(await verifyMessage([second, first], signed, { ...message, body: `{"n":${i}}` })).toMatchObject({ ok: true });
+      }
+      expect(importKey).toHaveBeenCalledTimes(2);
+      const mismatch = await verifyMessage([second], headersOf(await signMessage(first, message)), message);
+      expect(mismatch).toEqual({ ok: false, reason: 'signature_mismatch' });
+      expect(importKey).toHaveBeenCalledTimes(2);
+    } finally {
+      importKey.mockRestore();
+    }
   });
 
   it('refuses short secrets', async () => {

@@ -42,11 +42,24 @@ function signedContent(id: string, timestamp: number, message: SignedMessage): U
 // Spelled this way because `CryptoKey` is a DOM/Workers global name that Node's types do not declare.
 type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
-async function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<HmacKey> {
+/**
+ * Imported keys by secret, so each secret is imported once per process or isolate rather than once per message. Only
+ * settled keys are kept (no shared pending promise, which workerd would tie to the request that created it); the
+ * few secrets in use (current, previous) fit, and the oldest entry goes when a rotation brings more.
+ */
+const importedKeys = new Map<string, HmacKey>();
+const IMPORTED_KEYS_LIMIT = 8;
+
+async function hmacKey(secret: string): Promise<HmacKey> {
+  const cached = importedKeys.get(secret);
+  if (cached) return cached;
   if (secret.length < MIN_SECRET_LENGTH) {
     throw new Error(`signing secret must be at least ${MIN_SECRET_LENGTH} characters`);
   }
-  return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  if (!importedKeys.has(secret) && importedKeys.size >= IMPORTED_KEYS_LIMIT) importedKeys.delete(importedKeys.keys().next().value!);
+  importedKeys.set(secret, key);
+  return key;
 }
 
 export function newMessageId(): string {
@@ -60,7 +73,7 @@ export async function signMessage(
 ): Promise<SignatureHeaders> {
   const id = options.id ?? newMessageId();
   const timestamp = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  const key = await hmacKey(secret, 'sign');
+  const key = await hmacKey(secret);
   const mac = await crypto.subtle.sign('HMAC', key, signedContent(id, timestamp, message));
   return {
     [SIGNATURE_HEADERS.id]: id,
@@ -105,7 +118,7 @@ export async function verifyMessage(
   if (candidates.length === 0) return { ok: false, reason: 'bad_signature_format' };
   const content = signedContent(id, timestamp, message);
   for (const secret of secrets) {
-    const key = await hmacKey(secret, 'verify');
+    const key = await hmacKey(secret);
     for (const candidate of candidates) {
       if (await crypto.subtle.verify('HMAC', key, candidate, content)) return { ok: true, id, timestamp };
     }
