@@ -1,7 +1,10 @@
-// The runner process: configuration from the environment (gpu-runner/README.md), the model pack executor in a worker
-// thread, the HTTP service, graceful stop on SIGTERM. Run with `node --import tsx gpu-runner/main.ts`.
+// The runner process: configuration from the environment (gpu-runner/README.md), the model pack executor in one
+// worker thread per concurrent job, the HTTP service, graceful stop on SIGTERM. Run with
+// `node --import tsx gpu-runner/main.ts`.
 import { applyRunnerRuntimeDefaults, ConfigError, loadConfig } from './server/config.ts';
+import { availableParallelism } from 'node:os';
 import { ThreadExecutor } from './server/executors/thread-executor.ts';
+import { WorkerPoolExecutor } from './server/executors/worker-pool.ts';
 import type { ModelPackExecutorOptions } from './server/executors/model-pack-executor.ts';
 import { createLogger } from './server/log.ts';
 import { startRunner } from './server/runner.ts';
@@ -18,15 +21,25 @@ try {
 
 applyRunnerRuntimeDefaults();
 const log = createLogger({ level: config.logLevel });
+// RUNNER_CONCURRENCY worker threads, each with its own copy of the models; with more than one, the cores are shared
+// out among them so their onnxruntime thread pools do not oversubscribe the machine.
+const threadsPerWorker = config.concurrency > 1 ? Math.max(1, Math.floor(availableParallelism() / config.concurrency)) : undefined;
 const executorOptions: ModelPackExecutorOptions = {
   ...(config.modelDir ? { modelDir: config.modelDir } : {}),
+  ...(threadsPerWorker ? { threads: threadsPerWorker } : {}),
   executionProvider: config.executionProvider,
 };
-const executor = new ThreadExecutor({
-  moduleUrl: new URL('./server/executors/model-pack-executor.ts', import.meta.url),
-  executorOptions,
-  description: `model pack ${config.modelDir ?? '(bundled tiny pack)'}`,
-  log,
-});
+const executor = new WorkerPoolExecutor(
+  Array.from(
+    { length: config.concurrency },
+    () =>
+      new ThreadExecutor({
+        moduleUrl: new URL('./server/executors/model-pack-executor.ts', import.meta.url),
+        executorOptions,
+        description: `model pack ${config.modelDir ?? '(default pack)'}`,
+        log,
+      }),
+  ),
+);
 const runner = await startRunner({ config, executor, log });
 stopOnSignals(runner.shutdown, log);

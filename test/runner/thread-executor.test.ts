@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunnerEvent } from '../../edge/contract/index.ts';
 import { loadConfig } from '../../gpu-runner/server/config.ts';
 import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';
+import { WorkerPoolExecutor } from '../../gpu-runner/server/executors/worker-pool.ts';
 import { createLogger } from '../../gpu-runner/server/log.ts';
 import { startRunner } from '../../gpu-runner/server/runner.ts';
 import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
@@ -94,3 +95,29 @@ describe('ThreadExecutor', () => {
     }
   });
 });
+
+describe('WorkerPoolExecutor (RUNNER_CONCURRENCY > 1)', () => {
+  it('runs concurrent jobs in separate worker threads: one thread dying fails only its own job', async () => {
+    // Both workers die on a 7-step job; a shared thread would take the long job down with it.
+    const pool = new WorkerPoolExecutor([threaded({ size: 96, depth: 6, exitOnJobWithSteps: 7 }), threaded({ size: 96, depth: 6, exitOnJobWithSteps: 7 })]);
+    expect(pool.description).toBe('step executor × 2');
+    const two = await startTestRunner({ executor: pool, env: { RUNNER_CONCURRENCY: '2' } });
+    try {
+      const long = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 2000 });
+      expect((await two.client.post(long)).status).toBe(202);
+      await edge.waitFor((event) => event.job_id === long.job_id && event.type === 'progress');
+      const doomed = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 7 });
+      expect((await two.client.post(doomed)).status).toBe(202);
+      expect(await edge.waitFor(isFinal(doomed.job_id))).toMatchObject({ type: 'failed', error: { code: 'internal', retryable: true } });
+      expect((await readJson(await two.client.get(long.job_id))).status).toBe('running');
+      expect(await edge.waitFor(isFinal(long.job_id), 120_000)).toMatchObject({ type: 'succeeded' });
+      // The slot whose thread died starts a new one for the next job.
+      const next = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 3 });
+      expect((await two.client.post(next)).status).toBe(202);
+      expect(await edge.waitFor(isFinal(next.job_id))).toMatchObject({ type: 'succeeded' });
+    } finally {
+      await two.stop();
+    }
+  });
+});
+
