@@ -31,6 +31,17 @@ const PUPIL: Rgb = [0.02, 0.02, 0.02];
 const LIPS: Rgb = [0.7, 0.25, 0.25];
 const MOLE: Rgb = [0.2, 0.1, 0.05];
 
+// Eye geometry in face space. At 32 px one face-space unit is about 12.8 px (the face spans 80% of the frame), so the
+// iris (radius 0.14) is about 3.6 px across: wide enough for a ×4 VAE to keep its colour (radius 0.088 was not).
+export const EYE_CENTRES_X = [-0.21, 0.21] as const;
+export const EYE_Y = -0.04;
+const EYE_RX = 0.17;
+const EYE_RY = 0.15;
+export const IRIS_RADIUS = 0.14;
+const PUPIL_RADIUS = 0.025;
+// Marks (mole, freckles) sit on the cheeks between the glasses' rings and the top of a beard, so neither hides them.
+const BEARD_TOP = 0.26;
+
 function ellipse(x: number, y: number, cx: number, cy: number, rx: number, ry: number): boolean {
   const dx = (x - cx) / rx;
   const dy = (y - cy) / ry;
@@ -72,31 +83,32 @@ function shade(identity: Identity, context: Context, x: number, y: number): Rgb 
   if (hat && (rect(x, y, -0.42, -0.98, 0.42, -0.5) || rect(x, y, -0.68, -0.52, 0.68, -0.4))) return HAT_COLOUR;
 
   if (context.accessory === 'glasses') {
-    for (const cx of [-0.19, 0.19]) {
-      const d = Math.hypot(x - cx, y + 0.04);
-      if (d >= 0.12 && d <= 0.155) return GLASSES_COLOUR;
+    // Rings around the eyes (their inner radius clears the eye ellipse); adjacent rings meet at the bridge.
+    for (const cx of EYE_CENTRES_X) {
+      const d = Math.hypot(x - cx, y - EYE_Y);
+      if (d >= EYE_RX + 0.015 && d <= EYE_RX + 0.05) return GLASSES_COLOUR;
     }
-    if (rect(x, y, -0.07, -0.06, 0.07, -0.03)) return GLASSES_COLOUR;
   }
 
   const face = faceContains(identity, x, y);
   if (face) {
-    // Eyes: white, a large iris (the identity colour must survive the VAE), pupil.
-    for (const cx of [-0.19, 0.19]) {
-      if (ellipse(x, y, cx, -0.04, 0.13, 0.1)) {
-        const d = Math.hypot(x - cx, y + 0.04);
-        if (d <= 0.028) return PUPIL;
-        if (d <= 0.088) return eye;
+    // Eyes: white, a large iris (the identity colour must survive the VAE), a small pupil.
+    for (const cx of EYE_CENTRES_X) {
+      if (ellipse(x, y, cx, EYE_Y, EYE_RX, EYE_RY)) {
+        const d = Math.hypot(x - cx, y - EYE_Y);
+        if (d <= PUPIL_RADIUS) return PUPIL;
+        if (d <= IRIS_RADIUS) return eye;
         return EYE_WHITE;
       }
-      if (identity.hairStyle !== 'bald' && rect(x, y, cx - 0.11, -0.19, cx + 0.11, -0.155)) return hair;
+      // Brows just above the eye, in the hair colour.
+      if (identity.hairStyle !== 'bald' && rect(x, y, cx - 0.13, EYE_Y - EYE_RY - 0.065, cx + 0.13, EYE_Y - EYE_RY - 0.025)) return hair;
     }
-    if (identity.beard === 'full' && y > 0.2 && !ellipse(x, y, 0, 0.33, 0.16, 0.06)) return hair;
+    if (identity.beard === 'full' && y > BEARD_TOP && !ellipse(x, y, 0, 0.33, 0.16, 0.06)) return hair;
     if (ellipse(x, y, 0, 0.33, 0.16, 0.05)) return LIPS;
-    if (identity.mark === 'mole' && Math.hypot(x - 0.25, y - 0.18) <= 0.07) return MOLE;
+    if (identity.mark === 'mole' && Math.hypot(x - 0.31, y - 0.2) <= 0.06) return MOLE;
     if (identity.mark === 'freckles') {
-      // A band of large freckles across both cheeks: big enough to survive 32 px and a ×4–×8 VAE.
-      for (const [fx, fy] of [[-0.33, 0.1], [-0.24, 0.16], [-0.34, 0.22], [0.33, 0.1], [0.24, 0.16], [0.34, 0.22]] as const) {
+      // A band of large freckles across both cheeks, between the eyes and a beard: big enough to survive 32 px and a ×4 VAE.
+      for (const [fx, fy] of [[-0.36, 0.16], [-0.26, 0.22], [-0.35, 0.25], [0.36, 0.16], [0.26, 0.22], [0.35, 0.25]] as const) {
         if (Math.hypot(x - fx, y - fy) <= 0.04) return scaleRgb(skin, 0.5);
       }
     }
