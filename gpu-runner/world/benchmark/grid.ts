@@ -2,7 +2,7 @@
 // one row per identity: its reference photo, then the first image of every prompt; a blank row between blocks.
 import { tile } from '../png.ts';
 import type { RgbImage } from '../render.ts';
-import { subjectLabel, type WorldBenchmarkResult } from './harness.ts';
+import { subjectLabel, type SubjectOutcome, type WorldBenchmarkResult } from './harness.ts';
 
 export interface SampleGrid {
   readonly image: RgbImage;
@@ -15,7 +15,12 @@ function blank(like: RgbImage): RgbImage {
   return { width: like.width, height: like.height, data: new Float32Array(like.data.length).fill(1) };
 }
 
-export function sampleGrid(result: WorldBenchmarkResult): SampleGrid {
+/** What a sheet shows: the benchmark's result, or any rows of images per identity and prompt (e.g. the base-model gate). */
+export type SampleSheet = Pick<WorldBenchmarkResult, 'identityIds' | 'prompts' | 'references'> & {
+  readonly outcomes: readonly Pick<SubjectOutcome, 'subject' | 'samples'>[];
+};
+
+export function sampleGrid(result: SampleSheet): SampleGrid {
   const first = result.references[0];
   if (!first) throw new Error('a sample grid needs at least one identity');
   const columns = ['reference', ...result.prompts.map((p) => p.text)];

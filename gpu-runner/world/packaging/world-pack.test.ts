@@ -15,6 +15,7 @@ import { InvalidInputError, type ExecutionContext } from '../../server/jobs/exec
 import { identityIds, DEFAULT_WORLD } from '../dataset.ts';
 import { toRgbBytes } from '../png.ts';
 import { referenceImage } from '../benchmark/prompts.ts';
+import { modelCard } from './model-card.ts';
 import { writeStandInPack } from './stand-in.ts';
 import { assertPackWithinBudget, isCompletePack, missingPackFiles, packBytes, WORLD_PACK_DIR, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
 
@@ -49,14 +50,28 @@ describe('the world pack', () => {
   });
 
   it('keeps its digest when the model card’s figures change (card/ is documentation), not when a config does', async () => {
-    const before = (await loadModelPack(standIn, () => {})).sha256;
-    mkdirSync(join(standIn, 'card'), { recursive: true });
-    writeFileSync(join(standIn, 'card', 'base-gate.json'), '{"passed":false}\n');
-    expect((await loadModelPack(standIn, () => {})).sha256).toBe(before);
     const copy = join(root, 'edited');
     cpSync(standIn, copy, { recursive: true });
+    const before = (await loadModelPack(copy, () => {})).sha256;
+    mkdirSync(join(copy, 'card'), { recursive: true });
+    writeFileSync(join(copy, 'card', 'notes.json'), '{"figure":1}\n');
+    expect((await loadModelPack(copy, () => {})).sha256).toBe(before);
     appendFileSync(join(copy, 'unet', 'config.json'), '\n');
     expect((await loadModelPack(copy, () => {})).sha256).not.toBe(before);
+  });
+
+  it('has a model card written from its records: status, missing parts, the base gate when measured', () => {
+    const card = modelCard(standIn);
+    expect(card).toContain(`# ${WORLD_PACK_ID}`);
+    expect(card).toContain('Status: complete');
+    expect(card).toContain('widths (64, 128, 128)');
+    expect(card).toContain('Gate: not measured yet');
+    expect(card).toContain('untrained (heads N(0, 1e−3)');
+    const partial = join(root, 'partial');
+    cpSync(standIn, partial, { recursive: true });
+    rmSync(join(partial, 'unet'), { recursive: true });
+    expect(modelCard(partial)).toContain('incomplete, missing `unet/config.json`, `unet/diffusion_pytorch_model.safetensors`');
+    expect(defaultModelDir(partial)).toBe(ensureTinyPack());
   });
 
   it('is the default pack once complete; the tiny pack otherwise', () => {

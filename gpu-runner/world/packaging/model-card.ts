@@ -1,0 +1,146 @@
+// The world pack's model card (README.md at the pack root), written from what is in the pack: the files and their
+// sizes, each stage's own record (vae/gate.json, card/base-gate.json, the hypernetwork checkpoint's metadata, any
+// README.md a stage wrote into its folder) and the sample grid. Nothing in it is typed by hand, so it cannot drift.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensorsHeader } from '../../io/safetensors.ts';
+import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
+import { PACK_CARD_FOLDER as CARD_FOLDER } from '../../server/executors/model-pack.ts';
+import { missingPackFiles, packBytes, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
+
+export const BASE_GATE_JSON = 'base-gate.json';
+export const BASE_GATE_GRID = 'base-gate-grid.png';
+
+interface HeadRecord {
+  readonly name: string;
+  readonly group: string;
+  readonly accuracy: number;
+  readonly chance: number;
+  readonly threshold: number;
+  readonly lift: number;
+  readonly rendersAccuracy?: number;
+  readonly gated: boolean;
+  readonly passed: boolean;
+}
+
+interface BaseGateRecord {
+  readonly pack: { readonly sha256: string };
+  readonly settings: { readonly identities: number; readonly contexts: number; readonly imagesPerPrompt: number; readonly samplerSteps: number; readonly guidanceScale: number; readonly seed: number };
+  readonly rule: { readonly gatedHeads: readonly string[]; readonly passLift: number };
+  readonly passed: boolean;
+  readonly images: number;
+  readonly seconds: number;
+  readonly heads: readonly HeadRecord[];
+}
+
+interface VaeGateRecord {
+  readonly step: number;
+  readonly gate: { readonly samples: number; readonly psnrDb: number; readonly hairHueErrorDegrees: number; readonly eyeColourAgreement: number; readonly passed: boolean };
+  readonly stored: string;
+  readonly scalingFactor: number;
+}
+
+function readJson<T>(path: string): T | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : undefined;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
+
+function stageReadme(dir: string, folder: string): string {
+  return existsSync(join(dir, folder, 'README.md')) ? ` Details: [\`${folder}/README.md\`](${folder}/README.md).` : '';
+}
+
+function vaeSection(dir: string): string[] {
+  const gate = readJson<VaeGateRecord>(join(dir, 'vae', 'gate.json'));
+  if (!gate) return ['- **VAE** (`vae/`): not in the pack yet.'];
+  const g = gate.gate;
+  return [
+    `- **VAE** (\`vae/\`, AutoencoderKL ×4, 32 px → 8 × 8 × 4 latents, ${gate.stored}, scaling factor ${gate.scalingFactor.toFixed(5)}): trained from scratch by this repository's engine on renders of TRAIN identities (\`npm run world:train-vae\`, ${gate.step} steps).${stageReadme(dir, 'vae')}`,
+    `  Gate on ${g.samples} held-out TEST renders: hair hue error ${g.hairHueErrorDegrees.toFixed(1)}° (needs < 15°), eye-colour agreement ${pct(g.eyeColourAgreement)} (needs > 90%), PSNR ${g.psnrDb.toFixed(2)} dB → **${g.passed ? 'passed' : 'FAILED'}**.`,
+  ];
+}
+
+function baseSection(dir: string): string[] {
+  const present = existsSync(join(dir, 'unet', 'diffusion_pytorch_model.safetensors')) && existsSync(join(dir, 'text_encoder', 'model.safetensors'));
+  if (!present) return ['- **Base model** (`unet/`, `text_encoder/`): not in the pack yet.'];
+  const gate = readJson<BaseGateRecord>(join(dir, CARD_FOLDER, BASE_GATE_JSON));
+  const unet = readJson<{ block_out_channels: number[]; layers_per_block: number }>(join(dir, 'unet', 'config.json'))!;
+  const text = readJson<{ hidden_size: number; num_hidden_layers: number; vocab_size: number }>(join(dir, 'text_encoder', 'config.json'))!;
+  const lines = [
+    `- **Base model** (\`unet/\`: UNet2DConditionModel with SD 1.5's block types at widths (${unet.block_out_channels.join(', ')}), ${unet.layers_per_block} resnet per level; \`text_encoder/\`: CLIP text model, width ${text.hidden_size}, ${text.num_hidden_layers} layers, ${text.vocab_size} tokens): trained jointly from scratch on captioned renders of TRAIN identities (\`npm run world:train-base\`).${stageReadme(dir, 'unet')}${stageReadme(dir, 'text_encoder')}`,
+  ];
+  if (!gate) return [...lines, '  Gate: not measured yet (`npm run world:base-gate`).'];
+  const s = gate.settings;
+  lines.push(
+    `  Gate (\`npm run world:base-gate\`): ${gate.images} images of held-out prompts (${s.identities} TEST identities described in words × ${s.contexts} contexts × ${s.imagesPerPrompt}), DDIM ${s.samplerSteps} steps, CFG ${s.guidanceScale}, seed ${s.seed}, read by the world evaluator; a gated head (${gate.rule.gatedHeads.join(', ')}) passes when (accuracy − chance) / (renders − chance) ≥ ${gate.rule.passLift}, where renders is what the evaluator reads on the world's own renders of the same prompts → **${gate.passed ? 'passed' : 'FAILED'}** (${gate.seconds.toFixed(0)} s).`,
+    '',
+    '  | head | group | accuracy | chance | needed | renders (ceiling) | verdict |',
+    '  |---|---|---|---|---|---|---|',
+    ...gate.heads.map(
+      (h) => `  | ${h.name} | ${h.group} | ${pct(h.accuracy)} | ${pct(h.chance)} | ${h.gated ? pct(h.threshold) : '–'} | ${h.rendersAccuracy === undefined ? '–' : pct(h.rendersAccuracy)} | ${h.gated ? (h.passed ? 'pass' : 'FAIL') : 'reported'} |`,
+    ),
+  );
+  if (gate.pack.sha256) lines.push('', `  Measured on the pack with digest \`${gate.pack.sha256.slice(0, 16)}…\`.`);
+  return lines;
+}
+
+function hypernetworkSection(dir: string): string[] {
+  const path = join(dir, PACK_HYPERNETWORK_FILE);
+  if (!existsSync(path)) return ['- **Hypernetwork** (`hypernetwork/`): not in the pack yet; the runner then uses an untrained one (ΔW ≈ 0; the 40-step finetune does the work).'];
+  const meta = readSafetensorsHeader(path).metadata;
+  if (meta.trained === 'false') return ['- **Hypernetwork** (`hypernetwork/model.safetensors`): untrained (heads N(0, 1e−3), ΔW ≈ 0) until phase 1 trains it.'];
+  return [
+    `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 (\`npm run train:preoptimize\`, \`npm run train:hypernetwork\`) on ${meta.identities ?? '?'} TRAIN identities, one reference render each: ${meta.steps ?? '?'} steps, loss α · diffusion + β · ‖θ̂ − θ*‖² with β = ${meta.beta ?? '?'}.`,
+  ];
+}
+
+export function modelCard(dir: string): string {
+  const missing = missingPackFiles(dir);
+  const files = packFiles(dir).filter((f) => f.path !== 'README.md');
+  const total = packBytes(dir);
+  const grid = existsSync(join(dir, CARD_FOLDER, BASE_GATE_GRID));
+  const folderBytes = new Map<string, number>();
+  for (const f of files) {
+    const top = f.path.includes('/') ? `${f.path.split('/')[0]}/` : f.path;
+    folderBytes.set(top, (folderBytes.get(top) ?? 0) + f.bytes);
+  }
+  return [
+    `# ${WORLD_PACK_ID}: the synthetic face world's model pack`,
+    '',
+    "Stable Diffusion 1.5's architecture at tiny widths, every network trained from scratch by this repository's ONNX",
+    'engine on a 2-core CPU, on procedural renders of the synthetic face world (issue 8, DESIGN §7): 32 px images, a ×4',
+    'VAE, 8 × 8 × 4 latents. It is what `npm start` serves once every part is here (the runner draws 32 px and enlarges',
+    'requests for multiples of it), and what `npm run bench:world` measures HyperDreamBooth on.',
+    '',
+    `Status: ${missing.length === 0 ? 'complete (every diffusers part present)' : `incomplete, missing ${missing.map((m) => `\`${m}\``).join(', ')}: the product uses the random tiny pack until then`}. Size ${mb(total)} of the ${mb(WORLD_PACK_MAX_BYTES)} budget (without this card).`,
+    '',
+    '## Stages',
+    ...vaeSection(dir),
+    ...baseSection(dir),
+    ...hypernetworkSection(dir),
+    '- **Tokenizer** (`tokenizer/`): OpenAI CLIP\'s BPE vocabulary (MIT licence, `tokenizer/LICENSE`), bundled in the repository.',
+    "- **Scheduler** (`scheduler/`): SD 1.5's (scaled-linear betas 0.00085 → 0.012 over 1000 steps, ε prediction), the schedule the base model was trained with.",
+    '',
+    ...(grid
+      ? [
+          '## Sample grid',
+          '',
+          'Per TEST identity its reference photo, then one column per held-out context; the first block is the world drawing the',
+          'prompt itself (the ceiling), the second the base model given the same prompt in words (enlarged 4×).',
+          '',
+          `![base model on held-out prompts](${CARD_FOLDER}/${BASE_GATE_GRID})`,
+          '',
+        ]
+      : []),
+    '## Files',
+    '',
+    '| part | size |',
+    '|---|---|',
+    ...[...folderBytes.entries()].map(([part, bytes]) => `| \`${part}\` | ${mb(bytes)} |`),
+    '',
+    'Rebuild this card and the shared parts with `npm run world:assemble-pack`; the budget is checked by',
+    '`gpu-runner/world/packaging/world-pack.test.ts`.',
+    '',
+  ].join('\n');
+}
