@@ -129,6 +129,28 @@ describe.sequential('the product end to end', () => {
     await eventually('the generation.succeeded webhook', () => (deliveredTypes(created.id).includes('generation.succeeded') ? true : undefined));
   }, TEST_TIMEOUT_MS);
 
+  it('personalizes with textual inversion and generates with the learned embedding', async () => {
+    const created = await personalize(e2e.tenant, subjectId, QUICK_STEPS, { method: 'textual-inversion' });
+    const done = await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, JOB_TIMEOUT_MS);
+    expectSucceeded(done);
+    const tiWeightsId = done.weights_id as string;
+    const meta = await e2e.tenant.expectJson<{ method: string; rank: number; files: { format: string; dtype: string }[] }>('GET', `/v1/weights/${tiWeightsId}`, 200);
+    expect(meta).toMatchObject({ method: 'textual-inversion', rank: 0 });
+    expect(meta.files.map((f) => `${f.format}/${f.dtype}`).sort()).toEqual(['kohya/fp16', 'lidb/fp16', 'lidb/fp32']);
+    const embedding = parseSafetensors((await e2e.tenant.bytes(`/v1/weights/${tiWeightsId}/download?format=kohya&dtype=fp16`)).bytes);
+    expect([...embedding.tensors.keys()]).toEqual(['emb_params']);
+    expect(embedding.tensors.get('emb_params')!.dtype).toBe('F16');
+
+    const generated = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
+      json: { weights_id: tiWeightsId, prompt: 'a [V] face as a pirate', steps: 2, width: 64, height: 64, seed: 3 },
+      idempotent: true,
+    });
+    const result = (await e2e.tenant.waitFor(`/v1/generations/${generated.id}`, undefined, JOB_TIMEOUT_MS)) as typeof generation;
+    expectSucceeded(result);
+    const png = await e2e.tenant.bytes(new URL(result.images[0]!.url).pathname);
+    expect([...png.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
+  }, TEST_TIMEOUT_MS);
+
   it('keeps tenants apart: another tenant can neither see, download, cancel nor delete by id or by listing', async () => {
     const other = await e2e.newTenant('other');
     for (const path of ['/v1/subjects', '/v1/personalizations', '/v1/weights', '/v1/generations', '/v1/webhooks/deliveries']) {
