@@ -1,18 +1,22 @@
 // Trains the world's VAE with our engine on renders of TRAIN identities (issue 8, stage 1). Resumable: checkpoints
 // every N steps hold parameters, AdamW state, step and settings; batches and reparameterization noise are pure
 // functions of the step, so a resumed run continues exactly as the uninterrupted one would. Progress: JSON lines.
-// `npm run world:train-vae -- [--run-dir D] [--steps N] [--batch B] [--max-minutes M] [--checkpoint-every K]`
+// `npm run world:train-vae -- [--run-dir D] [--steps N] [--batch B] [--lr L] [--warmup W] [--init PACK_DIR_OR_SAFETENSORS] [--eye-weight E]
+//   [--max-minutes M] [--checkpoint-every K]`. `--init` fine-tunes from existing weights (e.g. the committed fp16 pack,
+//   upcast to float32) instead of a fresh init.
 import { existsSync, mkdirSync, renameSync, appendFileSync, copyFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { adamW, cosineSchedule, createTrainer, loadCheckpoint, type ParamSet, type Trainer } from '../../onnx/optim/index.ts';
 import { float32Tensor, shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { WORLD_VAE_CONFIG, worldVae, type WorldVae } from './vae-config.ts';
-import { imagesToNchw, stepNoise, trainSamples, worldAt } from './vae-data.ts';
+import { eyePixelWeights, imagesToNchw, stepNoise, trainSamples, worldAt } from './vae-data.ts';
 import { buildVaeTrainingGraph, VAE_TRAIN_INPUTS } from './vae-graph.ts';
-import { initVaeParams } from './vae-params.ts';
+import { initVaeParams, readVaePack } from './vae-params.ts';
+import { loadSafetensors } from '../../io/safetensors.ts';
+import { vaeInventory } from '../../models/vae/inventory.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_VAE_RUN_DIR = join(REPO_ROOT, '.cache', 'world-vae', 'run');
@@ -33,6 +37,10 @@ export const vaeTrainingSettingsSchema = z.object({
   maxGradNorm: z.number().positive(),
   klWeight: z.number().nonnegative(),
   seed: z.number().int().nonnegative(),
+  /** Weights the run started from (a pack directory or its safetensors), relative to the repository; absent: fresh init. */
+  init: z.string().optional(),
+  /** Extra reconstruction-loss weight on the iris pixels (weight 1 + eyeWeight there, 1 elsewhere); absent: none. */
+  eyeWeight: z.number().nonnegative().optional(),
 });
 export type VaeTrainingSettings = z.infer<typeof vaeTrainingSettingsSchema>;
 
@@ -47,6 +55,21 @@ export const VAE_TRAINING: VaeTrainingSettings = {
   klWeight: 1e-5,
   seed: 5,
 };
+
+/**
+ * The weights to start from, as float32: a pack (its directory or its safetensors file, fp16 upcast) or a training
+ * checkpoint of another run (a safetensors file with this script's metadata), checked against `vae`'s config.
+ */
+export function initialVaeWeights(vae: WorldVae, init: string): ParamSet {
+  const path = isAbsolute(init) ? init : join(REPO_ROOT, init);
+  const isCheckpoint = path.endsWith('.safetensors') && loadSafetensors(path).metadata['vaeConfig'] !== undefined;
+  const source = isCheckpoint ? readVaeCheckpoint(path) : readVaePack(path.endsWith('.safetensors') ? dirname(path) : path);
+  const shapes = (v: WorldVae) => JSON.stringify(vaeInventory(v.plan).map((spec) => [spec.name, spec.shape]));
+  if (shapes(source.vae) !== shapes(vae) || source.vae.imageSize !== vae.imageSize) {
+    throw new Error(`--init ${init}: its VAE (${source.vae.config.blockOutChannels}, ${source.vae.imageSize} px) is not the one being trained (${vae.config.blockOutChannels}, ${vae.imageSize} px)`);
+  }
+  return source.params;
+}
 
 export interface VaeTrainingRun {
   readonly vae: WorldVae;
@@ -64,11 +87,11 @@ export async function openVaeTraining(settings: VaeTrainingSettings, vae: WorldV
       throw new Error(`${resumeFrom} was trained with settings ${saved}, not ${JSON.stringify(settings)}`);
     }
   }
-  const { graph, loss, terms } = buildVaeTrainingGraph(vae, settings.batch, settings.klWeight);
+  const { graph, loss, terms } = buildVaeTrainingGraph(vae, settings.batch, settings.klWeight, (settings.eyeWeight ?? 0) > 0);
   const trainer = await createTrainer({
     graph,
     loss,
-    params: initVaeParams(vae, settings.seed),
+    params: settings.init === undefined ? initVaeParams(vae, settings.seed) : initialVaeWeights(vae, settings.init),
     optimizer: adamW({ weightDecay: settings.weightDecay }),
     schedule: cosineSchedule({ lr: settings.lr, totalSteps: settings.steps, warmupSteps: Math.min(settings.warmup, settings.steps), minLr: settings.minLr }),
     maxGradNorm: settings.maxGradNorm,
@@ -91,11 +114,14 @@ export interface VaeStepLog {
 export function batchFeeds(run: VaeTrainingRun, step: number) {
   const { vae, settings } = run;
   const world = worldAt(vae.imageSize);
-  const images = imagesToNchw(trainSamples(world, step, settings.batch).map((s) => s.image));
+  const samples = trainSamples(world, step, settings.batch);
+  const images = imagesToNchw(samples.map((s) => s.image));
+  const eyeWeight = settings.eyeWeight ?? 0;
   const latentShape = [settings.batch, vae.config.latentChannels, vae.latentSize, vae.latentSize];
   return {
     [VAE_TRAIN_INPUTS.images]: float32Tensor(images, [settings.batch, 3, vae.imageSize, vae.imageSize]),
     [VAE_TRAIN_INPUTS.noise]: float32Tensor(stepNoise(settings.seed, step, latentShape.reduce((a, b) => a * b, 1)), latentShape),
+    ...(eyeWeight > 0 ? { [VAE_TRAIN_INPUTS.pixelWeights]: float32Tensor(eyePixelWeights(samples, eyeWeight), [settings.batch, 1, vae.imageSize, vae.imageSize]) } : {}),
   };
 }
 
@@ -191,10 +217,22 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'checkpoint-every': { type: 'string' },
       'keep-every': { type: 'string' },
       'log-every': { type: 'string' },
+      lr: { type: 'string' },
+      warmup: { type: 'string' },
+      init: { type: 'string' },
+      'eye-weight': { type: 'string' },
     },
   });
   const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
-  const settings = vaeTrainingSettingsSchema.parse({ ...VAE_TRAINING, steps: num(values.steps, VAE_TRAINING.steps), batch: num(values.batch, VAE_TRAINING.batch) });
+  const settings = vaeTrainingSettingsSchema.parse({
+    ...VAE_TRAINING,
+    steps: num(values.steps, VAE_TRAINING.steps),
+    batch: num(values.batch, VAE_TRAINING.batch),
+    lr: num(values.lr, VAE_TRAINING.lr),
+    warmup: num(values.warmup, VAE_TRAINING.warmup),
+    ...(values.init === undefined ? {} : { init: values.init }),
+    ...(values['eye-weight'] === undefined ? {} : { eyeWeight: Number(values['eye-weight']) }),
+  });
   await main({
     runDir: values['run-dir'] ?? DEFAULT_VAE_RUN_DIR,
     settings,

@@ -8,7 +8,7 @@ import { placeholderParams } from '../../models/params.ts';
 import { TrainableGraph } from './trainable-graph.ts';
 import type { WorldVae } from './vae-config.ts';
 
-export const VAE_TRAIN_INPUTS = { images: VAE_ENCODE.input, noise: 'noise' } as const;
+export const VAE_TRAIN_INPUTS = { images: VAE_ENCODE.input, noise: 'noise', pixelWeights: 'pixel_weights' } as const;
 export const VAE_TRAIN_OUTPUTS = { loss: 'loss', mse: 'mse', l1: 'l1', kl: 'kl' } as const;
 
 export interface VaeTrainingGraph {
@@ -27,7 +27,12 @@ function meanKl(mean: Value, logvar: Value, std: Value): Value {
   return mul(reduceMean(terms), 0.5);
 }
 
-export function buildVaeTrainingGraph(vae: WorldVae, batch: number, klWeight: number): VaeTrainingGraph {
+/**
+ * `pixelWeighted`: the reconstruction terms become means of w · d² and w · |d| with a per-pixel weight input
+ * (`pixel_weights`, [batch, 1, H, W], shared by the three channels), so small identity features (the eyes) can count
+ * for more than their share of pixels; the logged MSE and L1 stay unweighted.
+ */
+export function buildVaeTrainingGraph(vae: WorldVae, batch: number, klWeight: number, pixelWeighted = false): VaeTrainingGraph {
   const names = new Set(vaeInventory(vae.plan).map((p) => p.name));
   const g = new TrainableGraph('world_vae_train', names);
   const side = vae.imageSize;
@@ -45,7 +50,12 @@ export function buildVaeTrainingGraph(vae: WorldVae, batch: number, klWeight: nu
   const mse = reduceMean(mul(diff, diff));
   const l1 = reduceMean(abs(diff));
   const kl = meanKl(mean, logvar, std);
-  const loss = add(add(mse, l1), mul(kl, klWeight));
+  let reconstructionLoss = add(mse, l1);
+  if (pixelWeighted) {
+    const weights = g.input(VAE_TRAIN_INPUTS.pixelWeights, 'float32', [batch, 1, side, side]);
+    reconstructionLoss = add(reduceMean(mul(mul(diff, diff), weights)), reduceMean(mul(abs(diff), weights)));
+  }
+  const loss = add(reconstructionLoss, mul(kl, klWeight));
   const terms = [g.output(mse, VAE_TRAIN_OUTPUTS.mse), g.output(l1, VAE_TRAIN_OUTPUTS.l1), g.output(kl, VAE_TRAIN_OUTPUTS.kl)];
   return { graph: g, loss: g.output(loss, VAE_TRAIN_OUTPUTS.loss), terms };
 }

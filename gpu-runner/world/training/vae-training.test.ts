@@ -6,7 +6,10 @@ import { renderSample, sampleAt } from '../dataset.ts';
 import { classifyColour, colourAccuracy, EYE_COLOUR, HAIR_COLOUR } from './colour-probe.ts';
 import { hairHueError, hairMask, hueDistance, hueSaturation } from './hair-hue.ts';
 import { WORLD_VAE_CONFIG, worldVae } from './vae-config.ts';
-import { worldAt } from './vae-data.ts';
+import { eyePixelWeights, worldAt } from './vae-data.ts';
+import { VAE_TRAIN_INPUTS } from './vae-graph.ts';
+import { float32Tensor } from '../../onnx/runtime/index.ts';
+import { NO_NUISANCE } from '../attributes.ts';
 import { runVaeGate } from './vae-gate.ts';
 import { readVaePack, writeVaePack } from './vae-params.ts';
 import { VaeReconstructor, scalingFactorOf } from './vae-reconstruct.ts';
@@ -68,6 +71,44 @@ describe('world VAE training', () => {
     const name = 'decoder.conv_out.weight';
     reread.params[name]!.forEach((v, i) => expect(v).toBeCloseTo(params[name]![i]!, 2));
     expect(existsSync(join(packDir, 'config.json'))).toBe(true);
+  }, 60_000);
+
+  it('starts a fine-tune from a pack (--init): the fp16 weights upcast, and refuses a pack of another VAE', async () => {
+    const packDir = join(dir, 'vae');
+    const pack = readVaePack(packDir);
+    const run = await openVaeTraining({ ...SETTINGS, init: packDir }, TINY);
+    const { params } = await run.trainer.read();
+    await run.trainer.close();
+    for (const [name, values] of Object.entries(pack.params)) expect(params[name], name).toEqual(values);
+    const other = worldVae({ ...TINY.json, block_out_channels: [8, 8], norm_num_groups: 4 });
+    await expect(openVaeTraining({ ...SETTINGS, init: join(packDir, 'diffusion_pytorch_model.safetensors') }, other)).rejects.toThrow(/not the one being trained/);
+  }, 60_000);
+});
+
+describe('eye-weighted reconstruction loss', () => {
+  it('weights exactly the iris pixels, and with weights of 1 gives the unweighted loss', async () => {
+    const plain = sampleAt(worldAt(32), 'test', 0);
+    const sample = { ...plain, context: { ...plain.context, accessory: 'none' as const, style: 'photo' as const }, nuisance: NO_NUISANCE };
+    const image = renderSample(sample.identity, sample.context, sample.nuisance, 32);
+    const weights = eyePixelWeights([{ ...sample, image }], 10);
+    const eyePixels = weights.filter((w) => w === 11).length;
+    // Two irises of radius 0.14 face units at 12.8 px per unit: ≈ 2 · π · 1.8² ≈ 20 px, plus anti-aliased rims.
+    expect(eyePixels).toBeGreaterThan(15);
+    expect(eyePixels).toBeLessThan(50);
+    expect(weights.filter((w) => w !== 1 && w !== 11).length).toBe(0);
+
+    const run = await openVaeTraining(SETTINGS, TINY);
+    const weighted = await openVaeTraining({ ...SETTINGS, eyeWeight: 10 }, TINY);
+    const feeds = batchFeeds(run, 0);
+    expect(Object.keys(batchFeeds(weighted, 0))).toContain(VAE_TRAIN_INPUTS.pixelWeights);
+    const ones = float32Tensor(new Float32Array(SETTINGS.batch * 32 * 32).fill(1), [SETTINGS.batch, 1, 32, 32]);
+    const unweighted = (await run.trainer.evaluate(feeds)).loss;
+    const withOnes = (await weighted.trainer.evaluate({ ...feeds, [VAE_TRAIN_INPUTS.pixelWeights]: ones })).loss;
+    const withEyes = (await weighted.trainer.evaluate(batchFeeds(weighted, 0))).loss;
+    await run.trainer.close();
+    await weighted.trainer.close();
+    expect(withOnes).toBeCloseTo(unweighted, 5);
+    expect(withEyes).toBeGreaterThan(unweighted);
   }, 60_000);
 });
 
