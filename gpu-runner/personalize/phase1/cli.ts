@@ -1,5 +1,6 @@
 // `npm run phase1 -- <pre-optimize | train> [options]` (also `npm run train:preoptimize` / `train:hypernetwork`): phase 1
-// on the synthetic world's identities with a model pack (the tiny pack by default). Progress is one line redrawn on a
+// on the synthetic world's identities with a model pack (--pack; by default the world pack once complete, else the tiny
+// pack), identifier "sks" (the world's) unless --identifier says otherwise. Progress is one line redrawn on a
 // terminal, JSON lines otherwise (`--progress tty|json`); results are files, so runs resume where they stopped.
 //   pre-optimize --out DIR [--identities N] [--split train|validation] [--steps N] [--lr X] [--identifier T]
 //                [--eval-samples N] [--shard I/N | --workers N]            one LiDB file + record per identity, manifest.json
@@ -19,7 +20,10 @@ import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOpti
 import { createProgress, type ProgressMode } from './progress.ts';
 import { preparePhase1Subject, trainHypernetwork } from './train-hypernetwork.ts';
 import { assertHeldOut, worldIdentityImages } from './world-identities.ts';
-import { DEFAULT_IDENTIFIER } from '../finetune/fast-finetune.ts';
+import { DEFAULT_WORLD } from '../../world/dataset.ts';
+
+/** The identities are the world's, whose pretraining captions carry this identifier ("a photo of a sks face, …"). */
+const DEFAULT_IDENTIFIER = DEFAULT_WORLD.identifier;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

@@ -18,7 +18,8 @@ import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../../persona
 import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../../personalize/hypernetwork/inventory.ts';
 import { createPersonalizationModel, type PersonalizationModel } from '../../personalize/model.ts';
 
-export const HYPERNETWORK_CHECKPOINT = join('hypernetwork', 'model.safetensors');
+const HYPERNETWORK_FOLDER = 'hypernetwork';
+export const HYPERNETWORK_CHECKPOINT = join(HYPERNETWORK_FOLDER, 'model.safetensors');
 /** The model card's figures and images inside a pack; outside the pack's digest. */
 export const PACK_CARD_FOLDER = 'card';
 /** Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, DESIGN §3). */
@@ -145,15 +146,16 @@ export function schedulerChoice(pack: LoadedPack, name: keyof typeof SCHEDULER_C
 
 /**
  * SHA-256 over the pack's weight files and configs, in path order (each entry: relative path, size, bytes), so a
- * weight file records exactly which base it was made for. Streamed: full-size packs are gigabytes. The model card's
- * material (`card/`: gate figures, sample grids) is documentation, not model: rerunning a gate keeps weight files valid.
+ * weight file records exactly which base it was made for. Streamed: full-size packs are gigabytes. Outside it: the
+ * model card's material (`card/`: gate figures, sample grids), documentation; and the hypernetwork, which only predicts
+ * starting weights: weight files stay valid, and phase-1 runs resumable, when it is (re)trained into the pack.
  */
 async function packDigest(dir: string): Promise<string> {
   const files: string[] = [];
   const walk = (folder: string) => {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const path = join(folder, entry.name);
-      if (entry.isDirectory() && folder === dir && entry.name === PACK_CARD_FOLDER) continue;
+      if (entry.isDirectory() && folder === dir && (entry.name === PACK_CARD_FOLDER || entry.name === HYPERNETWORK_FOLDER)) continue;
       if (entry.isDirectory() && !entry.name.startsWith('.')) walk(path);
       else if (entry.isFile() && /\.(safetensors|json|txt)$/.test(entry.name)) files.push(path);
     }
