@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readSafetensorsHeader } from '../../io/safetensors.ts';
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
 import { PACK_CARD_FOLDER as CARD_FOLDER } from '../../server/executors/model-pack.ts';
-import { missingPackFiles, packBytes, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
+import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
 
 export const BASE_GATE_JSON = 'base-gate.json';
 export const BASE_GATE_GRID = 'base-gate-grid.png';
@@ -70,6 +70,10 @@ function baseSection(dir: string): string[] {
   const lines = [
     `- **Base model** (\`unet/\`: UNet2DConditionModel with SD 1.5's block types at widths (${unet.block_out_channels.join(', ')}), ${unet.layers_per_block} resnet per level; \`text_encoder/\`: CLIP text model, width ${text.hidden_size}, ${text.num_hidden_layers} layers, ${text.vocab_size} tokens): trained jointly from scratch on captioned renders of TRAIN identities (\`npm run world:train-base\`).${stageReadme(dir, 'unet')}${stageReadme(dir, 'text_encoder')}`,
   ];
+  const meta = readSafetensorsHeader(join(dir, 'unet', 'diffusion_pytorch_model.safetensors')).metadata;
+  if (meta.step) {
+    lines.push(`  Exported from training step ${meta.step}${meta.weights ? `, ${meta.weights} weights` : ''} (\`npm run world:export-base\`).${meta.settings ? ` Settings: \`${meta.settings}\`.` : ''}`);
+  }
   if (!gate) return [...lines, '  Gate: not measured yet (`npm run world:base-gate`).'];
   const s = gate.settings;
   lines.push(
@@ -98,7 +102,7 @@ function hypernetworkSection(dir: string): string[] {
 export function modelCard(dir: string): string {
   const missing = missingPackFiles(dir);
   const files = packFiles(dir).filter((f) => f.path !== 'README.md');
-  const total = packBytes(dir);
+  const total = files.reduce((sum, f) => sum + f.bytes, 0);
   const grid = existsSync(join(dir, CARD_FOLDER, BASE_GATE_GRID));
   const folderBytes = new Map<string, number>();
   for (const f of files) {
