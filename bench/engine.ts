@@ -2,7 +2,8 @@
 // Cases: (a) an MLP, (b) a block shaped like one SD 1.5 down block (ResNet + transformer + downsampler, GroupNorm as
 // reduce steps), (c) a LoRA-only train step on that block. Forward and train step both run through the session
 // worker (the product's path); the gradient-graph run alone is also timed in-process and profiled by op type, so a
-// missed target can be traced to the rules that cost the most. Flags: --quick (fewer repeats), --no-profile.
+// missed target can be traced to the rules that cost the most. Flags: --quick (fewer repeats), --no-profile,
+// --only=a|b|c (one case), --top=N (costliest gradient-graph nodes listed).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism as cpuCount, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,8 +48,11 @@ const TIMING = QUICK ? { warmup: 1, repeats: 3 } : { warmup: 2, repeats: 7 };
 const TARGET_RATIO = 3;
 const CEILING_SIZE = 1024;
 const PROFILED_RUNS = 3;
+/** Profiled runs not counted: the first run pays first-touch page faults of every activation and gradient buffer. */
+const PROFILE_WARMUP_RUNS = 1;
 const TOP_OPS = 8;
-const TOP_NODES = 10;
+/** `--top=N`: how many of the costliest gradient-graph nodes to list (default 10). */
+const TOP_NODES = Number(process.argv.find((arg) => arg.startsWith('--top='))?.slice('--top='.length) ?? 10);
 
 // ---------- deterministic initial values ----------
 
@@ -243,28 +247,34 @@ interface Profile {
 
 interface ProfileEvent {
   cat?: string;
+  ts?: number;
   dur?: number;
   name?: string;
   args?: { op_name?: string; input_type_shape?: Record<string, number[]>[] };
 }
 
-/** Runs `runs` times with onnxruntime's profiler and sums kernel time per op type and per node (ms per run). */
+/**
+ * Runs the model with onnxruntime's profiler and sums kernel time per op type and per node (ms per run) over
+ * PROFILED_RUNS runs after PROFILE_WARMUP_RUNS uncounted ones.
+ */
 async function profile(model: Uint8Array, feeds: RuntimeFeeds): Promise<Profile> {
   const dir = mkdtempSync(join(tmpdir(), 'hdb-bench-profile-'));
   try {
     // One thread: per-kernel times then add up to compute cost, undistorted by thread-pool spinning on a busy machine.
     const session = await InferenceSession.create(model, { enableProfiling: true, profileFilePrefix: join(dir, 'profile'), graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
     const ortFeeds = toOrtFeeds(feeds);
-    for (let i = 0; i < PROFILED_RUNS; i++) await session.run(ortFeeds);
+    for (let i = 0; i < PROFILE_WARMUP_RUNS + PROFILED_RUNS; i++) await session.run(ortFeeds);
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) return { byOp: [], topNodes: [] };
     const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ProfileEvent[];
+    const runEnds = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => (e.ts ?? 0) + (e.dur ?? 0)).sort((a, b) => a - b);
+    const countedFrom = runEnds[PROFILE_WARMUP_RUNS - 1] ?? 0;
     const byOp = new Map<string, number>();
     const byNode = new Map<string, NodeCost>();
     for (const event of events) {
-      if (event.cat !== 'Node' || !event.name?.endsWith('_kernel_time') || !event.args?.op_name) continue;
+      if (event.cat !== 'Node' || !event.name?.endsWith('_kernel_time') || !event.args?.op_name || (event.ts ?? 0) < countedFrom) continue;
       const op = event.args.op_name;
       const us = event.dur ?? 0;
       byOp.set(op, (byOp.get(op) ?? 0) + us);
@@ -333,6 +343,27 @@ async function interleavedMedians<K extends string>(fns: Record<K, () => unknown
 }
 
 /**
+ * Medians of the process CPU time (user + system) each function takes, round-robin like `interleavedMedians`. Meant for
+ * single-threaded sessions with nothing else running in the process: CPU time barely moves when other processes load
+ * the machine (wall time does, by whatever share of the cores they take).
+ */
+async function interleavedCpuMedians<K extends string>(fns: Record<K, () => unknown>): Promise<Record<K, number>> {
+  const keys = Object.keys(fns) as K[];
+  for (let i = 0; i < TIMING.warmup; i++) for (const key of keys) await fns[key]();
+  const times = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < TIMING.repeats; i++) {
+    for (const key of keys) {
+      const before = process.cpuUsage();
+      await fns[key]();
+      const used = process.cpuUsage(before);
+      times[key].push((used.user + used.system) / 1000);
+    }
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return Object.fromEntries(keys.map((key) => [key, median(times[key])])) as Record<K, number>;
+}
+
+/**
  * Forward: the inference graph (weights as initializers) through the worker, only the batch crossing threads.
  * Train step: the trainer (weights resident in the worker) running the gradient graph and the Adam update.
  * In-process columns time the two graphs without the worker, with the weights fed as inputs: pure compute.
@@ -380,6 +411,13 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   await fused.close();
   await forwardSession.release();
   await gradientSession.release();
+  // one intra-op thread that does not spin: the process's CPU time is then the kernels' work
+  const singleThread = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, extra: { 'session.intra_op.allow_spinning': '0' } } as const;
+  const forwardSingle = await InferenceSession.create(forwardBytes, singleThread);
+  const gradientSingle = await InferenceSession.create(gradientBytes, singleThread);
+  const cpu = await interleavedCpuMedians({ forward: () => forwardSingle.run(ortFeeds), gradient: () => gradientSingle.run(ortFeeds) });
+  await forwardSingle.release();
+  await gradientSingle.release();
 
   const forwardFlops = countFlops(train.graph);
   const gradientFlops = countFlops(gradientGraph);
@@ -397,6 +435,9 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     forwardInProcessMs: ms.forwardInProcess,
     gradientInProcessMs: ms.gradientInProcess,
     computeRatio: ms.gradientInProcess / ms.forwardInProcess,
+    forwardCpuMs: cpu.forward,
+    gradientCpuMs: cpu.gradient,
+    cpuRatio: cpu.gradient / cpu.forward,
     forwardGflop: forwardFlops / 1e9,
     gradientGflop: gradientFlops / 1e9,
     forwardGflops: forwardFlops / ms.forwardInProcess / 1e6,
