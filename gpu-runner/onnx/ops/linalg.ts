@@ -51,6 +51,17 @@ defineOp({
   },
 });
 
+/**
+ * Aᵀ of a 2-D value as a separate copy that onnxruntime does not fold back into the product: a Transpose feeding Gemm
+ * or MatMul directly is fused into a transposed-A GEMM, which MLAS runs 1.1–1.4× slower than the plain one (CPU time
+ * for dW = dYᵀ·X of SD's feed-forward shapes), while the copy of an activation-sized operand costs a few percent of
+ * that product. The size-1 axis keeps the Transpose from being a plain last-two-axes swap.
+ */
+function rowMajorTranspose(a: Value): Value {
+  const [rows, cols] = a.staticShape as [number, number];
+  return reshape(transpose(reshape(a, [rows, cols, 1]), [1, 0, 2]), [cols, rows]);
+}
+
 defineOp({
   type: 'Gemm', attrs: { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' },
   infer: (ctx) => {
@@ -70,7 +81,7 @@ defineOp({
     const tB = attrInt(attrs, 'transB', 0) === 1;
     // with A' = op(A), B' = op(B): dA' = α·dY·B'ᵀ, dB' = α·A'ᵀ·dY; transposed operands get transposed cotangents
     const da = tA ? gemm(b!, g!, undefined, { alpha, transA: tB, transB: true }) : gemm(g!, b!, undefined, { alpha, transB: !tB });
-    const db = tB ? gemm(g!, a!, undefined, { alpha, transA: true, transB: tA }) : gemm(a!, g!, undefined, { alpha, transA: !tA });
+    const db = tB ? gemm(rowMajorTranspose(g!), a!, undefined, { alpha, transB: tA }) : gemm(tA ? a! : rowMajorTranspose(a!), g!, undefined, { alpha });
     const dc = c ? sumToShape(beta === 1 ? g! : mul(g!, beta), c.staticShape) : undefined;
     return [da, db, dc];
   },
