@@ -32,9 +32,11 @@ const QUIET_WRANGLER = ['--log-level=warn'];
  * below KEY_POOL × 10 requests/s. Each key is used once before measuring: a key's first use writes its last_used_at.
  */
 /**
- * Locally the Worker opens a PostgreSQL connection per request (production pools them in Hyperdrive), so 200
- * connections of load need more than PostgreSQL's default 100; otherwise the bench measures "too many clients".
+ * The Worker opens a database connection per request. As in production (Hyperdrive), the local stack's pool answers
+ * it and lends a warm server connection; BENCH_EDGE_POOL=0 connects the Worker straight to PostgreSQL instead, one
+ * backend per request, and then 200 connections of load need more than PostgreSQL's default 100 connections.
  */
+const DATABASE_POOL = process.env.BENCH_EDGE_POOL !== '0';
 const POSTGRES_MAX_CONNECTIONS = 800;
 const KEY_POOL = Number(process.env.BENCH_EDGE_KEYS ?? 200);
 
@@ -97,6 +99,7 @@ const stack = await startStack({
   edgePort: await freePort(),
   runnerPort: await freePort(),
   edgeArgs: QUIET_WRANGLER,
+  databasePool: DATABASE_POOL,
   log,
   onOutput: keep,
 }).catch(async (error: unknown) => {
@@ -163,9 +166,10 @@ try {
     durationSeconds: DURATION_S,
     maxRequests: MAX_REQUESTS,
     apiKeys: KEY_POOL,
+    databasePool: DATABASE_POOL,
     targetP99Ms: TARGET_P99_MS,
     meetsTarget,
-    note: 'autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production',
+    note: `autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production; the Worker reaches PostgreSQL ${DATABASE_POOL ? "through the local stack's pool (standing in for Hyperdrive)" : 'directly, one backend per request'}`,
     rows,
   });
   console.log(`results: ${path}`);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyMigrations } from '../../db/migrate.ts';
 import { defaultModelDir } from '../../gpu-runner/pack/default-pack.ts';
+import { freePort, portAnswers } from '../../test/support/postgres.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { startChild, waitUntilReady, type Child } from './processes.ts';
 
@@ -29,6 +30,11 @@ export interface StackOptions {
   readonly log?: (line: string) => void;
   /** Child output lines; printed with a prefix when absent. */
   readonly onOutput?: (name: string, line: string) => void;
+  /**
+   * The edge reaches PostgreSQL through the local pool (scripts/local-stack/pg-pool.ts), as it reaches it through
+   * Hyperdrive in production: true unless set to false (then every request starts a PostgreSQL backend).
+   */
+  readonly databasePool?: boolean;
 }
 
 export interface Stack {
@@ -67,10 +73,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }
     : await startLocalPostgres(options.dataDir, log);
   log(`postgres (${postgres.source}) is up`);
-  const children: Child[] = [];
   let runner: Child | undefined;
   let edge: Child | undefined;
-  const stopChildren = () => Promise.all([runner?.stop(), edge?.stop()]);
+  let pool: Child | undefined;
+  const stopChildren = async () => {
+    await Promise.all([runner?.stop(), edge?.stop()]);
+    await pool?.stop();
+  };
   try {
     await applyMigrations(postgres.url);
     log('migrations applied');
@@ -101,9 +110,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await waitUntilReady(`${runnerUrl}/healthz`, runner, READY_TIMEOUT_MS);
     };
 
+    const edgeDatabaseUrl = options.databasePool === false ? postgres.url : await startPool(postgres.url);
     const envFile = join(options.dataDir, 'edge.env');
     const vars: Record<string, string> = {
-      DATABASE_URL: postgres.url,
+      DATABASE_URL: edgeDatabaseUrl,
       RUNNER_URL: runnerUrl,
       RUNNER_SECRET: secret,
       PUBLIC_URL: edgeUrl,
@@ -131,6 +141,22 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       );
       await waitUntilReady(`${edgeUrl}/healthz`, edge, READY_TIMEOUT_MS);
     };
+
+    async function startPool(targetUrl: string): Promise<string> {
+      const port = await freePort();
+      pool = startChild('pool', process.execPath, ['--import', 'tsx', 'scripts/local-stack/pg-pool-main.ts'], { ...process.env, PG_POOL_TARGET_URL: targetUrl, PG_POOL_PORT: String(port) }, REPO_ROOT, options.onOutput);
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (!(await portAnswers('127.0.0.1', port))) {
+        if (pool.process.exitCode !== null) throw new Error(`the database pool exited with code ${pool.process.exitCode} before it was ready`);
+        if (Date.now() > deadline) throw new Error(`the database pool did not listen on port ${port} within ${READY_TIMEOUT_MS / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const url = new URL(targetUrl);
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      log(`database pool on 127.0.0.1:${port} (stands in for Hyperdrive)`);
+      return url.toString();
+    }
 
     log('starting the runner and the edge…');
     await Promise.all([launchRunner(), launchEdge()]);
