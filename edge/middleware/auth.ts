@@ -3,6 +3,7 @@ import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import { createMiddleware } from 'hono/factory';
 import { apiKeys } from '../../db/schema.ts';
 import type { AppEnv, Principal } from '../app-types.ts';
+import { apiKeyCache, type CachedApiKey } from '../lib/api-key-cache.ts';
 import { hashApiKey, isWellFormedKey, type KeyRole } from '../lib/api-keys.ts';
 import { ApiError } from '../lib/errors.ts';
 
@@ -20,14 +21,25 @@ export const authenticate = () =>
     const key = match[1];
     if (!isWellFormedKey(key)) throw unauthorized('invalid_api_key', 'the API key is not valid');
     const db = c.get('db');
-    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, await hashApiKey(key))).limit(1);
-    if (!row) throw unauthorized('invalid_api_key', 'the API key is not valid');
+    const hash = await hashApiKey(key);
+    let row: CachedApiKey | undefined = apiKeyCache.get(hash);
+    if (!row) {
+      [row] = await db
+        .select({ id: apiKeys.id, role: apiKeys.role, tenantId: apiKeys.tenantId, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
+        .from(apiKeys)
+        .where(eq(apiKeys.keyHash, hash))
+        .limit(1);
+      if (!row) throw unauthorized('invalid_api_key', 'the API key is not valid');
+      apiKeyCache.set(hash, row);
+    }
     if (row.revokedAt) throw unauthorized('revoked_api_key', 'the API key was revoked');
     const principal: Principal = { keyId: row.id, role: row.role, tenantId: row.tenantId };
     c.set('principal', principal);
     const now = new Date();
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
       const stale = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+      // The cached row too, so the next requests of this key in this isolate do not write it again.
+      row.lastUsedAt = now;
       c.executionCtx.waitUntil(
         db
           .update(apiKeys)

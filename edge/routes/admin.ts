@@ -5,6 +5,7 @@ import { apiKeys, tenants, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { PersonalizationMethod } from '../contract/index.ts';
 import type { Database } from '../db/client.ts';
+import { apiKeyCache } from '../lib/api-key-cache.ts';
 import { createApiKey } from '../lib/api-keys.ts';
 import { notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
@@ -192,6 +193,8 @@ export function adminRouter() {
     const db = c.get('db');
     const { id } = c.req.valid('param');
     const [row] = await db.update(apiKeys).set({ revokedAt: new Date() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).returning();
+    // Refused at once here; other isolates refuse it when their cache entry expires (edge/lib/api-key-cache.ts).
+    apiKeyCache.forgetKey(id);
     const current = row ?? (await db.select().from(apiKeys).where(eq(apiKeys.id, id)))[0];
     if (!current) throw notFound('API key', id);
     return c.json(presentKey(current), 200);

@@ -8,6 +8,7 @@ import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentPersonalization } from '../jobs/present.ts';
 import { findTenantJob, listTenantJobs } from '../jobs/queries.ts';
+import type { JobRow } from '../jobs/state.ts';
 import { cancelJob, cancelOnRunner, leaseFrom } from '../jobs/transitions.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
@@ -114,6 +115,17 @@ async function weightsIdsOf(db: Database, jobIds: string[]): Promise<Map<string,
   return new Map(rows.map((r) => [r.jobId, r.id]));
 }
 
+/** The tenant's personalization with the id of the weights it produced, in one query (404 when not the tenant's). */
+async function findPersonalization(db: Database, tenantId: string, id: string): Promise<{ job: JobRow; weightsId: string | null }> {
+  const [found] = await db
+    .select({ job: jobs, weightsId: weights.id })
+    .from(jobs)
+    .leftJoin(weights, eq(weights.jobId, jobs.id))
+    .where(and(eq(jobs.id, id), eq(jobs.tenantId, tenantId), eq(jobs.kind, 'personalization')));
+  if (!found) throw notFound('personalization', id);
+  return found;
+}
+
 const create = createRoute({
   method: 'post',
   path: '/v1/personalizations',
@@ -212,10 +224,8 @@ export function personalizationsRouter() {
   });
 
   app.openapi(get, async (c) => {
-    const db = c.get('db');
-    const job = await findTenantJob(db, tenantOf(c.get('principal')), 'personalization', c.req.valid('param').id);
-    const ids = await weightsIdsOf(db, [job.id]);
-    return c.json(presentPersonalization(job, ids.get(job.id) ?? null), 200);
+    const { job, weightsId } = await findPersonalization(c.get('db'), tenantOf(c.get('principal')), c.req.valid('param').id);
+    return c.json(presentPersonalization(job, weightsId), 200);
   });
 
   app.openapi(list, async (c) => {

@@ -1,6 +1,6 @@
 // Weights: the personalized model files a personalization produced; metadata, download by format and dtype, delete.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { and, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { weightFiles, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { WeightDtype, WeightFormat } from '../contract/index.ts';
@@ -33,7 +33,10 @@ export const WeightsSchema = z
 
 const WeightsList = z.object({ data: z.array(WeightsSchema), next_cursor: z.string().nullable() }).openapi('WeightsList');
 
-export function presentWeights(row: WeightsRow, files: WeightFileRow[], options: { withTenant?: boolean } = {}) {
+/** What the API shows of a file. */
+export type WeightFileFacts = Pick<WeightFileRow, 'weightsId' | 'format' | 'dtype' | 'byteSize' | 'sha256'>;
+
+export function presentWeights(row: WeightsRow, files: readonly WeightFileFacts[], options: { withTenant?: boolean } = {}) {
   return {
     object: 'weights' as const,
     id: row.id,
@@ -56,6 +59,19 @@ export function presentWeights(row: WeightsRow, files: WeightFileRow[], options:
 export async function filesOf(db: Database, weightsIds: string[]): Promise<WeightFileRow[]> {
   if (weightsIds.length === 0) return [];
   return db.select().from(weightFiles).where(inArray(weightFiles.weightsId, weightsIds));
+}
+
+/**
+ * The files of each weights row as a JSON array in the row itself, so a page of weights is one query. Shares its
+ * shape with WeightFileFacts; bigint sizes arrive as JSON numbers.
+ */
+const filesJson = sql<{ format: string; dtype: string; byte_size: number; sha256: string }[] | string>`coalesce((
+  select json_agg(json_build_object('format', ${weightFiles.format}, 'dtype', ${weightFiles.dtype}, 'byte_size', ${weightFiles.byteSize}, 'sha256', ${weightFiles.sha256}))
+  from ${weightFiles} where ${weightFiles.weightsId} = ${weights.id}), '[]'::json)`;
+
+function filesFromJson(weightsId: string, value: { format: string; dtype: string; byte_size: number; sha256: string }[] | string): WeightFileFacts[] {
+  const files = typeof value === 'string' ? (JSON.parse(value) as Exclude<typeof value, string>) : value;
+  return files.map((f) => ({ weightsId, format: f.format, dtype: f.dtype, byteSize: Number(f.byte_size), sha256: f.sha256 }));
 }
 
 export async function findWeights(db: Database, tenantId: string, id: string): Promise<WeightsRow> {
@@ -123,7 +139,7 @@ export function weightsRouter() {
     const before = decodeCursor(cursor);
     const db = c.get('db');
     const rows = await db
-      .select()
+      .select({ row: weights, files: filesJson })
       .from(weights)
       .where(
         and(
@@ -135,9 +151,8 @@ export function weightsRouter() {
       )
       .orderBy(desc(weights.id))
       .limit(limit + 1);
-    const { items, nextCursor } = page(rows, limit);
-    const files = await filesOf(db, items.map((w) => w.id));
-    return c.json({ data: items.map((w) => presentWeights(w, files)), next_cursor: nextCursor }, 200);
+    const { items, nextCursor } = page(rows.map(({ row, files }) => ({ id: row.id, row, files })), limit);
+    return c.json({ data: items.map(({ row, files }) => presentWeights(row, filesFromJson(row.id, files))), next_cursor: nextCursor }, 200);
   });
 
   app.openapi(get, async (c) => {

@@ -79,6 +79,12 @@ describe('personalization lifecycle', () => {
     const weights = (await meta.json()) as { files: { format: string; dtype: string; sha256: string }[]; subject_id: string };
     expect(weights.subject_id).toBe(subjectId);
     expect(weights.files.map((f) => `${f.format}/${f.dtype}`).sort()).toEqual(['kohya/fp16', 'lidb/fp16', 'lidb/fp32', 'peft/fp16']);
+    // The listing reads each row's files in the same query; it shows exactly what the single GET shows.
+    const listed = (await (await call(`/v1/weights?subject_id=${subjectId}`, { key: owner.key })).json()) as { data: { id: string; files: unknown[] }[] };
+    const sortFiles = (files: unknown[]) => [...(files as { format: string; dtype: string }[])].sort((a, b) => `${a.format}/${a.dtype}`.localeCompare(`${b.format}/${b.dtype}`));
+    const listedRow = listed.data.find((w) => w.id === weightsId)!;
+    expect({ ...listedRow, files: sortFiles(listedRow.files) }).toEqual({ ...weights, files: sortFiles(weights.files) });
+    expect(((await (await call(`/v1/weights?subject_id=${subjectId}`, { key: stranger.key })).json()) as { data: unknown[] }).data).toEqual([]);
 
     const download = await call(`/v1/weights/${weightsId}/download?format=kohya&dtype=fp16`, { key: owner.key });
     expect(download.status).toBe(200);
