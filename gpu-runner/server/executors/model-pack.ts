@@ -150,7 +150,7 @@ export function schedulerChoice(pack: LoadedPack, name: keyof typeof SCHEDULER_C
  * model card's material (`card/`: gate figures, sample grids), documentation; and the hypernetwork, which only predicts
  * starting weights: weight files stay valid, and phase-1 runs resumable, when it is (re)trained into the pack.
  */
-async function packDigest(dir: string): Promise<string> {
+export async function packDigest(dir: string): Promise<string> {
   const files: string[] = [];
   const walk = (folder: string) => {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {

@@ -11,7 +11,7 @@ import { assertPackWithinBudget, missingPackFiles, WORLD_PACK_DIR } from './worl
 const { values } = parseArgs({ options: { dir: { type: 'string' } }, strict: true });
 const dir = resolve(values.dir ?? WORLD_PACK_DIR);
 writePackScaffold(dir);
-writeFileSync(join(dir, 'README.md'), modelCard(dir));
+writeFileSync(join(dir, 'README.md'), await modelCard(dir));
 const bytes = assertPackWithinBudget(dir);
 const missing = missingPackFiles(dir);
 console.log(JSON.stringify({ dir, bytes, complete: missing.length === 0, missing }));

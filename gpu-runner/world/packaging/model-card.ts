@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensorsHeader } from '../../io/safetensors.ts';
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
-import { PACK_CARD_FOLDER as CARD_FOLDER } from '../../server/executors/model-pack.ts';
+import { PACK_CARD_FOLDER as CARD_FOLDER, packDigest } from '../../server/executors/model-pack.ts';
 import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
 
 export const BASE_GATE_JSON = 'base-gate.json';
@@ -61,7 +61,7 @@ function vaeSection(dir: string): string[] {
   ];
 }
 
-function baseSection(dir: string): string[] {
+function baseSection(dir: string, digest: string): string[] {
   const present = existsSync(join(dir, 'unet', 'diffusion_pytorch_model.safetensors')) && existsSync(join(dir, 'text_encoder', 'model.safetensors'));
   if (!present) return ['- **Base model** (`unet/`, `text_encoder/`): not in the pack yet.'];
   const gate = readJson<BaseGateRecord>(join(dir, CARD_FOLDER, BASE_GATE_JSON));
@@ -85,7 +85,12 @@ function baseSection(dir: string): string[] {
       (h) => `  | ${h.name} | ${h.group} | ${pct(h.accuracy)} | ${pct(h.chance)} | ${h.gated ? pct(h.threshold) : '–'} | ${h.rendersAccuracy === undefined ? '–' : pct(h.rendersAccuracy)} | ${h.gated ? (h.passed ? 'pass' : 'FAIL') : 'reported'} |`,
     ),
   );
-  if (gate.pack.sha256) lines.push('', `  Measured on the pack with digest \`${gate.pack.sha256.slice(0, 16)}…\`.`);
+  lines.push(
+    '',
+    gate.pack.sha256 === digest
+      ? `  Measured on these weights (pack digest \`${digest.slice(0, 16)}…\`).`
+      : `  **Stale**: measured on pack digest \`${gate.pack.sha256.slice(0, 16)}…\`, the pack is now \`${digest.slice(0, 16)}…\`; rerun the gate.`,
+  );
   return lines;
 }
 
@@ -99,7 +104,8 @@ function hypernetworkSection(dir: string): string[] {
   ];
 }
 
-export function modelCard(dir: string): string {
+export async function modelCard(dir: string): Promise<string> {
+  const digest = await packDigest(dir);
   const missing = missingPackFiles(dir);
   const files = packFiles(dir).filter((f) => f.path !== 'README.md');
   const total = files.reduce((sum, f) => sum + f.bytes, 0);
@@ -121,7 +127,7 @@ export function modelCard(dir: string): string {
     '',
     '## Stages',
     ...vaeSection(dir),
-    ...baseSection(dir),
+    ...baseSection(dir, digest),
     ...hypernetworkSection(dir),
     '- **Tokenizer** (`tokenizer/`): OpenAI CLIP\'s BPE vocabulary (MIT licence, `tokenizer/LICENSE`), bundled in the repository.',
     "- **Scheduler** (`scheduler/`): SD 1.5's (scaled-linear betas 0.00085 → 0.012 over 1000 steps, ε prediction), the schedule the base model was trained with.",

@@ -60,8 +60,8 @@ describe('the world pack', () => {
     expect((await loadModelPack(copy, () => {})).sha256).not.toBe(before);
   });
 
-  it('has a model card written from its records: status, missing parts, the base gate when measured', () => {
-    const card = modelCard(standIn);
+  it('has a model card written from its records: status, missing parts, the base gate when measured', async () => {
+    const card = await modelCard(standIn);
     expect(card).toContain(`# ${WORLD_PACK_ID}`);
     expect(card).toContain('Status: complete');
     expect(card).toContain('widths (64, 128, 128)');
@@ -70,8 +70,32 @@ describe('the world pack', () => {
     const partial = join(root, 'partial');
     cpSync(standIn, partial, { recursive: true });
     rmSync(join(partial, 'unet'), { recursive: true });
-    expect(modelCard(partial)).toContain('incomplete, missing `unet/config.json`, `unet/diffusion_pytorch_model.safetensors`');
+    expect(await modelCard(partial)).toContain('incomplete, missing `unet/config.json`, `unet/diffusion_pytorch_model.safetensors`');
     expect(defaultModelDir(partial)).toBe(ensureTinyPack());
+  });
+
+  it('shows the base gate’s figures on the card, flagged stale once the weights change', async () => {
+    const copy = join(root, 'gated');
+    cpSync(standIn, copy, { recursive: true });
+    const { sha256 } = await loadModelPack(copy, () => {});
+    const heads = [{ name: 'style', group: 'context', accuracy: 0.75, chance: 1 / 3, threshold: 0.6, lift: 0.625, rendersAccuracy: 1, gated: true, passed: true }];
+    const record = {
+      pack: { sha256 },
+      settings: { identities: 16, contexts: 9, imagesPerPrompt: 1, samplerSteps: 25, guidanceScale: 4, seed: 1 },
+      rule: { gatedHeads: ['style'], passLift: 0.4 },
+      passed: true,
+      images: 144,
+      seconds: 100,
+      heads,
+    };
+    mkdirSync(join(copy, 'card'), { recursive: true });
+    writeFileSync(join(copy, 'card', 'base-gate.json'), JSON.stringify(record));
+    const card = await modelCard(copy);
+    expect(card).toContain('| style | context | 75.0% | 33.3% | 60.0% | 100.0% | pass |');
+    expect(card).toContain('**passed**');
+    expect(card).toContain('Measured on these weights');
+    appendFileSync(join(copy, 'text_encoder', 'config.json'), '\n');
+    expect(await modelCard(copy)).toContain('**Stale**');
   });
 
   it('is the default pack once complete; the tiny pack otherwise', () => {
