@@ -118,6 +118,31 @@ export class Graph {
     return t;
   }
 
+  /**
+   * Whether a value is the same on every run: an initializer that is not also a graph input, or computed only from
+   * such values (onnxruntime folds those at session start, so work on them costs nothing per run).
+   */
+  isRunConstant(v: Value): boolean {
+    const known = new Map<string, boolean>();
+    const visit = (name: string): boolean => {
+      const seen = known.get(name);
+      if (seen !== undefined) return seen;
+      let constant: boolean;
+      if (this.inputs.includes(name)) constant = false;
+      else if (this.initializers.has(name)) constant = true;
+      else {
+        const index = this.producers.get(name);
+        const node = index === undefined ? undefined : this.nodes[index];
+        // a node without inputs is constant only when it is a Constant (random ops are not)
+        constant = node !== undefined && (node.inputs.length > 0 || node.op === 'Constant') && node.inputs.every((i) => i === '' || visit(i));
+      }
+      known.set(name, constant);
+      return constant;
+    };
+    this.assertOwn(v);
+    return visit(v.name);
+  }
+
   /** Index of the node producing `name`, if any. */
   producerOf(name: string): number | undefined {
     return this.producers.get(name);

@@ -130,16 +130,21 @@ defineOp({
 
 /**
  * dX. Unit strides: a plain Conv of dY with the channel-swapped, spatially flipped kernel and pads d(k−1)−p (measured
- * ~30% faster than onnxruntime's CPU ConvTranspose, which SD's 3×3/1×1 convolutions would otherwise hit); the flip is
- * a MatMul with the anti-identity on the flattened kernel axis (an exact permutation; Gather and negative-step Slice
- * are slow on this layout). Otherwise ConvTranspose with the same geometry and output_padding restoring X's size
- * (DESIGN §4 recipe).
+ * ~30% faster than onnxruntime's CPU ConvTranspose at large maps, which SD's 3×3/1×1 convolutions would otherwise
+ * hit); the flip is a MatMul with the anti-identity on the flattened kernel axis (an exact permutation; Gather and
+ * negative-step Slice are slow on this layout). The swap and flip are free when W is constant (folded at session
+ * start), but a trained W pays them on every run: two passes over the whole kernel, as much as the convolution itself
+ * on a 16×16 map with 640 channels. So a trained W with at least as many output channels per group as dY has
+ * positions takes ConvTranspose, which reads W as it is and whose extra col2im pass scales with the map instead.
+ * Otherwise ConvTranspose with the same geometry and output_padding restoring X's size (DESIGN §4 recipe).
  */
 function convInputGradient(dy: Value, w: Value, xs: readonly number[], geo: ConvGeometry): Value {
   const ys = dy.staticShape;
   const reach = geo.kernel.map((k, i) => geo.dilations[i]! * (k - 1));
-  if (geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= reach[i % geo.spatial]!)) {
-    const [m, cg] = w.staticShape as [number, number];
+  const [m, cg] = w.staticShape as [number, number];
+  const positions = ys.slice(2).reduce((a, b) => a * b, 1);
+  const flipPaysOff = m / geo.group < positions || w.graph.isRunConstant(w);
+  if (flipPaysOff && geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= reach[i % geo.spatial]!)) {
     const k = geo.kernel.reduce((a, b) => a * b, 1);
     const mg = m / geo.group;
     // (M, C/G, k…) → (G, M/G, C/G, K) → (G, C/G, M/G, K), reversed along K, → (C, M/G, k…)

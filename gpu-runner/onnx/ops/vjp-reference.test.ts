@@ -24,6 +24,7 @@ const CASES: ReferenceGradCase[] = [
   convCase('Conv 3×3 pad 1 (SD resnet)', [2, 3, 5, 5], [4, 3, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], group: 1 }, true),
   convCase('Conv stride 2 pad 1 (SD downsample)', [1, 2, 7, 6], [3, 2, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], group: 1 }, true),
   convCase('Conv 1×1', [1, 4, 3, 3], [2, 4, 1, 1], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], group: 1 }, false),
+  convCase('Conv 3×3 pad 1, more output channels than positions (dX by ConvTranspose)', [1, 2, 2, 2], [5, 2, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], group: 1 }, true),
   convCase('Conv groups 2 dilation 2 asymmetric pads', [1, 4, 6, 7], [4, 2, 3, 2], { stride: [1, 2], pads: [2, 0, 1, 1], dilation: [2, 1], group: 2 }, true),
   convTCase('ConvTranspose stride 2 output_padding 1', [1, 3, 3, 4], [3, 2, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], group: 1, outputPadding: [1, 1] }),
   convTCase('ConvTranspose groups 2 dilation 2', [1, 4, 3, 3], [4, 1, 2, 2], { stride: [1, 1], pads: [0, 1, 0, 0], dilation: [2, 2], group: 2, outputPadding: [0, 0] }),

@@ -121,6 +121,17 @@ const CASES: (GradCase & { seeds?: readonly number[] })[] = [
     build: (g) => E.conv(g.input('x', F32, [2, 4, 6, 7]), g.input('w', F32, [6, 2, 3, 2]), g.input('b', F32, [6]), { pads: [1, 0, 2, 2], dilations: [2, 2], group: 2 }),
   },
   {
+    name: 'Conv unit stride, trained W with more output channels per group than dY positions (dX by ConvTranspose), groups 2', dtype: F32,
+    build: (g) => E.conv(g.input('x', F32, [2, 4, 2, 3]), g.input('w', F32, [12, 2, 2, 2]), g.input('b', F32, [12]), { pads: [1, 0, 0, 1], group: 2 }),
+  },
+  {
+    name: 'Conv unit stride, constant W with more output channels than dY positions (dX by the folded flipped kernel)', dtype: F32,
+    build: (g, rng) => {
+      const w = g.param('w', E.tensor(F32, [6, 2, 3, 3], Array.from({ length: 108 }, () => uniform(rng, -1, 1))));
+      return E.conv2d(g.input('x', F32, [1, 2, 2, 2]), w, undefined, { padding: 1 });
+    },
+  },
+  {
     name: 'Conv stride 2 (dX by ConvTranspose)', dtype: F32,
     build: (g) => E.conv2d(g.input('x', F32, [1, 3, 7, 6]), g.input('w', F32, [2, 3, 3, 3]), undefined, { stride: 2, padding: 1 }),
   },
