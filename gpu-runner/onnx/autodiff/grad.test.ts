@@ -124,18 +124,23 @@ describe('grad', () => {
     }
   });
 
-  it("picks Conv's input-gradient recipe by cost: ConvTranspose for a trained kernel wider than the map, the flipped kernel otherwise", () => {
-    const dxOps = (w: (g: E.Graph) => E.Value, size: number) => {
+  it("picks Conv's input-gradient recipe from the output channels per dY position, and flips a constant kernel", () => {
+    const recipe = (w: (g: E.Graph) => E.Value, size: number) => {
       const g = new E.Graph('conv_dx');
       const x = g.input('x', 'float32', [1, 4, size, size]);
       g.output(E.reduceSum(E.conv2d(x, w(g), undefined, { padding: 1 })), 'loss');
-      return E.grad(g, { loss: 'loss', wrt: [x] }).nodes.filter((n) => n.op === 'Conv' || n.op === 'ConvTranspose').map((n) => n.op);
+      const ops = E.grad(g, { loss: 'loss', wrt: [x] }).nodes.map((n) => n.op);
+      if (ops.includes('ConvTranspose')) return 'ConvTranspose';
+      if (ops.includes('MatMul')) return 'flipped kernel';
+      return ops.includes('Slice') ? 'flipped maps' : 'other';
     };
     const trained = (g: E.Graph) => g.input('w', 'float32', [16, 4, 3, 3]);
     const constant = (g: E.Graph) => E.cast(g.param('w', { dtype: 'float16', dims: [16, 4, 3, 3], data: new Uint16Array(576).fill(0x3800) }), 'float32');
-    expect(dxOps(trained, 4)).toEqual(['Conv', 'ConvTranspose']); // 16 output channels ≥ 16 positions
-    expect(dxOps(trained, 5)).toEqual(['Conv', 'Conv']); // 25 positions
-    expect(dxOps(constant, 4)).toEqual(['Conv', 'Conv']); // a constant kernel's flip is folded at session start
+    expect(recipe(trained, 5)).toBe('flipped kernel'); // 16 channels, 25 positions
+    expect(recipe(trained, 4)).toBe('flipped maps'); // 16 positions
+    expect(recipe(trained, 2)).toBe('flipped maps'); // 4 positions: 4 channels per position
+    expect(recipe(trained, 1)).toBe('ConvTranspose'); // 1 position
+    expect(recipe(constant, 1)).toBe('flipped kernel'); // a constant kernel's flip is folded at session start
   });
 
   it('leaves the forward graph untouched', () => {

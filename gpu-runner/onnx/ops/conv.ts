@@ -131,27 +131,42 @@ defineOp({
 /**
  * dX. Unit strides: a plain Conv of dY with the channel-swapped, spatially flipped kernel and pads d(k−1)−p (measured
  * ~30% faster than onnxruntime's CPU ConvTranspose at large maps, which SD's 3×3/1×1 convolutions would otherwise
- * hit); the flip is a MatMul with the anti-identity on the flattened kernel axis (an exact permutation; Gather and
- * negative-step Slice are slow on this layout). The swap and flip are free when W is constant (folded at session
- * start), but a trained W pays them on every run: two passes over the whole kernel, as much as the convolution itself
- * on a 16×16 map with 640 channels. So a trained W with at least as many output channels per group as dY has
- * positions takes ConvTranspose, which reads W as it is and whose extra col2im pass scales with the map instead.
- * Otherwise ConvTranspose with the same geometry and output_padding restoring X's size (DESIGN §4 recipe).
+ * hit). A constant W's swap and flip are folded at session start; a trained W pays for them on every run, so the
+ * recipe follows the ratio of output channels per group to the positions of dY (batch × map), i.e. of the kernel's
+ * size to the column buffer's (bench:engine profiles, 1 thread):
+ * - fewer channels than positions: swap and flip the kernel (a Transpose, then a MatMul with the anti-identity on the
+ *   flattened kernel axis: an exact permutation; Gather and negative-step Slice are slow on that layout);
+ * - up to 8× more: swap the kernel only and flip the maps instead, dX = flip(Conv(flip(dY), swapped W)) with the pads
+ *   mirrored (one pass over W instead of two; the flips are negative-step Slices over maps smaller than W). At SD's
+ *   640×640 3×3 on 16×16: 16.5 ms for dX against 19.5 ms by ConvTranspose and 22 ms by flipping the kernel;
+ * - more still: ConvTranspose, which reads W as it is (its GEMM and col2im cost ~1.5× the Conv, but one pass over a
+ *   kernel this much larger than the maps costs more: 1280×1280 3×3 on 8×8, 15 ms against 23 ms).
+ * 1×1 kernels have no flip: ConvTranspose from as many channels as positions, the swapped kernel otherwise.
+ * Other strides: ConvTranspose with the same geometry and output_padding restoring X's size (DESIGN §4 recipe).
  */
 function convInputGradient(dy: Value, w: Value, xs: readonly number[], geo: ConvGeometry): Value {
   const ys = dy.staticShape;
   const reach = geo.kernel.map((k, i) => geo.dilations[i]! * (k - 1));
   const [m, cg] = w.staticShape as [number, number];
-  const positions = ys.slice(2).reduce((a, b) => a * b, 1);
-  const flipPaysOff = m / geo.group < positions || w.graph.isRunConstant(w);
-  if (flipPaysOff && geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= reach[i % geo.spatial]!)) {
-    const k = geo.kernel.reduce((a, b) => a * b, 1);
-    const mg = m / geo.group;
-    // (M, C/G, k…) → (G, M/G, C/G, K) → (G, C/G, M/G, K), reversed along K, → (C, M/G, k…)
-    let swapped = transpose(reshape(w, [geo.group, mg, cg, k]), [0, 2, 1, 3]);
-    if (k > 1) swapped = matmul(swapped, w.graph.constant(antiIdentity(k, w.dtype), 'flip'));
+  const mg = m / geo.group;
+  const k = geo.kernel.reduce((a, b) => a * b, 1);
+  const channelsPerPosition = mg / ys.reduce((a, b, i) => (i === 1 ? a : a * b), 1);
+  const trained = !w.graph.isRunConstant(w);
+  const unitStride = geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= reach[i % geo.spatial]!);
+  // (M, C/G, k…) → (G, M/G, C/G, K) → (G, C/G, M/G, K)
+  const swap = () => transpose(reshape(w, [geo.group, mg, cg, k]), [0, 2, 1, 3]);
+  if (unitStride && trained && k > 1 && channelsPerPosition >= 1 && channelsPerPosition <= 8) {
+    const sp = range(geo.spatial).map((i) => i + 2);
+    const flip = (v: Value) => slice(v, sp.map(() => -1), sp.map((a) => -v.staticShape[a]! - 1), sp, sp.map(() => -1));
+    const mirroredPads = [...range(geo.spatial).map((i) => reach[i]! - geo.pads[i + geo.spatial]!), ...range(geo.spatial).map((i) => reach[i]! - geo.pads[i]!)];
+    const swapped = reshape(swap(), [cg * geo.group, mg, ...geo.kernel]);
+    return flip(conv(flip(dy), swapped, undefined, { pads: mirroredPads, dilations: geo.dilations, group: geo.group }));
+  }
+  if (unitStride && (!trained || channelsPerPosition < 1)) {
+    let swapped = swap();
+    if (k > 1) swapped = matmul(swapped, w.graph.constant(antiIdentity(k, w.dtype), 'flip')); // reversed along K
     const flipped = reshape(swapped, [cg * geo.group, mg, ...geo.kernel]);
-    return conv(dy, flipped, undefined, { strides: geo.strides, pads: geo.pads.map((p, i) => reach[i % geo.spatial]! - p), dilations: geo.dilations, group: geo.group });
+    return conv(dy, flipped, undefined, { pads: geo.pads.map((p, i) => reach[i % geo.spatial]! - p), dilations: geo.dilations, group: geo.group });
   }
   const outputPadding = range(geo.spatial).map((i) => {
     const full = geo.strides[i]! * (ys[i + 2]! - 1) + reach[i]! + 1 - geo.pads[i]! - geo.pads[i + geo.spatial]!;

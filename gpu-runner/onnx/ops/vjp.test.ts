@@ -117,12 +117,20 @@ const CASES: (GradCase & { seeds?: readonly number[] })[] = [
   },
   { name: 'Conv', dtype: F32, seeds: CONV_SEEDS, build: (g, rng) => convCase(rng, false)(g) },
   {
-    name: 'Conv unit stride (dX by flipped-kernel Conv), groups 2, dilation 2, asymmetric pads', dtype: F32,
+    name: 'Conv unit stride, trained W, fewer output channels than dY positions (dX by flipped-kernel Conv), groups 2, dilation 2, asymmetric pads', dtype: F32,
     build: (g) => E.conv(g.input('x', F32, [2, 4, 6, 7]), g.input('w', F32, [6, 2, 3, 2]), g.input('b', F32, [6]), { pads: [1, 0, 2, 2], dilations: [2, 2], group: 2 }),
   },
   {
-    name: 'Conv unit stride, trained W with more output channels per group than dY positions (dX by ConvTranspose), groups 2', dtype: F32,
-    build: (g) => E.conv(g.input('x', F32, [2, 4, 2, 3]), g.input('w', F32, [12, 2, 2, 2]), g.input('b', F32, [12]), { pads: [1, 0, 0, 1], group: 2 }),
+    name: 'Conv unit stride, trained W, 1–8 output channels per group per dY position (dX by flipped maps), groups 2, dilation 2, asymmetric pads', dtype: F32,
+    build: (g) => E.conv(g.input('x', F32, [1, 4, 2, 3]), g.input('w', F32, [12, 2, 2, 2]), g.input('b', F32, [12]), { pads: [1, 0, 0, 1], dilations: [2, 2], group: 2 }),
+  },
+  {
+    name: 'Conv unit stride, trained W, over 8 output channels per dY position (dX by ConvTranspose)', dtype: F32,
+    build: (g) => E.conv2d(g.input('x', F32, [1, 2, 2, 2]), g.input('w', F32, [36, 2, 3, 3]), undefined, { padding: 1 }),
+  },
+  {
+    name: 'Conv 1×1, trained W, more output channels than dY positions (dX by ConvTranspose)', dtype: F32,
+    build: (g) => E.conv2d(g.input('x', F32, [1, 3, 2, 2]), g.input('w', F32, [5, 3, 1, 1]), g.input('b', F32, [5])),
   },
   {
     name: 'Conv unit stride, constant W with more output channels than dY positions (dX by the folded flipped kernel)', dtype: F32,
