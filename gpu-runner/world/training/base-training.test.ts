@@ -132,6 +132,15 @@ describe('world base training', () => {
     expect(Object.keys(loadCheckpoint(final).optimizer.state.slots).sort()).toEqual(['ema', 'm', 'v']);
     expect(saved.ema['conv_out.weight']).not.toEqual(saved.params['conv_out.weight']);
 
+    // --init: a new run starts from the checkpoint's trained weights, with fresh moments, EMA and schedule.
+    const warm = await openBaseTraining({ ...SETTINGS, init: final }, set, TINY);
+    const started = await warm.trainer.read();
+    await warm.trainer.close();
+    expect(warm.trainer.stepCount).toBe(0);
+    for (const [name, values] of Object.entries(saved.params)) expect(started.params[name], name).toEqual(values);
+    expect(started.state.slots['ema']!['conv_out.weight']).toEqual(saved.params['conv_out.weight']);
+    expect(started.state.slots['m']!['conv_out.weight']!.every((v) => v === 0)).toBe(true);
+
     const packDir = join(dir, 'pack');
     const files = writeBasePack(packDir, saved.model, saved.ema, 'F16');
     expect(files.unetBytes).toBeGreaterThan(0);

@@ -3,9 +3,10 @@
 // SD 1.5's 1000 DDPM steps, 10% empty captions (for CFG), AdamW + warm-up + cosine + clipping, and an EMA of the
 // weights kept as an optimizer slot (so it is in every checkpoint and resumes exactly). Batches, timesteps, noise and
 // dropout are pure functions of the step: a resumed run continues exactly as the uninterrupted one would.
-// `npm run world:train-base -- [--run-dir D] [--vae DIR] [--steps N] [--batch B] [--max-minutes M] [--measure 16,32,64]`
+// `npm run world:train-base -- [--run-dir D] [--vae DIR] [--steps N] [--batch B] [--init CHECKPOINT] [--max-minutes M]
+//   [--measure 16,32,64]`
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -36,6 +37,11 @@ export const baseTrainingSettingsSchema = z.object({
   captionDropout: z.number().min(0).max(1),
   minSnrGamma: z.number().positive(),
   seed: z.number().int().nonnegative(),
+  /**
+   * A base checkpoint whose trained weights (not its optimizer state) the run starts from, relative to the repository
+   * (e.g. a pilot run on an earlier VAE's latents); absent: fresh init. AdamW moments, EMA and schedule start fresh.
+   */
+  init: z.string().optional(),
 });
 export type BaseTrainingSettings = z.infer<typeof baseTrainingSettingsSchema>;
 
@@ -63,6 +69,16 @@ export interface BaseTrainingRun {
   readonly trainer: Trainer;
 }
 
+/** The trained weights of the base checkpoint `init`, checked against the model being trained. */
+export function initialBaseWeights(model: BaseModel, init: string): ParamSet {
+  const source = readBaseCheckpoint(isAbsolute(init) ? init : join(REPO_ROOT, init));
+  const expected = initBaseParams(model, 0);
+  for (const [name, values] of Object.entries(expected)) {
+    if (source.params[name]?.length !== values.length) throw new Error(`--init ${init}: "${name}" is missing or has another shape than the model being trained`);
+  }
+  return Object.fromEntries(Object.keys(expected).map((name) => [name, source.params[name]!]));
+}
+
 function optimizerFor(settings: BaseTrainingSettings) {
   return adamW({ weightDecay: settings.weightDecay, emaDecay: settings.emaDecay });
 }
@@ -81,7 +97,7 @@ export async function openBaseTraining(settings: BaseTrainingSettings, data: Lat
   const trainer = await createTrainer({
     graph,
     loss,
-    params: initBaseParams(model, settings.seed),
+    params: settings.init === undefined ? initBaseParams(model, settings.seed) : initialBaseWeights(model, settings.init),
     optimizer: optimizerFor(settings),
     optimizerBackend: 'typescript',
     schedule: cosineSchedule({ lr: settings.lr, totalSteps: settings.steps, warmupSteps: Math.min(settings.warmup, settings.steps), minLr: settings.minLr }),
@@ -218,7 +234,14 @@ async function main(options: CliOptions): Promise<void> {
     appendFileSync(progress, `${line}\n`);
   };
   let stopRequested = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => (stopRequested = true));
+  let training = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      // Before the first step there is nothing to save: stop at once (encoding can take minutes).
+      if (!training) process.exit(130);
+      stopRequested = true;
+    });
+  }
   const started = performance.now();
   const deadline = started + options.maxMinutes * 60_000;
   const shouldStop = () => stopRequested || performance.now() > deadline;
@@ -226,6 +249,7 @@ async function main(options: CliOptions): Promise<void> {
   const latest = join(runDir, LATEST_CHECKPOINT);
   const resume = existsSync(latest) ? latest : undefined;
   const run = await openBaseTraining(settings, data, baseModel(BASE_UNET_CONFIG, BASE_TEXT_ENCODER_CONFIG), resume);
+  training = true;
   emit({ event: resume ? 'resumed' : 'started', step: run.trainer.stepCount, settings, samples: data.count, latents: data.key, vae: options.vaeDir, parameters: baseParameterCounts(run.model) });
   let window: BaseStepLog[] = [];
   let windowStart = performance.now();
@@ -263,10 +287,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'keep-every': { type: 'string' },
       'log-every': { type: 'string' },
       measure: { type: 'string' },
+      init: { type: 'string' },
     },
   });
   const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
-  const settings = baseTrainingSettingsSchema.parse({ ...BASE_TRAINING, steps: num(values.steps, BASE_TRAINING.steps), batch: num(values.batch, BASE_TRAINING.batch) });
+  const settings = baseTrainingSettingsSchema.parse({
+    ...BASE_TRAINING,
+    steps: num(values.steps, BASE_TRAINING.steps),
+    batch: num(values.batch, BASE_TRAINING.batch),
+    ...(values.init === undefined ? {} : { init: values.init }),
+  });
   const options: CliOptions = {
     runDir: values['run-dir'] ?? DEFAULT_BASE_RUN_DIR,
     vaeDir: values.vae ?? DEFAULT_WORLD_VAE_DIR,
