@@ -27,7 +27,6 @@ const DEFAULT_SUPERSAMPLING = 4;
 const HAT_COLOUR: Rgb = [0.12, 0.12, 0.16];
 const GLASSES_COLOUR: Rgb = [0.05, 0.05, 0.05];
 const EYE_WHITE: Rgb = [0.97, 0.97, 0.97];
-const PUPIL: Rgb = [0.02, 0.02, 0.02];
 const LIPS: Rgb = [0.7, 0.25, 0.25];
 const MOLE: Rgb = [0.2, 0.1, 0.05];
 
@@ -38,7 +37,6 @@ export const EYE_Y = -0.04;
 const EYE_RX = 0.17;
 const EYE_RY = 0.15;
 export const IRIS_RADIUS = 0.14;
-const PUPIL_RADIUS = 0.025;
 // Marks (mole, freckles) sit on the cheeks between the glasses' rings and the top of a beard, so neither hides them.
 const BEARD_TOP = 0.26;
 
@@ -92,11 +90,11 @@ function shade(identity: Identity, context: Context, x: number, y: number): Rgb 
 
   const face = faceContains(identity, x, y);
   if (face) {
-    // Eyes: white, a large iris (the identity colour must survive the VAE), a small pupil.
+    // Eyes: white and a large iris, no pupil: the identity colour must survive the VAE, and under the sketch style a
+    // pupil's edges would ink over the whole 3–4 px iris.
     for (const cx of EYE_CENTRES_X) {
       if (ellipse(x, y, cx, EYE_Y, EYE_RX, EYE_RY)) {
         const d = Math.hypot(x - cx, y - EYE_Y);
-        if (d <= PUPIL_RADIUS) return PUPIL;
         if (d <= IRIS_RADIUS) return eye;
         return EYE_WHITE;
       }

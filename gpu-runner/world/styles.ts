@@ -1,4 +1,4 @@
-// Prompt-controlled styles applied after rendering. They keep the face's geometry (and, faintly, its colours)
+// Prompt-controlled styles applied after rendering. They keep the face's geometry (and, tinted, its colours)
 // so identity stays recognisable, as the paper's style prompts do ("a sketch of a [V] face").
 import type { RgbImage } from './render.ts';
 import type { Style } from './attributes.ts';
@@ -6,8 +6,8 @@ import type { Style } from './attributes.ts';
 const PIXEL_BLOCK = 4;
 const PIXEL_LEVELS = 4;
 const SKETCH_PAPER = [0.97, 0.95, 0.9] as const;
-const SKETCH_TINT = 0.5; // how much of the original colour stays under the pencil
-const SKETCH_EDGE_GAIN = 4;
+const SKETCH_TINT = 0.6; // how much of the original colour stays under the pencil
+const SKETCH_EDGE_GAIN = 2; // 4 inked a 3–4 px iris almost black, so no network could read its colour
 
 function luminance(d: Float32Array, o: number): number {
   return 0.299 * d[o]! + 0.587 * d[o + 1]! + 0.114 * d[o + 2]!;

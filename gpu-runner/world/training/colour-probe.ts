@@ -1,7 +1,7 @@
 // An evaluator-free check of colour identity: render the same sample with each possible eye (or hair) colour, and
 // classify a reconstruction by which of those renders its mean colour over the changing pixels is nearest to. This is
 // the best possible colour classifier for the world (it knows the geometry), so its accuracy measures only what the
-// VAE kept, not what an evaluator network can read (the world evaluator's eye_colour head is 92% accurate on renders).
+// VAE kept, not what an evaluator network can read (the world evaluator's eye_colour head is 97.5% accurate on renders).
 import { EYE_COLOURS, HAIR_COLOURS, type Identity } from '../attributes.ts';
 import { renderSample, type Sample } from '../dataset.ts';
 import type { RgbImage } from '../render.ts';
