@@ -56,7 +56,7 @@ function vaeSection(dir: string): string[] {
   if (!gate) return ['- **VAE** (`vae/`): not in the pack yet.'];
   const g = gate.gate;
   return [
-    `- **VAE** (\`vae/\`, AutoencoderKL ×4, 32 px → 8 × 8 × 4 latents, ${gate.stored}, scaling factor ${gate.scalingFactor.toFixed(5)}): trained from scratch by this repository's engine on renders of TRAIN identities (\`npm run world:train-vae\`, ${gate.step} steps).${stageReadme(dir, 'vae')}`,
+    `- **VAE** (\`vae/\`, AutoencoderKL ×4, 32 px → 8 × 8 × 4 latents, ${gate.stored}, scaling factor ${gate.scalingFactor.toFixed(5)}): trained from scratch by this repository's engine on renders of TRAIN identities (\`npm run world:train-vae\`, exported at step ${gate.step} of its last run; runs it started from are in its own card).${stageReadme(dir, 'vae')}`,
     `  Gate on ${g.samples} held-out TEST renders: hair hue error ${g.hairHueErrorDegrees.toFixed(1)}° (needs < 15°), eye-colour agreement ${pct(g.eyeColourAgreement)} (needs > 90%), PSNR ${g.psnrDb.toFixed(2)} dB → **${g.passed ? 'passed' : 'FAILED'}**.`,
   ];
 }
