@@ -21,6 +21,8 @@ export type Env = {
   JOB_MAX_ATTEMPTS?: string;
   DISPATCH_MAX_RETRIES?: string;
   WEBHOOK_ALLOW_HTTP_LOOPBACK?: string;
+  /** Multiplies every wait of the webhook retry schedule (0 < scale <= 1; tests only): edge/webhooks/retry-schedule.ts. */
+  WEBHOOK_RETRY_SCALE?: string;
 };
 
 export type Settings = {

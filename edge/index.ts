@@ -6,6 +6,7 @@ import { runCron } from './jobs/cron.ts';
 import { consumeJobsBatch, type DispatchMessage } from './jobs/dispatch.ts';
 import { consumeWebhookBatch } from './webhooks/consumer.ts';
 import type { WebhookQueue } from './webhooks/queue-message.ts';
+import { retryScheduleFromEnv } from './webhooks/retry-schedule.ts';
 import { targetPolicyFromEnv } from './webhooks/target-policy.ts';
 
 const app = createApp();
@@ -20,7 +21,12 @@ export default {
     if (batch.queue === QUEUE_NAMES.webhooks) {
       const handle = openDb(env);
       try {
-        await consumeWebhookBatch(batch, { db: handle.db, queue: env.WEBHOOKS_QUEUE as unknown as WebhookQueue, policy: targetPolicyFromEnv(env) });
+        await consumeWebhookBatch(batch, {
+          db: handle.db,
+          queue: env.WEBHOOKS_QUEUE as unknown as WebhookQueue,
+          policy: targetPolicyFromEnv(env),
+          schedule: retryScheduleFromEnv(env),
+        });
       } finally {
         ctx.waitUntil(handle.close());
       }

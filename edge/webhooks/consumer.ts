@@ -3,7 +3,7 @@ import { webhookDeliveries } from '../../db/schema/webhooks.ts';
 import type { WebhookDb } from './db.ts';
 import { logWebhook } from './log.ts';
 import { newDispatchToken, sendAttemptMessage, webhookQueueMessageSchema, type WebhookQueue } from './queue-message.ts';
-import { nextRetryDelaySeconds } from './retry-schedule.ts';
+import { nextRetryDelaySeconds, type WebhookRetrySchedule } from './retry-schedule.ts';
 import { ensureWebhookSecrets } from './secrets-store.ts';
 import { postWebhook, WEBHOOK_TIMEOUT_MS, type AttemptOutcome, type FetchLike } from './send.ts';
 import { signWebhook } from './sign.ts';
@@ -26,6 +26,8 @@ export interface WebhookConsumerDeps {
   now?: () => Date;
   /** Uniform in [0, 1), for the retry jitter. */
   random?: () => number;
+  /** The deployment's schedule (`retryScheduleFromEnv`); production's when absent. */
+  schedule?: WebhookRetrySchedule;
   fetch?: FetchLike;
   timeoutMs?: number;
 }
@@ -136,6 +138,7 @@ async function recordOutcome(
           now,
           random: (deps.random ?? Math.random)(),
           retryAfterSeconds: outcome.retryAfterSeconds,
+          ...(deps.schedule ? { schedule: deps.schedule } : {}),
         });
   const lastStatus = outcome.kind === 'failed' ? outcome.status : null;
 

@@ -18,6 +18,14 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JOB_TIMEOUT_MS = 150_000;
 /** Long enough for the runner to meet the outage with a progress event (one a second at most). */
 const DATABASE_OUTAGE_MS = 4_000;
+/**
+ * The webhook retry schedule compressed so that an hour takes a second (edge/webhooks/retry-schedule.ts): the same 8
+ * attempts as production, the last no earlier than 24 s (production: 24 h) after the first.
+ */
+const WEBHOOK_RETRY_SCALE = 1 / 3600;
+const SCALED_MIN_RETRY_SPAN_MS = 24 * 3600 * WEBHOOK_RETRY_SCALE * 1000;
+/** Bounds the wait for a dead letter: the scaled span plus the local Queue's batch window per attempt, on a busy CPU. */
+const DEAD_LETTER_TIMEOUT_MS = 120_000;
 /** A test waits for up to two jobs in turn (vitest's own default is 2 minutes in this project). */
 const TEST_TIMEOUT_MS = 2 * JOB_TIMEOUT_MS + 30_000;
 
@@ -29,6 +37,22 @@ async function personalize(api: Api, subjectId: string, steps: number, extra: Re
     json: { subject_id: subjectId, method: 'hyperdreambooth', finetune: { steps }, webhook_url: hooks.url, ...extra },
     idempotent: true,
   });
+}
+
+/** A webhook delivery as the API shows it. */
+interface Delivery {
+  id: string;
+  event_type: string;
+  job_id: string | null;
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  max_attempts: number;
+  last_status: number | null;
+  first_attempt_at: string | null;
+  last_attempt_at: string | null;
+  next_attempt_at: string | null;
+  dead_at: string | null;
+  replay_count: number;
 }
 
 function expectSucceeded(job: Job): void {
@@ -47,7 +71,7 @@ beforeAll(async () => {
   e2e = await startE2eStack({
     // Its own embedded PostgreSQL, so that one test can take the database down.
     ownPostgres: true,
-    edgeVars: { JOB_LEASE_SECONDS: String(LEASE_SECONDS), JOB_MAX_ATTEMPTS: '3' },
+    edgeVars: { JOB_LEASE_SECONDS: String(LEASE_SECONDS), JOB_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: String(WEBHOOK_RETRY_SCALE) },
     // No runner-side queue: a second job while one runs is answered 503 (back-pressure to the edge's Queue).
     runnerEnv: { RUNNER_QUEUE_CAPACITY: '0', RUNNER_EVENT_RETRY_MIN_MS: '200', RUNNER_EVENT_RETRY_MAX_MS: '2000' },
   });
@@ -294,11 +318,58 @@ describe.sequential('the product end to end', () => {
     expectSucceeded(await e2e.tenant.waitFor(`/v1/generations/${created.id}`, undefined, JOB_TIMEOUT_MS));
     await eventually('a refused attempt', () => hooks.events.find((event) => event.data.id === created.id && event.status === 503));
     hooks.down = false;
-    // The first retry waits up to a minute (full jitter over 60 s, edge/webhooks/retry-schedule.ts).
+    // The first retries come within seconds (WEBHOOK_RETRY_SCALE), long before the schedule runs out.
     await eventually('the retried delivery', () => (deliveredTypes(created.id).length > 0 ? true : undefined), 90_000);
     expect(deliveredTypes(created.id)).toEqual(['generation.succeeded']);
     const attempts = hooks.events.filter((event) => event.data.id === created.id);
     expect(new Set(attempts.map((event) => event.webhookId)).size).toBe(1);
     expect(attempts.every((event) => event.verified)).toBe(true);
+  }, TEST_TIMEOUT_MS);
+
+  it('dead-letters a webhook whose receiver is down for every attempt; a replay once it is back delivers it once, signed', async () => {
+    // A receiver of its own, so that no other delivery meets it down.
+    const downHooks = new WebhookReceiver();
+    await downHooks.start();
+    downHooks.secrets = hooks.secrets;
+    downHooks.down = true;
+    try {
+      const created = await e2e.tenant.expectJson<Job>('POST', '/v1/generations', 202, {
+        json: { weights_id: weightsId, prompt: 'A sks face in a watercolor', steps: 2, width: 64, height: 64, webhook_url: downHooks.url, webhook_events: ['generation.succeeded'] },
+        idempotent: true,
+      });
+      expectSucceeded(await e2e.tenant.waitFor(`/v1/generations/${created.id}`, undefined, JOB_TIMEOUT_MS));
+
+      const dead = await eventually(
+        'the dead letter',
+        async () => (await e2e.tenant.expectJson<{ data: Delivery[] }>('GET', '/v1/webhooks/dead-letters?limit=100', 200)).data.find((d) => d.job_id === created.id),
+        DEAD_LETTER_TIMEOUT_MS,
+      );
+      // Production's number of attempts; only the waits were compressed.
+      expect(dead.max_attempts).toBe(8);
+      expect(dead).toMatchObject({ state: 'dead', event_type: 'generation.succeeded', attempts: dead.max_attempts, last_status: 503, next_attempt_at: null, replay_count: 0 });
+      expect(Date.parse(dead.last_attempt_at!) - Date.parse(dead.first_attempt_at!)).toBeGreaterThanOrEqual(SCALED_MIN_RETRY_SPAN_MS);
+      // Every attempt reached the receiver, signed, with the same webhook-id; the receiver answered each with 503.
+      const refused = downHooks.events.filter((event) => event.data.id === created.id);
+      expect(refused).toHaveLength(dead.max_attempts);
+      expect(refused.every((event) => event.webhookId === dead.id && event.verified && event.status === 503)).toBe(true);
+
+      downHooks.down = false;
+      const replay = await e2e.tenant.expectJson<Delivery>('POST', `/v1/webhooks/deliveries/${dead.id}/replay`, 202);
+      expect(replay).toMatchObject({ id: dead.id, state: 'pending', replay_count: 1 });
+      const delivered = await eventually('the replayed delivery', async () => {
+        const delivery = await e2e.tenant.expectJson<Delivery>('GET', `/v1/webhooks/deliveries/${dead.id}`, 200);
+        return delivery.state === 'delivered' ? delivery : undefined;
+      });
+      expect(delivered).toMatchObject({ attempts: 1, last_status: 204, replay_count: 1, dead_at: null });
+      const accepted = downHooks.accepted(created.id);
+      expect(accepted).toHaveLength(1);
+      expect(accepted[0]).toMatchObject({ webhookId: dead.id, type: 'generation.succeeded', verified: true, status: 204 });
+      expect(accepted[0]!.data).toEqual(refused[0]!.data);
+      expect(accepted[0]!.data).toMatchObject({ id: created.id, status: 'succeeded' });
+      const deadLetters = await e2e.tenant.expectJson<{ data: Delivery[] }>('GET', '/v1/webhooks/dead-letters?limit=100', 200);
+      expect(deadLetters.data.map((d) => d.id)).not.toContain(dead.id);
+    } finally {
+      await downHooks.stop();
+    }
   }, TEST_TIMEOUT_MS);
 });

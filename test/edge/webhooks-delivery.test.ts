@@ -10,7 +10,7 @@ import { consumeWebhookBatch, redispatchOverdueWebhooks, SWEEP_GRACE_SECONDS } f
 import { listWebhookDeliveries, replayWebhookDelivery } from '../../edge/webhooks/deliveries-store.ts';
 import { enqueueWebhook } from '../../edge/webhooks/enqueue.ts';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../edge/webhooks/queue-message.ts';
-import { MIN_RETRY_SPAN_SECONDS, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_CEILINGS_SECONDS } from '../../edge/webhooks/retry-schedule.ts';
+import { MIN_RETRY_SPAN_SECONDS, retryScheduleFromEnv, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_CEILINGS_SECONDS } from '../../edge/webhooks/retry-schedule.ts';
 import { ensureWebhookSecrets, rotateWebhookSecret } from '../../edge/webhooks/secrets-store.ts';
 import { PRODUCTION_TARGET_POLICY } from '../../edge/webhooks/target-policy.ts';
 import { Clock, createTenant, drainQueue, openTestDb, receivedBy, receiverScenario, RecordingQueue } from './webhooks-support.ts';
@@ -108,6 +108,20 @@ describe('webhook delivery', () => {
     expect(after.attempts).toHaveLength(WEBHOOK_MAX_ATTEMPTS + 1);
     expect(after.attempts.at(-1)).toMatchObject({ answered: 204, webhookId: deliveryId });
     expect(await deliveryRow(deliveryId)).toMatchObject({ state: 'delivered', attempts: 1, replayCount: 1 });
+  });
+
+  it('runs a deployment\'s compressed schedule (WEBHOOK_RETRY_SCALE=1/3600): the same attempts, the span in seconds, then a dead letter', async () => {
+    const { db, tenantId, clock, scenario, queue } = await setup({ failFirst: WEBHOOK_MAX_ATTEMPTS, failStatus: 503 });
+    const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'generation.failed', data: {} }))!;
+    const schedule = retryScheduleFromEnv({ WEBHOOK_RETRY_SCALE: String(1 / 3600) });
+    // Jitter drawing 0 every time: every wait is 0 s but the last, which keeps the (scaled) 24 h span.
+    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0, schedule });
+
+    const { attempts } = await receivedBy(scenario.id);
+    expect(attempts.map((a) => a.answered)).toEqual(Array(WEBHOOK_MAX_ATTEMPTS).fill(503));
+    expect(log.handled.map((m) => m.delaySeconds)).toEqual([0, 0, 0, 0, 0, 0, 0, 24]);
+    expect(Number(attempts.at(-1)!.webhookTimestamp) - Number(attempts[0]!.webhookTimestamp)).toBe(24);
+    expect(await deliveryRow(deliveryId)).toMatchObject({ state: 'dead', attempts: WEBHOOK_MAX_ATTEMPTS, lastStatus: 503 });
   });
 
   it('honours Retry-After on 429', async () => {
