@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModelPack } from '../../server/executors/model-pack.ts';
+import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
 import { claimRunFolder, MANIFEST_FILE, preOptimizeRun, writeManifest } from './manifest.ts';
 import { preOptimizedPath, preOptimizeIdentities, readPreOptimized } from './pre-optimize.ts';
 import { createProgress, progressLine } from './progress.ts';
@@ -18,7 +19,8 @@ import { assertHeldOut, worldIdentityImages } from './world-identities.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-phase1-run-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const pack = await loadModelPack(undefined, () => {});
+// Pinned to the random tiny pack: the default is the trained world pack once it is complete.
+const pack = await loadModelPack(ensureTinyPack(), () => {});
 const model = pack.model;
 const identities = worldIdentityImages('train', 2);
 const lidbDir = join(root, 'lidb');
