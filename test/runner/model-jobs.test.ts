@@ -49,33 +49,38 @@ async function facePng(): Promise<{ bytes: Uint8Array; width: number; height: nu
   return { bytes: new Uint8Array(png), width: UPLOAD_SIDE, height: UPLOAD_SIDE };
 }
 
+/** A signed-job envelope around a payload, addressed to the stand-in edge. */
+function jobOf(kind: 'personalization' | 'generation', payload: Record<string, unknown>) {
+  return { job_id: newJobId(), kind, attempt: 1, events_url: edge.eventsUrl, lease_seconds: 600, payload };
+}
+
+function faceInput(face: { bytes: Uint8Array; width: number; height: number }) {
+  return { content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) };
+}
+
+/** Posts a job, waits for its final event and returns the result of the expected kind (throws on failure). */
+async function runToSuccess<K extends 'personalization' | 'generation'>(job: JobRequest, kind: K) {
+  expect((await runner.client.post(job)).status).toBe(202);
+  const final = await edge.waitFor(isFinal(job.job_id), 120_000);
+  if (final.type !== 'succeeded' || final.result.kind !== kind) throw new Error(`${kind} did not succeed: ${JSON.stringify(final)}`);
+  return final.result as Extract<typeof final.result, { kind: K }>;
+}
+
 describe('model pack executor (tiny pack)', () => {
   it('personalizes from one face, then generates PNGs with the returned LiDB weights', async () => {
     const face = await facePng();
-    const personalization = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'personalization',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        method: 'hyperdreambooth',
-        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
-        finetune: { steps: FINETUNE_STEPS, rank: 2, relax: 'lidb', seed: 1 },
-        outputs: [
-          { format: 'lidb', dtype: 'fp16' },
-          { format: 'lidb', dtype: 'fp32' },
-          { format: 'kohya', dtype: 'fp16' },
-          { format: 'peft', dtype: 'fp32' },
-        ],
-      },
-    });
-    expect((await runner.client.post(personalization)).status).toBe(202);
-    const personalized = await edge.waitFor(isFinal(personalization.job_id), 120_000);
-    if (personalized.type !== 'succeeded' || personalized.result.kind !== 'personalization') {
-      throw new Error(`personalization did not succeed: ${JSON.stringify(personalized)}`);
-    }
-    const { result } = personalized;
+    const personalization = JobRequest.parse(jobOf('personalization', {
+      method: 'hyperdreambooth',
+      images: [faceInput(face)],
+      finetune: { steps: FINETUNE_STEPS, rank: 2, relax: 'lidb', seed: 1 },
+      outputs: [
+        { format: 'lidb', dtype: 'fp16' },
+        { format: 'lidb', dtype: 'fp32' },
+        { format: 'kohya', dtype: 'fp16' },
+        { format: 'peft', dtype: 'fp32' },
+      ],
+    }));
+    const result = await runToSuccess(personalization, 'personalization');
     expect(result).toMatchObject({ method: 'hyperdreambooth', rank: 2 });
     expect(result.layers.length).toBeGreaterThan(0);
     expect(result.files.map((file) => `${file.format}/${file.dtype}`)).toEqual(['lidb/fp16', 'lidb/fp32', 'kohya/fp16', 'peft/fp32']);
@@ -85,23 +90,14 @@ describe('model pack executor (tiny pack)', () => {
     expect(view.progress).toEqual({ step: FINETUNE_STEPS, total_steps: FINETUNE_STEPS });
 
     const lidbFile = result.files[1]!;
-    const generation = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'generation',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        weights: { format: 'lidb', dtype: 'fp32', source: { data_base64: lidbFile.data_base64, sha256: lidbFile.sha256, byte_size: lidbFile.byte_size } },
-        base_model_id: result.base_model_id,
-        params: { prompt: 'a photo of a [V] face', num_images: 2, steps: SAMPLING_STEPS, width: 64, height: 64, seed: 5, scheduler: 'euler' },
-      },
-    });
-    expect((await runner.client.post(generation)).status).toBe(202);
-    const generated = await edge.waitFor(isFinal(generation.job_id), 120_000);
-    if (generated.type !== 'succeeded' || generated.result.kind !== 'generation') throw new Error(`generation did not succeed: ${JSON.stringify(generated)}`);
-    expect(generated.result.images.map((image) => image.seed)).toEqual([5, 6]);
-    for (const image of generated.result.images) {
+    const generation = JobRequest.parse(jobOf('generation', {
+      weights: { format: 'lidb', dtype: 'fp32', source: { data_base64: lidbFile.data_base64, sha256: lidbFile.sha256, byte_size: lidbFile.byte_size } },
+      base_model_id: result.base_model_id,
+      params: { prompt: 'a photo of a [V] face', num_images: 2, steps: SAMPLING_STEPS, width: 64, height: 64, seed: 5, scheduler: 'euler' },
+    }));
+    const generated = await runToSuccess(generation, 'generation');
+    expect(generated.images.map((image) => image.seed)).toEqual([5, 6]);
+    for (const image of generated.images) {
       const meta = await sharp(Buffer.from(image.data_base64, 'base64')).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
     }
@@ -109,28 +105,16 @@ describe('model pack executor (tiny pack)', () => {
 
   it('personalizes with textual inversion (native file and kohya/A1111 embedding), then generates with its token', async () => {
     const face = await facePng();
-    const personalization = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'personalization',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        method: 'textual-inversion',
-        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
-        finetune: { steps: FINETUNE_STEPS, seed: 2, learning_rate: 0.01, identifier_token: 'sks' },
-        outputs: [
-          { format: 'lidb', dtype: 'fp16' },
-          { format: 'kohya', dtype: 'fp32' },
-        ],
-      },
-    });
-    expect((await runner.client.post(personalization)).status).toBe(202);
-    const personalized = await edge.waitFor(isFinal(personalization.job_id), 120_000);
-    if (personalized.type !== 'succeeded' || personalized.result.kind !== 'personalization') {
-      throw new Error(`personalization did not succeed: ${JSON.stringify(personalized)}`);
-    }
-    const { result } = personalized;
+    const personalization = JobRequest.parse(jobOf('personalization', {
+      method: 'textual-inversion',
+      images: [faceInput(face)],
+      finetune: { steps: FINETUNE_STEPS, seed: 2, learning_rate: 0.01, identifier_token: 'sks' },
+      outputs: [
+        { format: 'lidb', dtype: 'fp16' },
+        { format: 'kohya', dtype: 'fp32' },
+      ],
+    }));
+    const result = await runToSuccess(personalization, 'personalization');
     expect(result).toMatchObject({ method: 'textual-inversion', rank: 0, layers: ['text_encoder.text_model.embeddings.token_embedding'] });
     expect(result.files.map((file) => `${file.format}/${file.dtype}`)).toEqual(['lidb/fp16', 'kohya/fp32']);
     const bytesOf = (index: number) => new Uint8Array(Buffer.from(result.files[index]!.data_base64, 'base64'));
@@ -142,40 +126,24 @@ describe('model pack executor (tiny pack)', () => {
     expect(native.tensors.get('textual_inversion.embedding')?.shape).toEqual([embedding.vectors, embedding.hidden]);
 
     const nativeFile = result.files[0]!;
-    const generation = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'generation',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        weights: { format: 'lidb', dtype: 'fp16', source: { data_base64: nativeFile.data_base64, sha256: nativeFile.sha256, byte_size: nativeFile.byte_size } },
-        base_model_id: result.base_model_id,
-        params: { prompt: 'a photo of sks in a hat', steps: SAMPLING_STEPS, width: 64, height: 64, seed: 9 },
-      },
-    });
-    expect((await runner.client.post(generation)).status).toBe(202);
-    const generated = await edge.waitFor(isFinal(generation.job_id), 120_000);
-    if (generated.type !== 'succeeded' || generated.result.kind !== 'generation') throw new Error(`generation did not succeed: ${JSON.stringify(generated)}`);
-    const meta = await sharp(Buffer.from(generated.result.images[0]!.data_base64, 'base64')).metadata();
+    const generation = JobRequest.parse(jobOf('generation', {
+      weights: { format: 'lidb', dtype: 'fp16', source: { data_base64: nativeFile.data_base64, sha256: nativeFile.sha256, byte_size: nativeFile.byte_size } },
+      base_model_id: result.base_model_id,
+      params: { prompt: 'a photo of sks in a hat', steps: SAMPLING_STEPS, width: 64, height: 64, seed: 9 },
+    }));
+    const generated = await runToSuccess(generation, 'generation');
+    const meta = await sharp(Buffer.from(generated.images[0]!.data_base64, 'base64')).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
   });
 
   it('answers 422 to a textual-inversion job that asks for a PEFT file', async () => {
     const face = await facePng();
-    const job = {
-      job_id: newJobId(),
-      kind: 'personalization',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        method: 'textual-inversion',
-        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
-        finetune: { steps: 1 },
-        outputs: [{ format: 'peft', dtype: 'fp16' }],
-      },
-    };
+    const job = jobOf('personalization', {
+      method: 'textual-inversion',
+      images: [faceInput(face)],
+      finetune: { steps: 1 },
+      outputs: [{ format: 'peft', dtype: 'fp16' }],
+    });
     const res = await runner.client.post(job);
     expect(res.status).toBe(422);
     expect(JSON.stringify(await readJson(res))).toContain('method textual-inversion has no peft file');
@@ -183,19 +151,12 @@ describe('model pack executor (tiny pack)', () => {
 
   it('stops a finetune between steps when canceled', async () => {
     const face = await facePng();
-    const job = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'personalization',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        method: 'lidb-zero',
-        images: [{ content_type: 'image/png', width: face.width, height: face.height, source: inlineSource(face.bytes) }],
-        finetune: { steps: 2000 },
-        outputs: [{ format: 'lidb', dtype: 'fp16' }],
-      },
-    });
+    const job = JobRequest.parse(jobOf('personalization', {
+      method: 'lidb-zero',
+      images: [faceInput(face)],
+      finetune: { steps: 2000 },
+      outputs: [{ format: 'lidb', dtype: 'fp16' }],
+    }));
     expect((await runner.client.post(job)).status).toBe(202);
     await edge.waitFor((event) => event.job_id === job.job_id && event.type === 'progress', 120_000);
     expect((await runner.client.cancel(job.job_id)).status).toBe(202);
@@ -206,18 +167,11 @@ describe('model pack executor (tiny pack)', () => {
   });
 
   it('refuses an unreadable weight file as invalid input', async () => {
-    const job = JobRequest.parse({
-      job_id: newJobId(),
-      kind: 'generation',
-      attempt: 1,
-      events_url: edge.eventsUrl,
-      lease_seconds: 600,
-      payload: {
-        weights: { format: 'lidb', dtype: 'fp32', source: inlineSource(new TextEncoder().encode('not weights at all')) },
-        base_model_id: 'x',
-        params: { prompt: 'a [V] face', steps: 1, width: 64, height: 64 },
-      },
-    });
+    const job = JobRequest.parse(jobOf('generation', {
+      weights: { format: 'lidb', dtype: 'fp32', source: inlineSource(new TextEncoder().encode('not weights at all')) },
+      base_model_id: 'x',
+      params: { prompt: 'a [V] face', steps: 1, width: 64, height: 64 },
+    }));
     expect((await runner.client.post(job)).status).toBe(202);
     expect(await edge.waitFor(isFinal(job.job_id), 60_000)).toMatchObject({ type: 'failed', error: { code: 'invalid_input', retryable: false } });
   });
