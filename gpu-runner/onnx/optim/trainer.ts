@@ -169,6 +169,25 @@ function resume(path: string, shapes: Record<string, number[]>, optimizer: Optim
   return { params: checkpoint.params, state: restoreOptimizerState(optimizer, checkpoint) };
 }
 
+/**
+ * Gradient-graph sources already made from a forward graph, by what shapes them (loss, parameters, extra outputs,
+ * backend, clipping, save target). A caller that keeps its forward graph (e.g. one per model and personalization plan)
+ * then skips autodiff and serialization on every later trainer: for SD-shaped graphs with inline weights they cost
+ * hundreds of milliseconds, more than a dozen optimizer steps. Held weakly: they go with the forward graph.
+ */
+const trainingSources = new WeakMap<Graph, Map<string, Uint8Array | string>>();
+
+function cachedSource(graph: Graph, key: string, make: () => Uint8Array | string): Uint8Array | string {
+  let byKey = trainingSources.get(graph);
+  if (!byKey) trainingSources.set(graph, (byKey = new Map()));
+  const cached = byKey.get(key);
+  // A saved file removed since (a cleaned cache folder) is written again.
+  if (cached !== undefined && (typeof cached !== 'string' || existsSync(cached))) return cached;
+  const source = make();
+  byKey.set(key, source);
+  return source;
+}
+
 /** Builds the gradient graph once, opens its session in the worker, and moves the parameters there. */
 export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   const { graph, optimizer, schedule } = options;
@@ -180,16 +199,29 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   const names = Object.keys(shapes);
   const extraOutputs = (options.extraOutputs ?? []).map(nameOf);
   const lossName = nameOf(options.loss);
-  const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
   const backend = chooseBackend(options.optimizerBackend ?? 'auto', optimizer, initial.params);
-  if (backend === 'fused') {
-    const clipped = appendGlobalNormClip(training, names.map((name) => training.value(gradOutputName(name))), options.maxGradNorm);
-    const entries = names.map((name, i) => ({ name, param: training.value(name), grad: clipped[i]! }));
-    appendAdamUpdate(training, entries, (optimizer as AdamFamilyOptimizer).config);
-  }
+  const sourceKey = JSON.stringify({
+    // A forward graph grown since (nodes, inputs or weights added) is differentiated again.
+    size: [graph.nodes.length, graph.inputs.length, graph.initializers.size],
+    lossName,
+    names,
+    extraOutputs,
+    backend,
+    ...(backend === 'fused' ? { maxGradNorm: options.maxGradNorm ?? null, adam: { name: optimizer.name, config: optimizer.config } } : {}),
+    saveTo: options.saveTo ?? null,
+  });
+  const source = cachedSource(graph, sourceKey, () => {
+    const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
+    if (backend === 'fused') {
+      const clipped = appendGlobalNormClip(training, names.map((name) => training.value(gradOutputName(name))), options.maxGradNorm);
+      const entries = names.map((name, i) => ({ name, param: training.value(name), grad: clipped[i]! }));
+      appendAdamUpdate(training, entries, (optimizer as AdamFamilyOptimizer).config);
+    }
+    return modelSourceFor(training, options.saveTo);
+  });
   const { host: givenHost, ...sessionOptions } = options.runner ?? {};
   const host = givenHost ?? sharedSessionHost();
-  const runner = await host.open(modelSourceFor(training, options.saveTo), { ...sessionOptions, inputShapes: shapes });
+  const runner = await host.open(source, { ...sessionOptions, inputShapes: shapes });
   const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), sessionOptions) : undefined;
   const trainerId = await host.openTrainer(
     runner.key,

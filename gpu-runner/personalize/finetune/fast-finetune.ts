@@ -147,6 +147,35 @@ function buildLossGraphFor(model: PersonalizationModel, plan: OptimizationPlan) 
   });
 }
 
+type BuiltLossGraph = ReturnType<typeof buildLossGraphFor>;
+
+/**
+ * Loss graphs by model and plan shape: every personalization of a loaded model with the same plan reuses one graph,
+ * and with it the trainer's gradient graph and session (built once: autodiff and serializing the inline weights cost
+ * more than a dozen finetune steps). The values it holds (fixed LiDB factors, token ids' rows) are feeds, not weights.
+ */
+const lossGraphs = new WeakMap<PersonalizationModel, Map<string, BuiltLossGraph>>();
+
+function planKey(plan: OptimizationPlan): string {
+  switch (plan.kind) {
+    case 'relax':
+      return JSON.stringify({ kind: plan.kind, mode: plan.mode, rank: plan.rank, fixedLidb: plan.fixedLidb !== undefined });
+    case 'lidb':
+      return plan.kind;
+    case 'textual-inversion':
+      return JSON.stringify({ kind: plan.kind, tokenIds: plan.tokenIds });
+  }
+}
+
+function lossGraphFor(model: PersonalizationModel, trainingModel: PersonalizationModel, plan: OptimizationPlan): BuiltLossGraph {
+  let byPlan = lossGraphs.get(model);
+  if (!byPlan) lossGraphs.set(model, (byPlan = new Map()));
+  const key = planKey(plan);
+  let built = byPlan.get(key);
+  if (!built) byPlan.set(key, (built = buildLossGraphFor(trainingModel, plan)));
+  return built;
+}
+
 /** LoRA-style start: the down factor N(0, 1/fan_in) (so each row maps x to O(|x|)), the up factor zero: ΔW starts at 0. */
 function initialTrainables(model: PersonalizationModel, plan: Exclude<OptimizationPlan, { kind: 'textual-inversion' }>, values: LidbAdapterValues, seed: number): ParamSet {
   const params: ParamSet = {};
@@ -196,7 +225,7 @@ export async function optimizeOnSubject(
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
   const layout = trainingLayout(model);
-  const built = buildLossGraphFor(layout.model, plan);
+  const built = lossGraphFor(model, layout.model, plan);
   const values = allAdapterValues(built.adapters);
   const params =
     plan.kind === 'textual-inversion' ? { [TI_EMBEDDING_INPUT]: embeddingRows(model, plan.tokenIds) } : initialTrainables(model, plan, values, seed);
