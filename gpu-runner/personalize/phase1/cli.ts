@@ -6,14 +6,16 @@
 //                [--eval-samples N] [--shard I/N | --workers N]            one LiDB file + record per identity, manifest.json
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
-//                                                                          hypernetwork checkpoint (default: the pack's)
+//         [--config FILE]                                                  hypernetwork checkpoint (default: the pack's);
+//                                                                          --config: a fresh hypernetwork of that JSON config
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/model-pack.ts';
 import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
-import { hypernetworkInventory } from '../hypernetwork/inventory.ts';
+import { parseHypernetworkConfig } from '../hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../hypernetwork/inventory.ts';
 import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
 import { runShardPool } from './pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
@@ -50,6 +52,7 @@ const { positionals, values } = parseArgs({
     checkpoint: { type: 'string' },
     resume: { type: 'boolean', default: false },
     seed: { type: 'string', default: '0' },
+    config: { type: 'string' },
   },
 });
 
@@ -81,8 +84,15 @@ const progressFor = (label: string) => createProgress(label, { ...(progressMode 
 
 const command = positionals[0];
 const pack = await loadModelPack(values.pack, (message) => process.stderr.write(`${message}\n`));
-const model = pack.model;
 const seed = int('seed', values.seed) ?? 0;
+const model = values.config ? withFreshHypernetwork(pack.model, values.config, seed) : pack.model;
+
+/** The pack's model with a newly initialized hypernetwork of another size (the pack's own is replaced on --out). */
+function withFreshHypernetwork(base: typeof pack.model, file: string, initSeed: number): typeof pack.model {
+  const config = parseHypernetworkConfig(JSON.parse(readFileSync(file, 'utf8')));
+  const heads = base.hypernetwork?.heads ?? headLayouts(base.layers, base.lidb);
+  return { ...base, hypernetwork: { config, heads, params: initHypernetworkParams(config, hypernetworkInventory(config, heads), initSeed) } };
+}
 const count = int('identities', values.identities) ?? 16;
 
 if (command === 'pre-optimize') {
