@@ -35,11 +35,25 @@ const { values: flags } = parseArgs({
     seed: { type: 'string' },
     threads: { type: 'string' },
     'no-reference-rows': { type: 'boolean', default: false },
+    'prior-weight': { type: 'string' },
+    lr: { type: 'string', multiple: true },
+    out: { type: 'string' },
   },
   strict: true,
 });
 
 const base = flags.quick ? QUICK_SETTINGS : FULL_SETTINGS;
+
+/** `--lr method=value` (repeatable): a method's learning rate. */
+function learningRateFlags(entries: readonly string[]): Record<string, number> {
+  return Object.fromEntries(
+    entries.map((entry) => {
+      const match = /^([a-z-]+)=(.+)$/.exec(entry);
+      if (!match) throw new Error(`--lr takes method=value (e.g. --lr hyperdreambooth=0.01), got "${entry}"`);
+      return [match[1]!, Number(match[2])];
+    }),
+  );
+}
 const num = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
 const settings = parseSettings({
   ...base,
@@ -56,6 +70,8 @@ const settings = parseSettings({
     'textual-inversion': num(flags['ti-steps'], base.steps['textual-inversion']),
   },
   relax: { mode: flags.relax ?? base.relax.mode, rank: num(flags.rank, base.relax.rank) },
+  learningRates: { ...base.learningRates, ...learningRateFlags(flags.lr ?? []) },
+  priorWeight: num(flags['prior-weight'], base.priorWeight),
   referenceRows: !flags['no-reference-rows'],
   ...(flags.threads ? { threads: Number(flags.threads) } : {}),
 });
@@ -81,8 +97,11 @@ if (ratio) {
 }
 
 const grid = sampleGrid(result);
-const gridPath = join(dirname(fileURLToPath(import.meta.url)), 'results', 'world-grid.png');
-const jsonPath = writeResults('world', {
+// `--out NAME`: bench/results/NAME.json and NAME-grid.png (e.g. a run with prior preservation beside the default one).
+const outName = flags.out ?? 'world';
+if (!/^[a-z0-9-]+$/.test(outName)) throw new Error(`--out must be a file stem of a-z, 0-9 and '-', got "${outName}"`);
+const gridPath = join(dirname(fileURLToPath(import.meta.url)), 'results', `${outName}-grid.png`);
+const jsonPath = writeResults(outName, {
   mode,
   pack: { id: pack.id, sha256: pack.sha256, resolution: pack.model.resolution, hypernetwork: pack.hypernetwork },
   settings,
@@ -91,7 +110,7 @@ const jsonPath = writeResults('world', {
   rows,
   speedUp: ratio,
   outcomes: result.outcomes.map(({ subject, scores, runs }) => ({ subject, runs, scores })),
-  grid: { file: 'world-grid.png', rows: grid.rows, columns: grid.columns },
+  grid: { file: `${outName}-grid.png`, rows: grid.rows, columns: grid.columns },
   wallSeconds: (performance.now() - started) / 1000,
 });
 writeFileSync(gridPath, await encodePng(grid.image));

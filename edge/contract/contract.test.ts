@@ -1,6 +1,7 @@
 // Runs in Node (the runner's runtime); the edge tests exercise the same module inside workerd.
 import { describe, expect, it, vi } from 'vitest';
 import {
+  FinetuneOptions,
   JobRequest,
   RunnerEvent,
   ReplayGuard,
@@ -130,6 +131,12 @@ describe('schemas', () => {
       seed: 0,
       identifier_token: '[V]',
     });
+  });
+
+  it('takes a prior-preservation weight in [0, 10] and refuses others', () => {
+    expect(FinetuneOptions.parse({ prior_preservation_weight: 1 }).prior_preservation_weight).toBe(1);
+    expect(FinetuneOptions.safeParse({ prior_preservation_weight: -0.5 }).success).toBe(false);
+    expect(FinetuneOptions.safeParse({ prior_preservation_weight: 11 }).success).toBe(false);
   });
 
   it('rejects unknown fields and bad kinds', () => {

@@ -70,6 +70,8 @@ export const FinetuneOptions = z
     learning_rate: z.number().positive().max(1).optional(),
     seed: z.number().int().min(0).max(LIMITS.maxSeed).default(0),
     identifier_token: z.string().min(1).max(32).default('[V]'),
+    /** DreamBooth's prior preservation: λ of the class samples' loss (the base model's own "a face, …" images); 0 or absent: off. */
+    prior_preservation_weight: z.number().min(0).max(10).optional(),
   })
   .strict();
 export type FinetuneOptions = z.infer<typeof FinetuneOptions>;

@@ -115,12 +115,24 @@ describe('composites: forward', () => {
     expect(out.loss!.data[0]).toBeCloseTo(5 / 4, 14);
   });
 
+  it('weightedMseLoss is Σ_b w_b · mean of sample b\'s squared differences', async () => {
+    const g = new E.Graph('weighted_mse');
+    const a = g.input('a', 'float64', [2, 1, 2]);
+    const b = g.input('b', 'float64', [2, 1, 2]);
+    const w = g.input('w', 'float64', [2]);
+    g.output(E.weightedMseLoss(a, b, w), 'loss');
+    const out = await runGraph(g, { a: E.tensor('float64', [2, 1, 2], [1, 2, 3, 4]), b: E.tensor('float64', [2, 1, 2], [0, 2, 5, 4]), w: E.tensor('float64', [2], [1, 0.25]) });
+    expect(out.loss!.dims).toEqual([]);
+    expect(out.loss!.data[0]).toBeCloseTo(1 * (1 / 2) + 0.25 * (4 / 2), 14);
+  });
+
   it('rejects bad configurations with clear errors', () => {
     const g = new E.Graph('bad');
     const x = g.input('x', 'float32', [1, 6, 2, 2]);
     expect(() => E.groupNorm(x, 4)).toThrow(/do not split into 4 groups/);
     const q = g.input('q', 'float32', [1, 3, 5]);
     expect(() => E.attention(q, q, q, { heads: 2 })).toThrow(/does not split into 2 heads/);
+    expect(() => E.weightedMseLoss(x, x, g.input('w3', 'float32', [3]))).toThrow(/must be \[1\], one per sample/);
   });
 });
 
@@ -157,6 +169,11 @@ describe('composites: gradients', () => {
       },
     },
     { name: 'mseLoss', dtype: 'float64' as const, build: (g: E.Graph) => E.mseLoss(g.input('p', 'float64', [2, 3]), g.input('t', 'float64', [2, 3])) },
+    {
+      name: 'weightedMseLoss',
+      dtype: 'float64' as const,
+      build: (g: E.Graph) => E.weightedMseLoss(g.input('p', 'float64', [3, 2, 2]), g.input('t', 'float64', [3, 2, 2]), g.input('w', 'float64', [3])),
+    },
   ];
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_, c) => {
     for (const seed of [1, 2]) expect((await gradCheck(c, seed)).failures).toEqual([]);

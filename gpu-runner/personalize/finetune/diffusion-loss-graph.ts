@@ -1,7 +1,7 @@
 // One composed graph for the diffusion loss of a personalization: CLIP text encoder (LiDB on its layers) → UNet (LiDB
 // on its attention) → MSE to the noise. Gradients then flow into every adapted layer of both models in one session.
 import type { DType, Shape, TensorValue } from '../../onnx/index.ts';
-import { Graph, mseLoss, type Value } from '../../onnx/index.ts';
+import { Graph, mseLoss, type Value, weightedMseLoss } from '../../onnx/index.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
 import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
@@ -9,7 +9,7 @@ import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../lidb/adapted-layers.t
 import { createLidbAdapter, type LidbAdapterOptions, type LidbAdapterValues } from '../lidb/graph-adapter.ts';
 import type { PersonalizationModel } from '../model.ts';
 
-export const LOSS_INPUTS = { inputIds: CLIP_TEXT_INPUT, noisyLatents: UNET_INPUTS.sample, timestep: UNET_INPUTS.timestep, target: 'target' } as const;
+export const LOSS_INPUTS = { inputIds: CLIP_TEXT_INPUT, noisyLatents: UNET_INPUTS.sample, timestep: UNET_INPUTS.timestep, target: 'target', sampleWeights: 'sample_weights' } as const;
 export const LOSS_OUTPUT = 'loss';
 
 /**
@@ -55,6 +55,11 @@ export interface DiffusionLossGraphOptions {
   readonly relax?: LidbAdapterOptions['relax'];
   /** Samples per run (each with its own LiDB factors when they come from a source). Default 1. */
   readonly batch?: number;
+  /**
+   * Loss = Σ_b w_b · MSE_b with the weights a [batch] input (`sample_weights`; e.g. [1, λ] for an instance and a
+   * prior-preservation sample) instead of the mean over the batch.
+   */
+  readonly sampleWeights?: boolean;
   /** Build into this graph (which may already hold the LiDB source); the loss is then returned, not made an output. */
   readonly graph?: BindingGraph;
 }
@@ -100,7 +105,9 @@ export function buildDiffusionLossGraph(model: PersonalizationModel, options: Di
   });
   const target = g.input(LOSS_INPUTS.target, 'float32', [batch, channels, latentSide, latentSide]);
   // Epsilon prediction (SD 1.5's `prediction_type`): the UNet predicts the added noise; DreamBooth's MSE to it.
-  let loss = mseLoss(unet.output, target);
+  let loss = options.sampleWeights
+    ? weightedMseLoss(unet.output, target, g.input(LOSS_INPUTS.sampleWeights, 'float32', [batch]))
+    : mseLoss(unet.output, target);
   g.outputs.length = 0;
   if (!options.graph) loss = g.output(loss, LOSS_OUTPUT);
   return {

@@ -17,6 +17,7 @@ import type { PersonalizationMethod, PersonalizedWeights, RelaxTerm } from '../w
 import { BindingGraph, buildDiffusionLossGraph, LOSS_INPUTS, LOSS_OUTPUT } from './diffusion-loss-graph.ts';
 import { embeddingRows, TI_EMBEDDING_INPUT, TOKEN_EMBEDDING_PARAM, withTrainableRows } from './textual-inversion.ts';
 import type { EncodedSubject } from './subject.ts';
+import type { PriorPreservation } from './prior.ts';
 
 /** Paper §4: 40 finetuning iterations at rank 4 after the hypernetwork's prediction. */
 export const DEFAULT_FINETUNE_STEPS = 40;
@@ -49,6 +50,11 @@ export interface OptimizeOptions {
   readonly signal?: AbortSignal;
   /** Fixed (timestep, noise) draws on which the mean loss is measured before and after (0: none). */
   readonly evaluationSamples?: number;
+  /**
+   * Prior preservation: each step also fits one class sample (in turn) with weight λ, in the same batch. Reported
+   * losses (and evaluations) are then instance + λ · class. Off when absent or λ = 0.
+   */
+  readonly prior?: PriorPreservation;
 }
 
 /** What is optimized: a relax term over fixed LiDB weights (or none), or the LiDB weights themselves. */
@@ -133,17 +139,20 @@ export function trainingLayout(model: PersonalizationModel): { model: Personaliz
   return { model: { ...model, paramSources }, modelDir };
 }
 
-function buildLossGraphFor(model: PersonalizationModel, plan: OptimizationPlan) {
+/** With prior preservation: a batch of two (the instance, a class sample) and a weighted loss. */
+function buildLossGraphFor(model: PersonalizationModel, plan: OptimizationPlan, withPrior: boolean) {
+  const batching = withPrior ? { batch: 2, sampleWeights: true } : {};
   if (plan.kind === 'textual-inversion') {
     const g = new BindingGraph('textual_inversion');
     const { vocabSize, hiddenSize } = model.textEncoder.config;
     g.redirectParam(TOKEN_EMBEDDING_PARAM, (table) => withTrainableRows(g, table, plan.tokenIds, vocabSize, hiddenSize));
-    const built = buildDiffusionLossGraph(model, { lidb: 'none', graph: g });
+    const built = buildDiffusionLossGraph(model, { lidb: 'none', graph: g, ...batching });
     return { ...built, loss: g.output(built.loss, LOSS_OUTPUT) };
   }
   return buildDiffusionLossGraph(model, {
     lidb: plan.kind === 'lidb' || plan.fixedLidb ? 'input' : 'none',
     ...(plan.kind === 'relax' ? { relax: { mode: plan.mode, rank: plan.rank } } : {}),
+    ...batching,
   });
 }
 
@@ -156,7 +165,11 @@ type BuiltLossGraph = ReturnType<typeof buildLossGraphFor>;
  */
 const lossGraphs = new WeakMap<PersonalizationModel, Map<string, BuiltLossGraph>>();
 
-function planKey(plan: OptimizationPlan): string {
+function planKey(plan: OptimizationPlan, withPrior: boolean): string {
+  return JSON.stringify({ plan: planShape(plan), withPrior });
+}
+
+function planShape(plan: OptimizationPlan): string {
   switch (plan.kind) {
     case 'relax':
       return JSON.stringify({ kind: plan.kind, mode: plan.mode, rank: plan.rank, fixedLidb: plan.fixedLidb !== undefined });
@@ -167,12 +180,12 @@ function planKey(plan: OptimizationPlan): string {
   }
 }
 
-function lossGraphFor(model: PersonalizationModel, trainingModel: PersonalizationModel, plan: OptimizationPlan): BuiltLossGraph {
+function lossGraphFor(model: PersonalizationModel, trainingModel: PersonalizationModel, plan: OptimizationPlan, withPrior: boolean): BuiltLossGraph {
   let byPlan = lossGraphs.get(model);
   if (!byPlan) lossGraphs.set(model, (byPlan = new Map()));
-  const key = planKey(plan);
+  const key = planKey(plan, withPrior);
   let built = byPlan.get(key);
-  if (!built) byPlan.set(key, (built = buildLossGraphFor(trainingModel, plan)));
+  if (!built) byPlan.set(key, (built = buildLossGraphFor(trainingModel, plan, withPrior)));
   return built;
 }
 
@@ -208,6 +221,26 @@ function stepFeeds(ids: BigInt64Array, draw: StepDraw, shape: readonly number[])
   };
 }
 
+/** The instance's draw and a class sample's (own prompt, own draw), batched, weighted [1, λ]. */
+function priorStepFeeds(ids: BigInt64Array, draw: StepDraw, classIds: BigInt64Array, classDraw: StepDraw, weight: number, shape: readonly number[]): RuntimeFeeds {
+  const cat = (a: Float32Array, b: Float32Array) => {
+    const out = new Float32Array(a.length + b.length);
+    out.set(a);
+    out.set(b, a.length);
+    return out;
+  };
+  const pairIds = new BigInt64Array(ids.length * 2);
+  pairIds.set(ids);
+  pairIds.set(classIds, ids.length);
+  return {
+    [LOSS_INPUTS.inputIds]: int64Tensor(pairIds, [2, ids.length]),
+    [LOSS_INPUTS.noisyLatents]: float32Tensor(cat(draw.noisy, classDraw.noisy), shape),
+    [LOSS_INPUTS.timestep]: float32Tensor(Float32Array.of(draw.timestep, classDraw.timestep), [2]),
+    [LOSS_INPUTS.target]: float32Tensor(cat(draw.noise, classDraw.noise), shape),
+    [LOSS_INPUTS.sampleWeights]: float32Tensor(Float32Array.of(1, weight), [2]),
+  };
+}
+
 async function meanEvaluationLoss(trainer: Trainer, feedsAt: (i: number) => RuntimeFeeds, samples: number): Promise<number> {
   let total = 0;
   for (let i = 0; i < samples; i++) total += (await trainer.evaluate(feedsAt(i))).loss;
@@ -225,7 +258,9 @@ export async function optimizeOnSubject(
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
   const layout = trainingLayout(model);
-  const built = lossGraphFor(model, layout.model, plan);
+  const prior = options.prior && options.prior.weight > 0 ? options.prior : undefined;
+  if (prior && prior.samples.length === 0) throw new Error('prior preservation needs at least one class sample');
+  const built = lossGraphFor(model, layout.model, plan, prior !== undefined);
   const values = allAdapterValues(built.adapters);
   const params =
     plan.kind === 'textual-inversion' ? { [TI_EMBEDDING_INPUT]: embeddingRows(model, plan.tokenIds) } : initialTrainables(model, plan, values, seed);
@@ -236,8 +271,16 @@ export async function optimizeOnSubject(
       fixed[name] = float32Tensor(feed.data, feed.dims);
     }
   }
-  const ids = BigInt64Array.from(model.tokenizer.tokenize(promptFor(options.identifier ?? DEFAULT_IDENTIFIER)), (id) => BigInt(id));
-  const feedsFor = (stream: string) => (index: number) => ({ ...fixed, ...stepFeeds(ids, drawStep(model, subject, seed, stream, index), built.latentShape) });
+  const tokenIds = (text: string) => BigInt64Array.from(model.tokenizer.tokenize(text), (id) => BigInt(id));
+  const ids = tokenIds(promptFor(options.identifier ?? DEFAULT_IDENTIFIER));
+  const classIds = prior?.samples.map((sample) => tokenIds(sample.prompt)) ?? [];
+  const feedsFor = (stream: string) => (index: number) => {
+    const draw = drawStep(model, subject, seed, stream, index);
+    if (!prior) return { ...fixed, ...stepFeeds(ids, draw, built.latentShape) };
+    const c = index % prior.samples.length;
+    const classDraw = drawStep(model, prior.samples[c]!.latent, seed, `${stream}/prior`, index);
+    return { ...fixed, ...priorStepFeeds(ids, draw, classIds[c]!, classDraw, prior.weight, built.latentShape) };
+  };
   const trainFeeds = feedsFor('finetune');
   const evalFeeds = feedsFor('evaluation');
 

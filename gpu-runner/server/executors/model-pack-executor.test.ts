@@ -43,6 +43,22 @@ afterAll(async () => {
 });
 
 describe('ModelPackExecutor', () => {
+  it('personalizes with prior preservation (class images drawn by the pack once), reporting every step', async () => {
+    const steps: number[] = [];
+    const result = await inline.personalize(
+      {
+        jobId: 'job_prior',
+        method: 'lidb-zero',
+        images: [face],
+        finetune: { steps: 3, rank: 1, relax: 'lora', seed: 0, identifier_token: '[V]', prior_preservation_weight: 0.5 },
+        outputs: [{ format: 'lidb', dtype: 'fp32' }],
+      },
+      { ...context, reportProgress: (step) => steps.push(step) },
+    );
+    expect(steps).toEqual([1, 2, 3]);
+    expect(result.files[0]!.bytes.byteLength).toBeGreaterThan(0);
+  });
+
   it('generates the same pixels with weights referenced in the checkpoint (external data) as with weights copied in', async () => {
     const external = new ModelPackExecutor({ modelDir: packDir, weights: 'external', threads: 1 });
     await external.warmup();

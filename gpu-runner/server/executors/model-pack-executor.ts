@@ -6,6 +6,7 @@ import { knownCudaAvailability, shutdownSharedSessionHost, type ExecutionProvide
 import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
+import { classSamples, parsePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
 import { decodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import {
@@ -24,6 +25,9 @@ import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement }
 import { PersonalizedSessions } from './personalized-diffusion.ts';
 import { drawnSize, enlarge } from './native-resolution.ts';
 import { checkOutputs, checkTextualInversion, resultFigures, weightFiles } from './weight-files.ts';
+
+/** The sampler that draws prior-preservation class images (DDIM, as in the model card's gates). */
+const CLASS_SAMPLE_SCHEDULER = 'ddim';
 
 export type ModelPackExecutorOptions = {
   /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the bundled tiny pack when absent. */
@@ -85,6 +89,7 @@ export class ModelPackExecutor implements JobExecutor {
         seed: finetune.seed,
         identifier: finetune.identifier_token,
         ...(finetune.learning_rate === undefined ? {} : { learningRate: finetune.learning_rate }),
+        ...(finetune.prior_preservation_weight ? { prior: await this.prior(pack, finetune.prior_preservation_weight) } : {}),
         signal: context.signal,
         onProgress: (progress) => context.reportProgress(progress.step, progress.steps),
       }));
@@ -94,6 +99,12 @@ export class ModelPackExecutor implements JobExecutor {
       throw error;
     }
     return { baseModelId: pack.id, ...resultFigures(weights), files: weightFiles(weights, pack.model.bases, input.outputs) };
+  }
+
+  /** λ and the pack's class samples (drawn by the base model once per runner, with the library's default prompts). */
+  private async prior(pack: LoadedPack, weight: number): Promise<PriorPreservation> {
+    const settings = parsePriorPreservation({ weight });
+    return { weight, samples: await classSamples(pack.model, schedulerChoice(pack, CLASS_SAMPLE_SCHEDULER), settings.classSamples) };
   }
 
   async generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput> {

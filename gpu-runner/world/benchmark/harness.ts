@@ -12,6 +12,7 @@ import type { PersonalizedWeights } from '../../personalize/weights/personalized
 import type { RgbImage } from '../render.ts';
 import { BenchmarkSamplers, type SamplingOptions } from './generation.ts';
 import { runPersonalization, type PersonalizationRun } from './personalization.ts';
+import { classSamples, parsePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
 import { benchmarkPrompts, referenceImage, renderedTruth, type BenchmarkPrompt } from './prompts.ts';
 import type { BenchmarkMethod, WorldBenchmarkSettings } from './settings.ts';
 
@@ -95,11 +96,11 @@ async function scoreImages(
 }
 
 /** One untimed one-step run on a validation identity (never a test identity), so timings start warm. */
-async function warmUp(model: LoadedPack['model'], method: BenchmarkMethod, world: WorldConfig, settings: WorldBenchmarkSettings): Promise<void> {
+async function warmUp(model: LoadedPack['model'], method: BenchmarkMethod, world: WorldConfig, settings: WorldBenchmarkSettings, prior: PriorPreservation | undefined): Promise<void> {
   const [id] = identityIds(world, 'validation');
   if (id === undefined) throw new Error("warm-up needs an identity in the world's validation split");
   const oneStep = { hyperdreambooth: 1, 'lidb-zero': 1, 'dreambooth-lora': 1, 'textual-inversion': 1 };
-  await runPersonalization(model, method, id, referenceImage(world, id, model.resolution, settings.seed), world.identifier, { ...settings, steps: oneStep });
+  await runPersonalization(model, method, id, referenceImage(world, id, model.resolution, settings.seed), world.identifier, { ...settings, steps: oneStep }, prior);
 }
 
 export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<WorldBenchmarkResult> {
@@ -115,6 +116,12 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
   const references = ids.map((id) => referenceImage(world, id, size, settings.seed));
   const sampling: SamplingOptions = { scheduler: schedulerChoice(pack, settings.scheduler), steps: settings.samplerSteps, guidanceScale: settings.guidanceScale };
   const samplers = new BenchmarkSamplers(model, pack.tokenizer, settings.threads);
+  // Class images are drawn once per model (a runner caches them the same way), before any timed personalization.
+  const prior: PriorPreservation | undefined =
+    settings.priorWeight > 0
+      ? { weight: settings.priorWeight, samples: await classSamples(model, sampling.scheduler, parsePriorPreservation({ weight: settings.priorWeight }).classSamples) }
+      : undefined;
+  if (prior) log(`prior preservation: λ ${prior.weight}, ${prior.samples.length} class samples`);
 
   const subjects: Subject[] = [
     ...(settings.referenceRows ? [{ kind: 'renders' } as const, { kind: 'base-model' } as const] : []),
@@ -126,11 +133,11 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
       const scores: ImageScore[] = [];
       const runs: Omit<PersonalizationRun, 'weights'>[] = [];
       const samples: RgbImage[][] = [];
-      if (subject.kind === 'method' && settings.warmup) await warmUp(model, subject.method, world, settings);
+      if (subject.kind === 'method' && settings.warmup) await warmUp(model, subject.method, world, settings, prior);
       for (const [index, id] of ids.entries()) {
         let weights: PersonalizedWeights | undefined;
         if (subject.kind === 'method') {
-          const { weights: w, ...run } = await runPersonalization(model, subject.method, id, references[index]!, world.identifier, settings);
+          const { weights: w, ...run } = await runPersonalization(model, subject.method, id, references[index]!, world.identifier, settings, prior);
           weights = w;
           runs.push(run);
           log(`${subject.method} identity ${id}: ${(run.totalMs / 1000).toFixed(1)} s, ${run.steps} steps, ${run.fileBytes} B`);

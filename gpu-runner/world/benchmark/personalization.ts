@@ -4,6 +4,7 @@ import { personalize } from '../../personalize/api.ts';
 import type { PersonalizationModel } from '../../personalize/model.ts';
 import { decodeNativeWeights, encodeNativeWeights } from '../../personalize/weights/native-format.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
+import type { PriorPreservation } from '../../personalize/finetune/prior.ts';
 import { toRgbBytes } from '../png.ts';
 import type { RgbImage } from '../render.ts';
 import type { BenchmarkMethod, WorldBenchmarkSettings } from './settings.ts';
@@ -37,6 +38,7 @@ export async function runPersonalization(
   reference: RgbImage,
   identifier: string,
   settings: WorldBenchmarkSettings,
+  prior?: PriorPreservation,
 ): Promise<PersonalizationRun> {
   const steps = stepsOf(method, settings);
   const stepEnds: number[] = [];
@@ -52,6 +54,7 @@ export async function runPersonalization(
       relax: settings.relax.mode,
       rank: settings.relax.rank,
       ...(steps > 0 ? { steps, learningRate: settings.learningRates[method] } : {}),
+      ...(steps > 0 && prior ? { prior } : {}),
       onProgress: ({ loss }) => {
         stepEnds.push(performance.now());
         finalLoss = loss;

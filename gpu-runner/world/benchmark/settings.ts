@@ -54,6 +54,11 @@ export const worldBenchmarkSettingsSchema = z.object({
    * each optimizer graph are then paid outside the measurement, as on a runner that has served a job before.
    */
   warmup: z.boolean(),
+  /**
+   * Prior preservation for the optimizing methods (DreamBooth's λ; 0: off): each step also fits one of the base
+   * model's class images ("a photo of a face, on a blue background, wearing a hat", …), drawn once before the runs.
+   */
+  priorWeight: z.number().min(0).max(10),
   /** onnxruntime intra-op threads for generation sessions; its default when absent. */
   threads: positiveInt.optional(),
 });
@@ -80,6 +85,7 @@ export const FULL_SETTINGS: WorldBenchmarkSettings = {
   relax: { mode: 'lora', rank: DEFAULT_RELAX_RANK },
   referenceRows: true,
   warmup: true,
+  priorWeight: 0,
 };
 
 /** `--quick`: under 10 minutes on the 2-core dev machine (few identities, prompts and sampler steps). */
