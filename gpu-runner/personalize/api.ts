@@ -6,6 +6,7 @@ import { Graph, saveModel } from '../onnx/index.ts';
 import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
 import {
+  DEFAULT_FINETUNE_LEARNING_RATE,
   DEFAULT_FINETUNE_STEPS,
   DEFAULT_IDENTIFIER,
   DEFAULT_RELAX_RANK,
@@ -26,6 +27,19 @@ import type { PersonalizationMethod, PersonalizedWeights } from './weights/perso
 
 /** Optimization from zero needs many more steps than a finetune from the prediction (paper: DreamBooth 1200 steps). */
 export const DEFAULT_FROM_ZERO_STEPS = 400;
+
+/**
+ * Adam's learning rate per method when a job names none. The from-zero baselines: the issue's feasibility run found
+ * LoRA r = 4 at 3e-3 and LiDB at 1.5e-2 capturing coarse identity in ≈ 300 steps; Textual Inversion uses Gal et al.'s
+ * 5e-3. HyperDreamBooth's relax term: `DEFAULT_FINETUNE_LEARNING_RATE`, tuned by the world benchmark.
+ */
+export const DEFAULT_LEARNING_RATES: Readonly<Record<PersonalizationMethod, number>> = {
+  hyperdreambooth: DEFAULT_FINETUNE_LEARNING_RATE,
+  'hyper-only': 0,
+  'lidb-zero': 1.5e-2,
+  'dreambooth-lora': 3e-3,
+  'textual-inversion': 5e-3,
+};
 
 export interface ImageInput {
   readonly image: Uint8Array | RgbPixels;
@@ -134,6 +148,7 @@ export async function personalize(
   options: PersonalizeOptions = {},
 ): Promise<{ weights: PersonalizedWeights; report?: OptimizationReport }> {
   const method = options.method ?? 'hyperdreambooth';
+  options = { ...options, learningRate: options.learningRate ?? DEFAULT_LEARNING_RATES[method] };
   switch (method) {
     case 'hyper-only':
       return { weights: await predict(model, input) };

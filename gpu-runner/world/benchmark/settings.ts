@@ -1,25 +1,15 @@
 // Settings of the world benchmark (issue 8, "The benchmark"): what is run, how long each method optimizes, and how the
 // images are sampled. Validated with zod at the boundary (the CLI's flags), so a typo fails before minutes of work.
 import { z } from 'zod';
-import { DEFAULT_FINETUNE_LEARNING_RATE, DEFAULT_FINETUNE_STEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
-import { DEFAULT_FROM_ZERO_STEPS } from '../../personalize/api.ts';
+import { DEFAULT_FINETUNE_STEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
+import { DEFAULT_FROM_ZERO_STEPS, DEFAULT_LEARNING_RATES as LIBRARY_LEARNING_RATES } from '../../personalize/api.ts';
 import { PERSONALIZATION_METHODS } from '../../personalize/weights/personalized-weights.ts';
 
 export const BENCHMARK_METHODS = PERSONALIZATION_METHODS;
 export type BenchmarkMethod = (typeof BENCHMARK_METHODS)[number];
 
-/**
- * Learning rates of the from-zero baselines: the issue's feasibility run found LoRA r = 4 at 3e-3 and LiDB at 1.5e-2
- * capturing coarse identity in ≈ 300 steps; Textual Inversion uses Gal et al.'s 5e-3. HyperDreamBooth's relax term
- * keeps the library default (DESIGN §3: a setting the benchmark tunes).
- */
-export const DEFAULT_LEARNING_RATES: Readonly<Record<BenchmarkMethod, number>> = {
-  hyperdreambooth: DEFAULT_FINETUNE_LEARNING_RATE,
-  'hyper-only': 0,
-  'lidb-zero': 1.5e-2,
-  'dreambooth-lora': 3e-3,
-  'textual-inversion': 5e-3,
-};
+/** The library's per-method learning rates (what a runner job without `learning_rate` gets). */
+export const DEFAULT_LEARNING_RATES: Readonly<Record<BenchmarkMethod, number>> = LIBRARY_LEARNING_RATES;
 
 /** HyperDreamBooth §4 / DESIGN §3: DreamBooth's 1200 steps, against which the paper reports 25× less time. */
 export const PAPER_DREAMBOOTH_STEPS = 1200;
