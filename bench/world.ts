@@ -36,6 +36,7 @@ const { values: flags } = parseArgs({
     threads: { type: 'string' },
     'no-reference-rows': { type: 'boolean', default: false },
     'prior-weight': { type: 'string' },
+    'prior-images': { type: 'string' },
     lr: { type: 'string', multiple: true },
     out: { type: 'string' },
   },
@@ -72,6 +73,7 @@ const settings = parseSettings({
   relax: { mode: flags.relax ?? base.relax.mode, rank: num(flags.rank, base.relax.rank) },
   learningRates: { ...base.learningRates, ...learningRateFlags(flags.lr ?? []) },
   priorWeight: num(flags['prior-weight'], base.priorWeight),
+  priorImages: num(flags['prior-images'], base.priorImages),
   referenceRows: !flags['no-reference-rows'],
   ...(flags.threads ? { threads: Number(flags.threads) } : {}),
 });

@@ -5,7 +5,7 @@ import { SD15_SCHEDULER_CONFIG } from '../../diffusion/schedulers/sd15-config.ts
 import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
 import { tinyPersonalizationModel } from '../testing/tiny-model.ts';
 import { optimizeOnSubject } from './fast-finetune.ts';
-import { classSampleSettingsSchema, classSamples, MAX_CLASS_SAMPLES, parsePriorPreservation, type ClassSample } from './prior.ts';
+import { classPrompts, classSampleSettingsSchema, classSamples, DEFAULT_CLASS_PROMPTS, MAX_CLASS_SAMPLES, parsePriorPreservation, type ClassSample } from './prior.ts';
 import type { EncodedSubject } from './subject.ts';
 
 const model = tinyPersonalizationModel();
@@ -75,6 +75,15 @@ describe('prior preservation', () => {
     expect(() => parsePriorPreservation({ classSamples: { prompts: many, imagesPerPrompt: 2 } })).toThrow(new RegExp(`at most ${MAX_CLASS_SAMPLES} class samples`));
     expect(parsePriorPreservation({}).weight).toBe(1);
   });
+});
+
+it('chooses N class prompts from the defaults, cycling past the list (each position its own seed)', () => {
+  expect(classPrompts(2)).toEqual(DEFAULT_CLASS_PROMPTS.slice(0, 2));
+  const many = classPrompts(DEFAULT_CLASS_PROMPTS.length + 3);
+  expect(many.slice(DEFAULT_CLASS_PROMPTS.length)).toEqual(DEFAULT_CLASS_PROMPTS.slice(0, 3));
+  for (const prompt of DEFAULT_CLASS_PROMPTS) expect(prompt).not.toMatch(/\[V\]|sks/);
+  expect(() => classPrompts(0)).toThrow(/count must be an integer in \[1, 64\]/);
+  expect(() => classPrompts(MAX_CLASS_SAMPLES + 1)).toThrow(/count must be/);
 });
 
 it('refuses a prior with no class samples', async () => {

@@ -28,6 +28,16 @@ export const DEFAULT_CLASS_PROMPTS: readonly string[] = [
   'a photo of a face, on a grey background',
 ];
 
+/**
+ * `count` class prompts: the first `count` of `prompts`, cycling when more are asked for (a repeated prompt is drawn
+ * with another seed, so it is another image: `classSamples` seeds each prompt by its position).
+ */
+export function classPrompts(count: number, prompts: readonly string[] = DEFAULT_CLASS_PROMPTS): string[] {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_CLASS_SAMPLES) throw new RangeError(`class prompts: count must be an integer in [1, ${MAX_CLASS_SAMPLES}], got ${count}`);
+  if (prompts.length === 0) throw new RangeError('class prompts: no prompts to choose from');
+  return Array.from({ length: count }, (_, i) => prompts[i % prompts.length]!);
+}
+
 export const classSampleSettingsSchema = z
   .object({
     prompts: z.array(z.string().min(1).max(300)).min(1).max(MAX_CLASS_SAMPLES).default([...DEFAULT_CLASS_PROMPTS]),

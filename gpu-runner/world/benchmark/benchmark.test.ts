@@ -116,6 +116,20 @@ describe('world benchmark settings and helpers', () => {
     expect(() => parseSettings({ ...QUICK_SETTINGS, identities: 0 })).toThrow(/invalid world benchmark settings[\s\S]*identities/);
     expect(() => parseSettings({ ...QUICK_SETTINGS, methods: ['dreambooth'] })).toThrow(/methods/);
     expect(() => benchmarkPrompts(PROMPT_CONTEXTS.length + 1, 'sks')).toThrow(/prompts must be/);
+    expect(() => parseSettings({ ...QUICK_SETTINGS, priorWeight: -1 })).toThrow(/invalid world benchmark settings[\s\S]*priorWeight/);
+    expect(() => parseSettings({ ...QUICK_SETTINGS, priorImages: 0 })).toThrow(/priorImages/);
+    expect(() => parseSettings({ ...QUICK_SETTINGS, priorImages: 65 })).toThrow(/priorImages/);
+  });
+
+  it('runs the optimizing methods with prior preservation: priorImages class samples drawn once, λ applied', async () => {
+    const lines: string[] = [];
+    const settings = { ...MINIMAL, methods: ['hyperdreambooth', 'hyper-only'], referenceRows: false, priorWeight: 1, priorImages: 2 } satisfies WorldBenchmarkSettings;
+    const withPrior = await runWorldBenchmark({ pack, evaluator, settings, log: (line) => lines.push(line) });
+    expect(lines).toContain('prior preservation: λ 1, 2 class samples');
+    const [hyper] = withPrior.outcomes;
+    expect(hyper!.runs[0]!.steps).toBe(MINIMAL.steps.hyperdreambooth);
+    // Same seeds and draws for the instance: only the added class loss (and what it changes) differs from the run without.
+    expect(hyper!.runs[0]!.finalLoss).not.toBe(result.outcomes.find((o) => subjectLabel(o.subject) === subjectLabel(hyper!.subject))!.runs[0]!.finalLoss);
   });
 
   it('refuses more identities than the test split holds', async () => {

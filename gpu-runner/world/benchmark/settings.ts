@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { DEFAULT_FINETUNE_STEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
 import { DEFAULT_FROM_ZERO_STEPS, DEFAULT_LEARNING_RATES as LIBRARY_LEARNING_RATES } from '../../personalize/api.ts';
+import { DEFAULT_CLASS_PROMPTS, MAX_CLASS_SAMPLES } from '../../personalize/finetune/prior.ts';
 import { PERSONALIZATION_METHODS } from '../../personalize/weights/personalized-weights.ts';
 
 export const BENCHMARK_METHODS = PERSONALIZATION_METHODS;
@@ -49,6 +50,8 @@ export const worldBenchmarkSettingsSchema = z.object({
    * model's class images ("a photo of a face, on a blue background, wearing a hat", …), drawn once before the runs.
    */
   priorWeight: z.number().min(0).max(10),
+  /** How many class samples (one image per prompt of `DEFAULT_CLASS_PROMPTS`, cycled): the steps take them in turn. */
+  priorImages: z.number().int().min(1).max(MAX_CLASS_SAMPLES),
   /** onnxruntime intra-op threads for generation sessions; its default when absent. */
   threads: positiveInt.optional(),
 });
@@ -76,6 +79,7 @@ export const FULL_SETTINGS: WorldBenchmarkSettings = {
   referenceRows: true,
   warmup: true,
   priorWeight: 0,
+  priorImages: DEFAULT_CLASS_PROMPTS.length,
 };
 
 /** `--quick`: under 10 minutes on the 2-core dev machine (few identities, prompts and sampler steps). */
