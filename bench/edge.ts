@@ -1,7 +1,7 @@
 // `npm run bench:edge` (issue 7): the edge's latency and throughput under `wrangler dev` on loopback. Authenticated
 // GET of a job and a weights listing at 50 and 200 connections (autocannon), with a Hono hello-world under the same
 // `wrangler dev` as the ceiling, in the same run. The data is real: a tenant, a face, one personalization run by the
-// runner on the tiny pack. Bounded: each measurement stops at MAX_REQUESTS or DURATION_S, whichever comes first.
+// runner on the default model pack. Bounded: each measurement stops at MAX_REQUESTS or DURATION_S, whichever comes first.
 // Target (issue 7): p99 <= 25 ms at 200 connections, no errors.
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -135,7 +135,7 @@ try {
     json: { subject_id: subject.id, finetune: { steps: 2 } },
     idempotent: true,
   });
-  log(`personalizing a face on the tiny pack (${created.id})…`);
+  log(`personalizing a face on the runner's default model pack (${created.id})…`);
   const job = await tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, 180_000);
   if (job.status !== 'succeeded') throw new Error(`the bench personalization ${job.status}: ${JSON.stringify(job.error)}`);
 

@@ -53,7 +53,7 @@ export class ModelPackExecutor implements JobExecutor {
   constructor(private readonly options: ModelPackExecutorOptions) {}
 
   get description(): string {
-    if (!this.pack) return `model pack ${this.options.modelDir ?? '(bundled tiny pack)'}`;
+    if (!this.pack) return `model pack ${this.options.modelDir ?? '(default: the world pack when complete, else the tiny pack)'}`;
     return `model pack ${this.pack.id} (sha256 ${this.pack.sha256.slice(0, 12)}…, hypernetwork ${this.pack.hypernetwork}), execution provider ${this.provider ?? 'not chosen yet'}`;
   }
 

@@ -10,6 +10,22 @@ import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from
 
 export const BASE_GATE_JSON = 'base-gate.json';
 export const BASE_GATE_GRID = 'base-gate-grid.png';
+/** A `bench:world` run put into the card by `npm run world:card-bench`. */
+export const WORLD_BENCH_JSON = 'world-bench.json';
+export const WORLD_BENCH_GRID = 'world-bench-grid.png';
+
+interface StatRecord {
+  mean: number;
+  sd: number;
+  n: number;
+}
+interface WorldBenchRecord {
+  measuredAt: string;
+  mode: string;
+  settings: { identities?: number; prompts?: number; imagesPerPrompt?: number; samplerSteps?: number; guidanceScale?: number; priorWeight?: number };
+  speedUp: { total: number; optimizerSteps: number } | null;
+  rows: { method: string; identitySimilarity: StatRecord; promptFidelity: StatRecord; referenceSimilarity: StatRecord; medianSeconds: number | null; steps: number | null; fileBytes: number | null }[];
+}
 
 interface HeadRecord {
   readonly name: string;
@@ -104,6 +120,30 @@ function hypernetworkSection(dir: string): string[] {
   ];
 }
 
+function benchSection(dir: string): string[] {
+  const bench = readJson<WorldBenchRecord>(join(dir, CARD_FOLDER, WORLD_BENCH_JSON));
+  if (!bench) return [];
+  const s = bench.settings;
+  const stat = (x: StatRecord) => `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}`;
+  return [
+    '## Personalization on held-out faces (`npm run bench:world`)',
+    '',
+    `${bench.mode} run of ${bench.measuredAt.slice(0, 10)}: ${s.identities} TEST identities (never trained on), one reference photo each, ${s.prompts} prompts × ${s.imagesPerPrompt} images, DDIM ${s.samplerSteps}, CFG ${s.guidanceScale}${s.priorWeight ? `, prior preservation λ ${s.priorWeight}` : ''}; scores by the world evaluator (mean ± sd over images). Times on the shared 2-core CPU.`,
+    '',
+    '| method | identity similarity | prompt fidelity | reference similarity | steps | time (median) | file (fp16) |',
+    '|---|---|---|---|---|---|---|',
+    ...bench.rows.map(
+      (r) =>
+        `| ${r.method} | ${stat(r.identitySimilarity)} | ${stat(r.promptFidelity)} | ${stat(r.referenceSimilarity)} | ${r.steps ?? '–'} | ${r.medianSeconds == null ? '–' : `${r.medianSeconds.toFixed(2)} s`} | ${r.fileBytes == null ? '–' : `${(r.fileBytes / 1000).toFixed(1)} KB`} |`,
+    ),
+    '',
+    ...(bench.speedUp ? [`HyperDreamBooth took ${bench.speedUp.total.toFixed(1)}× less wall time than DreamBooth-LoRA in this run.`, ''] : []),
+    ...(existsSync(join(dir, CARD_FOLDER, WORLD_BENCH_GRID))
+      ? ['Per method a block: each TEST identity\'s reference photo, then one image per prompt (rows `renders` and `base-model` are the ceiling and the floor).', '', `![bench:world sample grid](${CARD_FOLDER}/${WORLD_BENCH_GRID})`, '']
+      : []),
+  ];
+}
+
 export async function modelCard(dir: string): Promise<string> {
   const digest = await packDigest(dir);
   const missing = missingPackFiles(dir);
@@ -143,6 +183,7 @@ export async function modelCard(dir: string): Promise<string> {
           '',
         ]
       : []),
+    ...benchSection(dir),
     '## Files',
     '',
     '| part | size |',
