@@ -1,7 +1,8 @@
 // `npm run bench:edge` (issue 7): the edge's latency and throughput under `wrangler dev` on loopback. Authenticated
 // GET of a job and a weights listing at 50 and 200 connections (autocannon), with a Hono hello-world under the same
 // `wrangler dev` as the ceiling, in the same run. The data is real: a tenant, a face, one personalization run by the
-// runner on the default model pack. Bounded: each measurement stops at MAX_REQUESTS or DURATION_S, whichever comes first.
+// runner on its default model pack (named in the log). Bounded: each measurement stops at MAX_REQUESTS or DURATION_S,
+// whichever comes first.
 // Target (issue 7): p99 <= 25 ms at 200 connections, no errors.
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { mintTenantKeys, seedKeysOnce } from '../scripts/local-stack/keys.ts';
 import { startChild, waitUntilReady } from '../scripts/local-stack/processes.ts';
 import { REPO_ROOT, startStack } from '../scripts/local-stack/stack.ts';
 import { startLocalPostgres } from '../scripts/local-stack/postgres.ts';
+import { packLabel } from '../gpu-runner/pack/pack-index.ts';
 import { freePort } from '../test/support/postgres.ts';
 import { Api } from '../test/e2e/support/api.ts';
 import { facePng } from '../test/e2e/support/face.ts';
@@ -135,7 +137,7 @@ try {
     json: { subject_id: subject.id, finetune: { steps: 2 } },
     idempotent: true,
   });
-  log(`personalizing a face on the runner's default model pack (${created.id})…`);
+  log(`personalizing a face on model pack ${packLabel(stack.modelDir)} (${created.id})…`);
   const job = await tenant.waitFor(`/v1/personalizations/${created.id}`, undefined, 180_000);
   if (job.status !== 'succeeded') throw new Error(`the bench personalization ${job.status}: ${JSON.stringify(job.error)}`);
 

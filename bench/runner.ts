@@ -1,6 +1,7 @@
 // `npm run bench:runner` (issue 6): what the runner service adds to a job beyond the model compute (HTTP, signature,
 // queue, input decoding, worker-thread hop, result encoding, outbox write, signed event delivery), as a share of the
-// job's total time, for a personalization and a generation on the default model pack (the world pack once complete). Target: < 5 %.
+// job's total time, for a personalization and a generation on the runner's default model pack (the trained world pack
+// when complete, else the tiny pack; the table names the pack loaded). Target: < 5 %.
 //
 // Total: from the edge's POST /v1/jobs to the edge receiving the `succeeded` event (a local stand-in edge that
 // verifies signatures, as in the tests). Model compute: the time inside the executor's personalize/generate, measured
@@ -19,6 +20,8 @@ import { inlineSource, newJobId, readJson, TEST_SECRET } from '../test/runner/su
 import { startTestRunner } from '../test/runner/support/runner.ts';
 import { printTable, writeResults, type Row } from './report.ts';
 import { applyRunnerRuntimeDefaults } from '../gpu-runner/server/config.ts';
+import { defaultModelDir } from '../gpu-runner/pack/default-pack.ts';
+import { packIndex, packLabel } from '../gpu-runner/pack/pack-index.ts';
 
 /** Issue 6's target for the service's share of a job's time. */
 const OVERHEAD_TARGET = 0.05;
@@ -54,7 +57,15 @@ const face = new Uint8Array(
 const edge = await startFakeEdge({ secret: TEST_SECRET });
 const silent = createLogger({ level: 'silent' });
 const moduleUrl = new URL('../gpu-runner/server/executors/model-pack-executor.ts', import.meta.url);
-const executor = new ThreadExecutor({ moduleUrl, executorOptions: THREADS ? { threads: THREADS } : {}, description: 'default model pack', log: silent });
+// Resolved once, as gpu-runner/main.ts does, so the label and the worker name the same pack.
+const modelDir = defaultModelDir();
+const nativeSide = packIndex(modelDir).nativeResolution;
+const executor = new ThreadExecutor({
+  moduleUrl,
+  executorOptions: { modelDir, ...(THREADS ? { threads: THREADS } : {}) },
+  description: `model pack ${packLabel(modelDir)}`,
+  log: silent,
+});
 const runner = await startTestRunner({
   executor,
   // The real default (one progress event a second), so event traffic is what production sends.
@@ -158,7 +169,10 @@ for (const kind of ['personalization', 'generation'] as const) {
   const overhead = median(runs.map((run) => run.total - run.model));
   const row = {
     job: kind,
-    work: kind === 'personalization' ? `hyperdreambooth, ${FINETUNE_STEPS} steps, 3 files` : `1 image ${IMAGE_SIDE} px, ${SAMPLING_STEPS} steps`,
+    work:
+      kind === 'personalization'
+        ? `hyperdreambooth, ${FINETUNE_STEPS} steps, 3 files`
+        : `1 image ${IMAGE_SIDE} px${nativeSide && nativeSide < IMAGE_SIDE ? ` (drawn at ${nativeSide} px, enlarged)` : ''}, ${SAMPLING_STEPS} steps`,
     total_ms: round(total),
     model_compute_ms: round(compute),
     overhead_ms: round(overhead),
@@ -183,7 +197,13 @@ console.log(
 // The machine is shared: the load during the run says how much scheduling delay the milliseconds above contain.
 const load = loadavg().map((value) => Math.round(value * 100) / 100);
 console.log(`load average (1, 5, 15 min) at the end: ${load.join(', ')} on ${cpus().length} CPUs`);
-const path = writeResults('runner', { ...results, model_pack: executor.description, threads: THREADS || 'onnxruntime default', load_average: load });
+const path = writeResults('runner', {
+  ...results,
+  model_pack: executor.description,
+  model_dir: packLabel(modelDir),
+  threads: THREADS || 'onnxruntime default',
+  load_average: load,
+});
 console.log(`\nwritten to ${path}`);
 
 await runner.stop();

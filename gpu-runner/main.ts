@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 import { ThreadExecutor } from './server/executors/thread-executor.ts';
 import { WorkerPoolExecutor } from './server/executors/worker-pool.ts';
 import type { ModelPackExecutorOptions } from './server/executors/model-pack-executor.ts';
+import { packLabel } from './pack/pack-index.ts';
+import { defaultModelDir } from './pack/default-pack.ts';
 import { createLogger } from './server/log.ts';
 import { startRunner } from './server/runner.ts';
 import { stopOnSignals } from './server/signals.ts';
@@ -24,8 +26,11 @@ const log = createLogger({ level: config.logLevel });
 // RUNNER_CONCURRENCY worker threads, each with its own copy of the models; with more than one, the cores are shared
 // out among them so their onnxruntime thread pools do not oversubscribe the machine.
 const threadsPerWorker = config.concurrency > 1 ? Math.max(1, Math.floor(availableParallelism() / config.concurrency)) : undefined;
+// The pack is resolved here, once, so the startup log names the pack the workers load (without RUNNER_MODEL_DIR: the
+// trained world pack when complete, else the tiny pack, written on first use).
+const modelDir = config.modelDir ?? defaultModelDir();
 const executorOptions: ModelPackExecutorOptions = {
-  ...(config.modelDir ? { modelDir: config.modelDir } : {}),
+  modelDir,
   ...(threadsPerWorker ? { threads: threadsPerWorker } : {}),
   executionProvider: config.executionProvider,
 };
@@ -36,7 +41,7 @@ const executor = new WorkerPoolExecutor(
       new ThreadExecutor({
         moduleUrl: new URL('./server/executors/model-pack-executor.ts', import.meta.url),
         executorOptions,
-        description: `model pack ${config.modelDir ?? '(default pack)'}`,
+        description: `model pack ${packLabel(modelDir)}`,
         log,
       }),
   ),

@@ -28,7 +28,7 @@ const EnvSchema = z.object({
   RUNNER_QUEUE_CAPACITY: integer(0, 16),
   /** Outbox of unacknowledged events and other state that must survive a restart. */
   RUNNER_STATE_DIR: z.string().min(1).default('.data/runner'),
-  /** The model pack folder; empty selects the bundled tiny pack. */
+  /** The model pack folder; empty selects the default pack (the trained world pack when complete, else the tiny pack). */
   RUNNER_MODEL_DIR: z.string().optional(),
   RUNNER_EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   RUNNER_SHUTDOWN_GRACE_MS: integer(0, DEFAULT_SHUTDOWN_GRACE_MS),

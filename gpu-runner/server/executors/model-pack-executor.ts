@@ -30,7 +30,7 @@ import { checkOutputs, checkTextualInversion, resultFigures, weightFiles } from 
 const CLASS_SAMPLE_SCHEDULER = 'ddim';
 
 export type ModelPackExecutorOptions = {
-  /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the bundled tiny pack when absent. */
+  /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the default pack when absent (pack/default-pack.ts). */
   modelDir?: string;
   /** onnxruntime intra-op threads per session; its default (all cores) when absent. */
   threads?: number;

@@ -12,6 +12,7 @@ import { INLINE_WEIGHT_LIMIT } from '../../diffusion/pipeline.ts';
 import { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import type { SchedulerChoice } from '../../diffusion/sampler.ts';
 import { defaultModelDir } from '../../pack/default-pack.ts';
+import { packIndex } from '../../pack/pack-index.ts';
 import { trainingScheduleSchema } from '../../diffusion/schedulers/noise-schedule.ts';
 import { decodeHypernetworkCheckpoint } from '../../personalize/hypernetwork/checkpoint.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../../personalize/hypernetwork/config.ts';
@@ -49,18 +50,6 @@ export type LoadedPack = {
    */
   nativeResolution?: number;
 };
-
-/** What the runner reads from model_index.json beyond diffusers' keys (diffusers ignores keys starting with "_"). */
-function packIndex(dir: string): { id?: string; nativeResolution?: number } {
-  const path = join(dir, 'model_index.json');
-  if (!existsSync(path)) return {};
-  const index = parsePythonJson(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  const id = index._hdb_pack_id;
-  const native = index._hdb_native_resolution;
-  if (id !== undefined && (typeof id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(id))) throw new Error(`${path}: _hdb_pack_id must be a name of [A-Za-z0-9._-], got ${JSON.stringify(id)}`);
-  if (native !== undefined && !(typeof native === 'number' && Number.isInteger(native) && native > 0)) throw new Error(`${path}: _hdb_native_resolution must be a positive integer, got ${JSON.stringify(native)}`);
-  return { ...(id ? { id } : {}), ...(native ? { nativeResolution: native } : {}) };
-}
 
 export type WeightPlacement = 'inline' | 'external' | 'auto';
 
