@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -32,6 +32,19 @@ describe('Outbox', () => {
     expect(reopened.pending().map((entry) => entry.event)).toEqual([first.event, second.event]);
     const third = await reopened.add(EVENTS_URL, event('progress', 'job_2'));
     expect(third.seq).toBeGreaterThan(second.seq);
+  });
+
+  it('writes the entry as one JSON document and keeps the event text the sender posts', async () => {
+    const outbox = await Outbox.open(dir, log);
+    const sent = event('progress');
+    const entry = await outbox.add(EVENTS_URL, sent, { coalesceKey: 'progress:job_1' });
+    expect(entry.body).toBe(JSON.stringify(sent));
+    const file = await readFile(join(dir, 'pending', entry.fileName), 'utf8');
+    expect(file).toBe(JSON.stringify({ seq: entry.seq, events_url: EVENTS_URL, coalesce_key: 'progress:job_1', enqueued_at: entry.enqueuedAt, event: sent }));
+    // Loaded from disk, the sender serializes the event itself.
+    const [reloaded] = (await Outbox.open(dir, log)).pending();
+    expect(reloaded?.body).toBeUndefined();
+    expect(reloaded?.event).toEqual(sent);
   });
 
   it('forgets acknowledged events on disk too', async () => {

@@ -147,7 +147,7 @@ export class EventSender {
   private async send(entry: OutboxEntry): Promise<Attempt> {
     let response: Response;
     try {
-      const body = JSON.stringify(entry.event);
+      const body = entry.body ?? JSON.stringify(entry.event);
       // CONTRACT.md: an event's message id is its event_id, so the edge's replay and duplicate checks agree.
       const signature = await signMessage(
         this.options.secret,

@@ -15,10 +15,13 @@ export function sha256Hex(bytes: Uint8Array): string {
 /** Decodes an inline source; throws `InvalidInputError` on bad base64, size or hash. */
 export function decodeInlineBlob(source: Extract<BlobSource, { data_base64: string }>, label: string, maxBytes: number): Uint8Array {
   if (source.byte_size > maxBytes) throw new InvalidInputError(`${label} is ${source.byte_size} bytes, over the limit of ${maxBytes}`);
-  if (source.data_base64.length % 4 !== 0 || !BASE64.test(source.data_base64)) {
-    throw new InvalidInputError(`${label}: data_base64 is not valid base64`);
-  }
-  const buffer = Buffer.from(source.data_base64, 'base64');
+  const text = source.data_base64;
+  if (text.length % 4 !== 0) throw new InvalidInputError(`${label}: data_base64 is not valid base64`);
+  // Node's decoder skips characters outside the alphabet, so validity is checked apart. Re-encoding and comparing is
+  // a fast proof for what encoders write (an image of 300 kB: 0.2 ms instead of the pattern's 1.4 ms); only text that
+  // does not round-trip (non-zero padding bits, or not base64 at all) is judged by the pattern, as before.
+  const buffer = Buffer.from(text, 'base64');
+  if (buffer.toString('base64') !== text && !BASE64.test(text)) throw new InvalidInputError(`${label}: data_base64 is not valid base64`);
   return checked(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), source, label);
 }
 
