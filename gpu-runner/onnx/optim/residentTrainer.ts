@@ -4,6 +4,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../runtime/tensor.ts';
 import { adam, adamW, type ResolvedAdamConfig } from './adam.ts';
+import { AdamArena } from './adamSimd.ts';
 import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from './adamGraph.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import { sgd, type ResolvedSgdConfig } from './sgd.ts';
@@ -73,10 +74,30 @@ function float32Output(results: InferenceSession.ReturnType, name: string): Floa
   return tensor.data as Float32Array;
 }
 
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
 export class ResidentTrainer {
   private readonly optimizer: Optimizer;
   private readonly params: ParamSet;
   private readonly state: OptimizerState;
+  /**
+   * Adam/AdamW in TypeScript: parameters and moments live in WebAssembly memory and the update is a SIMD loop that
+   * also sums g² (bit-for-bit the JS loop's results; adamSimd.ts). Absent for other optimizers and backends.
+   */
+  private readonly arena: AdamArena | null = null;
+  /**
+   * With an arena: fetches that hand onnxruntime the arena's gradient views as preallocated outputs, so the gradients
+   * land where the update reads them (onnxruntime-node still returns its own copies, which go to the caller).
+   */
+  private fetches: Record<string, Tensor | null> | null = null;
+  /** The first run checks that onnxruntime did fill the preallocated outputs (else the arena copies from then on). */
+  private fetchesChecked = false;
 
   constructor(
     private readonly spec: ResidentTrainerSpec,
@@ -87,6 +108,19 @@ export class ResidentTrainer {
     this.optimizer = optimizerFromSpec(spec.optimizer.name, spec.optimizer.config);
     this.params = spec.params;
     this.state = spec.state;
+    if (!spec.fused && !adamSession && (spec.optimizer.name === 'adam' || spec.optimizer.name === 'adamw')) {
+      this.arena = AdamArena.create(this.params, this.state);
+      if (this.arena) {
+        // from here on the resident parameters and moments are the arena's views (fed to onnxruntime as they are)
+        this.params = { ...this.arena.params };
+        this.state.slots.m = { ...this.arena.m };
+        this.state.slots.v = { ...this.arena.v };
+        const fetches: Record<string, Tensor | null> = { [spec.lossName]: null };
+        for (const name of spec.extraOutputs) fetches[name] = null;
+        for (const [name, output] of Object.entries(spec.gradOutputs)) fetches[output] = new Tensor('float32', this.arena.grads[name]!, spec.shapes[name]!);
+        this.fetches = fetches;
+      }
+    }
   }
 
   async run(request: ResidentStepRequest): Promise<ResidentStepResult> {
@@ -97,14 +131,29 @@ export class ResidentTrainer {
       feeds[name] = new Tensor('float32', this.params[name]!, shape);
     }
     if (this.spec.fused) return this.runFused(feeds, request);
-    const results = await this.gradientSession.run(feeds);
+    const results = this.fetches ? await this.gradientSession.run(feeds, this.fetches) : await this.gradientSession.run(feeds);
     const grads: ParamSet = {};
     for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
-    const gradNorm = request.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, request.maxGradNorm);
+    if (this.arena && !this.fetchesChecked) {
+      this.fetchesChecked = true;
+      if (!Object.entries(grads).every(([name, g]) => sameBits(g, this.arena!.grads[name]!))) this.fetches = null;
+    }
     const step = this.state.step;
-    if (request.update) {
-      if (this.adamSession) await this.adamUpdate(grads, request.lr);
-      else this.optimizer.update(this.params, grads, this.state, request.lr);
+    let gradNorm: number;
+    if (request.update && this.arena) {
+      // Without clipping the update's own pass sums g² (same order as globalNorm, so the same norm).
+      // The arena already holds the gradients (preallocated outputs); clipping scales the returned copies, which then
+      // replace them.
+      const clippedNorm = request.maxGradNorm === undefined ? undefined : clipByGlobalNorm(grads, request.maxGradNorm);
+      if (clippedNorm !== undefined || !this.fetches) for (const [name, g] of Object.entries(grads)) this.arena.grads[name]!.set(g);
+      const sumOfSquares = this.arena.step(this.optimizer.config as ResolvedAdamConfig, this.state, request.lr);
+      gradNorm = clippedNorm ?? Math.sqrt(sumOfSquares);
+    } else {
+      gradNorm = request.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, request.maxGradNorm);
+      if (request.update) {
+        if (this.adamSession) await this.adamUpdate(grads, request.lr);
+        else this.optimizer.update(this.params, grads, this.state, request.lr);
+      }
     }
     return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs: this.extras(results) };
   }

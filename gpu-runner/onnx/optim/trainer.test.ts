@@ -118,6 +118,27 @@ describe('trainer', () => {
     await trainer.close();
   });
 
+  it('takes, in the worker (WebAssembly SIMD update), bit for bit the steps of the JS optimizer on its gradients', async () => {
+    const bits = (set: ParamSet) => Object.fromEntries(Object.entries(set).map(([k, a]) => [k, [...new Uint32Array(a.buffer, a.byteOffset, a.length)]]));
+    for (const maxGradNorm of [undefined, 0.05]) {
+      const optimizer = adamW({ weightDecay: 0.01, emaDecay: 0.9 });
+      const trainer = await createTrainer(options({ optimizer, ...(maxGradNorm === undefined ? {} : { maxGradNorm }) }));
+      const params = initialParams();
+      const state = optimizer.init(params);
+      for (let i = 0; i < 5; i++) {
+        const result = await trainer.step(batch(i));
+        // result.grads are the gradients the update used (clipped when maxGradNorm is set)
+        const norm = Math.hypot(...Object.values(result.grads).flatMap((g) => [...g]));
+        if (maxGradNorm === undefined) expect(result.gradNorm).toBeCloseTo(norm, 6);
+        optimizer.update(params, result.grads, state, result.lr);
+      }
+      const resident = await trainer.read();
+      expect(bits(resident.params)).toEqual(bits(params));
+      for (const slot of ['m', 'v', 'ema']) expect(bits(resident.state.slots[slot]!)).toEqual(bits(state.slots[slot]!));
+      await trainer.close();
+    }
+  });
+
   it('resumes from a checkpoint onto the exact trajectory of an uninterrupted run', async () => {
     const straight = await createTrainer(options());
     const straightLosses: number[] = [];
