@@ -12,6 +12,8 @@ export interface WorkerInit {
 
 export type HostRequest =
   | { kind: 'open'; id: number; model: ModelSource; options: SessionOptions }
+  // The same model by its digest (an earlier 'opened' reply's): answered 'open.miss' when its session is not live.
+  | { kind: 'open.cached'; id: number; digest: string; options: SessionOptions }
   | { kind: 'run'; id: number; key: string; feeds: RuntimeFeeds; fetches?: string[] }
   | { kind: 'close'; id: number; key: string }
   | { kind: 'shutdown'; id: number }
@@ -27,10 +29,13 @@ export interface OpenedSession {
   source: SessionSource;
   inputNames: string[];
   outputNames: string[];
+  /** Content digest of the model: reopen by it with 'open.cached'. */
+  digest: string;
 }
 
 export type WorkerReply =
   | { kind: 'opened'; id: number; session: OpenedSession }
+  | { kind: 'open.miss'; id: number }
   | { kind: 'ran'; id: number; outputs: RuntimeOutputs; ms: number }
   | { kind: 'done'; id: number }
   | { kind: 'trainer.opened'; id: number; trainerId: number }

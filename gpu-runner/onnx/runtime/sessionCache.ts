@@ -54,6 +54,8 @@ export interface AcquiredSession {
   session: InferenceSession;
   executionProvider: ExecutionProvider;
   source: SessionSource;
+  /** The model's content digest (`modelDigest`): later opens of the same bytes can name it instead (`acquireCached`). */
+  digest: string;
 }
 
 /** A model as bytes, or the path of an `.onnx` file (whose external data is resolved next to it). */
@@ -140,7 +142,28 @@ export class SessionCache {
 
   /** Returns a session for the model, building it only on a miss. Pair every call with `release(key)`. */
   async acquire(model: ModelSource, options: SessionOptions = {}): Promise<AcquiredSession> {
-    const digest = modelDigest(model);
+    return this.acquireDigested(model, modelDigest(model), options);
+  }
+
+  /**
+   * A session already in memory for the model with this digest (what `acquire` reported), without its bytes: no copy
+   * of a large model to this thread and no hashing. Undefined when it is not live here (evicted, or never built): the
+   * caller then acquires with the bytes. Pair a returned session with `release(key)`.
+   */
+  async acquireCached(digest: string, options: SessionOptions = {}): Promise<AcquiredSession | undefined> {
+    for (const provider of providerCandidates(options.executionProvider ?? 'auto')) {
+      const key = sessionKey(digest, provider, options);
+      const existing = this.entries.get(key);
+      if (!existing) continue;
+      const entry = await existing.catch(() => undefined);
+      if (!entry) continue;
+      entry.holders += 1;
+      return { key, session: entry.session, executionProvider: provider, source: 'memory', digest };
+    }
+    return undefined;
+  }
+
+  private async acquireDigested(model: ModelSource, digest: string, options: SessionOptions): Promise<AcquiredSession> {
     const preference = options.executionProvider ?? 'auto';
     let lastError: unknown;
     for (const provider of providerCandidates(preference)) {
@@ -153,7 +176,7 @@ export class SessionCache {
       if (existing) {
         const entry = await existing;
         entry.holders += 1;
-        return { key, session: entry.session, executionProvider: provider, source: 'memory' };
+        return { key, session: entry.session, executionProvider: provider, source: 'memory', digest };
       }
       const pending = this.build(key, model, provider, options);
       const entryPromise = pending.then((built) => built.entry);
@@ -161,7 +184,7 @@ export class SessionCache {
       this.entries.set(key, entryPromise);
       try {
         const built = await pending;
-        return { key, session: built.entry.session, executionProvider: provider, source: built.source };
+        return { key, session: built.entry.session, executionProvider: provider, source: built.source, digest };
       } catch (error) {
         this.entries.delete(key);
         lastError = error;

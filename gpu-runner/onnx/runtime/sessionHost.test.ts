@@ -30,6 +30,30 @@ describe('SessionHost (sessions in a worker thread)', () => {
     await runner.close();
   });
 
+  it('reopens bytes it has opened by their digest, and sends them again once the session was evicted', async () => {
+    const evicting = new SessionHost({ cacheDir: null, maxIdleSessions: 0, log: () => undefined });
+    try {
+      const bytes = affineModel(2);
+      const first = await evicting.open(bytes, { executionProvider: 'cpu' });
+      const second = await evicting.open(bytes, { executionProvider: 'cpu' });
+      expect(second.source).toBe('memory');
+      expect(second.key).toBe(first.key);
+      expect(second.digest).toBe(first.digest);
+      const x = { X: float32Tensor(Float32Array.from([1, 0, 0, 1]), [2, 2]) };
+      const expected = [...float32Data(await first.run(x), 'Y')];
+      expect([...float32Data(await second.run(x), 'Y')]).toEqual(expected);
+      await Promise.all([first.close(), second.close()]);
+      // Idle and evicted (maxIdleSessions 0): the digest names nothing live, so the bytes are sent and built again.
+      const third = await evicting.open(bytes, { executionProvider: 'cpu' });
+      expect(third.source).toBe('built');
+      expect(third.key).toBe(first.key);
+      expect([...float32Data(await third.run(x), 'Y')]).toEqual(expected);
+      await third.close();
+    } finally {
+      await evicting.shutdown();
+    }
+  });
+
   it('keeps the event loop free while a long run is in the worker', async () => {
     const runner = await host.open(slowIdentityModel(SLOW_SIZE, SLOW_DEPTH), { executionProvider: 'cpu' });
     const x = float32Tensor(Float32Array.from({ length: SLOW_SIZE * SLOW_SIZE }, (_, i) => i % 7), [SLOW_SIZE, SLOW_SIZE]);

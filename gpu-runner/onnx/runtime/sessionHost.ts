@@ -48,6 +48,8 @@ const defaultLog: RuntimeLog = (event) => process.stderr.write(`${JSON.stringify
 export class SessionHost {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
+  /** Digests of model bytes opened before (the bytes are treated as immutable once opened, like files at a path). */
+  private readonly digests = new WeakMap<Uint8Array, string>();
   private readonly log: RuntimeLog;
   private nextId = 1;
   private failure: Error | null = null;
@@ -72,8 +74,17 @@ export class SessionHost {
   }
 
   async open(model: ModelSource, options: SessionOptions = {}): Promise<SessionRunner> {
+    // Bytes opened before are named by their digest: a live session is found without copying (tens of MB for a
+    // model with inline weights) and hashing them again; only on a miss do the bytes travel.
+    const digest = typeof model === 'string' ? undefined : this.digests.get(model);
+    if (digest !== undefined) {
+      const cached = await this.request({ kind: 'open.cached', digest, options });
+      if (cached.kind === 'opened') return this.runnerFor(cached.session);
+      if (cached.kind !== 'open.miss') throw new Error(`session worker: unexpected reply ${cached.kind} to open.cached`);
+    }
     const reply = await this.request({ kind: 'open', model, options });
     if (reply.kind !== 'opened') throw new Error(`session worker: unexpected reply ${reply.kind} to open`);
+    if (typeof model !== 'string') this.digests.set(model, reply.session.digest);
     return this.runnerFor(reply.session);
   }
 

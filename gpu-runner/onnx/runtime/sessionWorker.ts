@@ -40,13 +40,18 @@ function toOutputs(results: InferenceSession.ReturnType): RuntimeOutputs {
 
 async function handle(request: HostRequest): Promise<void> {
   switch (request.kind) {
-    case 'open': {
-      const acquired = await cache.acquire(request.model, request.options);
-      const { key, executionProvider, source, session } = acquired;
+    case 'open':
+    case 'open.cached': {
+      const acquired = request.kind === 'open' ? await cache.acquire(request.model, request.options) : await cache.acquireCached(request.digest, request.options);
+      if (!acquired) {
+        reply({ kind: 'open.miss', id: request.id });
+        return;
+      }
+      const { key, executionProvider, source, session, digest } = acquired;
       reply({
         kind: 'opened',
         id: request.id,
-        session: { key, executionProvider, source, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
+        session: { key, executionProvider, source, digest, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
       });
       return;
     }
