@@ -116,7 +116,7 @@ function hypernetworkSection(dir: string): string[] {
   const meta = readSafetensorsHeader(path).metadata;
   if (meta.trained === 'false') return ['- **Hypernetwork** (`hypernetwork/model.safetensors`): untrained (heads N(0, 1e−3), ΔW ≈ 0) until phase 1 trains it.'];
   return [
-    `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 (\`npm run train:preoptimize\`, \`npm run train:hypernetwork\`) on ${meta.identities ?? '?'} TRAIN identities, one reference render each: ${meta.steps ?? '?'} steps, loss α · diffusion + β · ‖θ̂ − θ*‖² with β = ${meta.beta ?? '?'}.`,
+    `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 (\`npm run train:preoptimize\`, \`npm run train:hypernetwork\`) on ${meta.identities ?? '?'} TRAIN identities, one reference render each: ${meta.steps ?? '?'} steps, loss α · diffusion + β · ‖θ̂ − θ*‖² with β = ${meta.beta ?? '?'}. The run, its pilots and what the prediction buys: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
   ];
 }
 
