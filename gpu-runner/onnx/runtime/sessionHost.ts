@@ -32,6 +32,8 @@ export interface SessionRunner {
   readonly executionProvider: ExecutionProvider;
   /** Whether the session came from the in-memory cache, the disk cache, or was built. */
   readonly source: SessionSource;
+  /** Content digest of the model (opening the same bytes again finds the live session by it). */
+  readonly digest: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   run(feeds: RuntimeFeeds, options?: RunOptions): Promise<RuntimeOutputs>;
