@@ -169,19 +169,15 @@ type BuiltLossGraph = ReturnType<typeof buildLossGraphFor>;
  */
 const lossGraphs = new WeakMap<PersonalizationModel, Map<string, BuiltLossGraph>>();
 
+/** What shapes a plan's loss graph (the fixed LiDB factors' values are feeds, so only their presence counts). */
 function planKey(plan: OptimizationPlan, withPrior: boolean): string {
-  return JSON.stringify({ plan: planShape(plan), withPrior });
-}
-
-function planShape(plan: OptimizationPlan): string {
-  switch (plan.kind) {
-    case 'relax':
-      return JSON.stringify({ kind: plan.kind, mode: plan.mode, rank: plan.rank, fixedLidb: plan.fixedLidb !== undefined });
-    case 'lidb':
-      return plan.kind;
-    case 'textual-inversion':
-      return JSON.stringify({ kind: plan.kind, tokenIds: plan.tokenIds });
-  }
+  const shape =
+    plan.kind === 'relax'
+      ? { kind: plan.kind, mode: plan.mode, rank: plan.rank, fixedLidb: plan.fixedLidb !== undefined }
+      : plan.kind === 'textual-inversion'
+        ? { kind: plan.kind, tokenIds: plan.tokenIds }
+        : { kind: plan.kind };
+  return JSON.stringify({ ...shape, withPrior });
 }
 
 function lossGraphFor(model: PersonalizationModel, trainingModel: PersonalizationModel, plan: OptimizationPlan, withPrior: boolean): BuiltLossGraph {

@@ -93,6 +93,11 @@ export function classSamples(model: PersonalizationModel, scheduler: SchedulerCh
   return samples;
 }
 
+/** A finetune's prior preservation from its settings: λ and the (cached) class samples drawn with `scheduler`. */
+export async function preparePriorPreservation(model: PersonalizationModel, scheduler: SchedulerChoice, settings: PriorPreservationSettings): Promise<PriorPreservation> {
+  return { weight: settings.weight, samples: await classSamples(model, scheduler, settings.classSamples) };
+}
+
 async function drawClassSamples(model: PersonalizationModel, scheduler: SchedulerChoice, settings: ClassSampleSettings): Promise<ClassSample[]> {
   const models = createDiffusionModels({ unet: model.unet, textEncoder: model.textEncoder, vae: model.vae });
   const side = model.resolution;

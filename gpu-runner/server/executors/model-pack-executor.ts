@@ -6,7 +6,7 @@ import { knownCudaAvailability, shutdownSharedSessionHost, type ExecutionProvide
 import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
-import { classSamples, parsePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
+import { parsePriorPreservation, preparePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
 import { decodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import {
@@ -102,9 +102,8 @@ export class ModelPackExecutor implements JobExecutor {
   }
 
   /** λ and the pack's class samples (drawn by the base model once per runner, with the library's default prompts). */
-  private async prior(pack: LoadedPack, weight: number): Promise<PriorPreservation> {
-    const settings = parsePriorPreservation({ weight });
-    return { weight, samples: await classSamples(pack.model, schedulerChoice(pack, CLASS_SAMPLE_SCHEDULER), settings.classSamples) };
+  private prior(pack: LoadedPack, weight: number): Promise<PriorPreservation> {
+    return preparePriorPreservation(pack.model, schedulerChoice(pack, CLASS_SAMPLE_SCHEDULER), parsePriorPreservation({ weight }));
   }
 
   async generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput> {

@@ -12,7 +12,7 @@ import type { PersonalizedWeights } from '../../personalize/weights/personalized
 import type { RgbImage } from '../render.ts';
 import { BenchmarkSamplers, type SamplingOptions } from './generation.ts';
 import { runPersonalization, type PersonalizationRun } from './personalization.ts';
-import { classPrompts, classSamples, parsePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
+import { classPrompts, parsePriorPreservation, preparePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
 import { benchmarkPrompts, referenceImage, renderedTruth, type BenchmarkPrompt } from './prompts.ts';
 import type { BenchmarkMethod, WorldBenchmarkSettings } from './settings.ts';
 
@@ -119,10 +119,7 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
   // Class images are drawn once per model (a runner caches them the same way), before any timed personalization.
   const prior: PriorPreservation | undefined =
     settings.priorWeight > 0
-      ? {
-          weight: settings.priorWeight,
-          samples: await classSamples(model, sampling.scheduler, parsePriorPreservation({ weight: settings.priorWeight, classSamples: { prompts: classPrompts(settings.priorImages) } }).classSamples),
-        }
+      ? await preparePriorPreservation(model, sampling.scheduler, parsePriorPreservation({ weight: settings.priorWeight, classSamples: { prompts: classPrompts(settings.priorImages) } }))
       : undefined;
   if (prior) log(`prior preservation: λ ${prior.weight}, ${prior.samples.length} class samples`);
 
