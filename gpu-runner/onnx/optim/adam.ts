@@ -92,19 +92,31 @@ export function adamCoefficients(config: ResolvedAdamConfig, t: number, lr: numb
   };
 }
 
-/** The update of elements [from, to) of one tensor, in place (float64 arithmetic, float32 storage). */
+/**
+ * The update of elements [from, to) of one tensor, in place, in float32 arithmetic: every operation rounded to float32
+ * (`Math.fround`), coefficients included, as PyTorch computes it for float32 parameters. Each +, −, ×, ÷ and √ of
+ * float32 operands done in float64 and then rounded gives the correctly rounded float32 result (53 ≥ 2·24 + 2), so
+ * a float32 SIMD loop doing the same operations in the same order (adamSimd.ts) matches this one bit for bit.
+ */
 export function adamRange(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number, c: AdamCoefficients): void {
-  const { beta1, beta2, gradientWeight, squareWeight, stepSize, inverseSqrtBiasCorrection2, eps, decayFactor, l2 } = c;
+  const f = Math.fround;
+  const [beta1, beta2, gradientWeight, squareWeight, stepSize, inverseSqrtBiasCorrection2, eps, decayFactor, l2] = float32Coefficients(c);
   for (let i = from; i < to; i++) {
     const pi = p[i]!;
-    const gi = g[i]! + l2 * pi;
-    const mi = beta1 * m[i]! + gradientWeight * gi;
-    const vi = beta2 * v[i]! + squareWeight * gi * gi;
+    const gi = f(g[i]! + f(l2 * pi));
+    const mi = f(f(beta1 * m[i]!) + f(gradientWeight * gi));
+    const vi = f(f(beta2 * v[i]!) + f(f(squareWeight * gi) * gi));
     m[i] = mi;
     v[i] = vi;
     // PyTorch's formulation: p ← p − (lr / bc1) · m / (√v / √bc2 + eps).
-    p[i] = pi * decayFactor - (stepSize * mi) / (Math.sqrt(vi) * inverseSqrtBiasCorrection2 + eps);
+    const denominator = f(f(f(Math.sqrt(vi)) * inverseSqrtBiasCorrection2) + eps);
+    p[i] = f(f(pi * decayFactor) - f(f(stepSize * mi) / denominator));
   }
+}
+
+/** The coefficients rounded to float32, in the order the SIMD kernel takes them. */
+export function float32Coefficients(c: AdamCoefficients): number[] {
+  return [c.beta1, c.beta2, c.gradientWeight, c.squareWeight, c.stepSize, c.inverseSqrtBiasCorrection2, c.eps, c.decayFactor, c.l2].map(Math.fround);
 }
 
 /** The EMA slot's update after step `t` (diffusers EMAModel), in place over every tensor. */

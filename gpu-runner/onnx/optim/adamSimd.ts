@@ -1,14 +1,15 @@
 // The Adam/AdamW update as a WebAssembly SIMD loop over parameters and moments kept in WebAssembly memory, for the
-// trainer's worker (residentTrainer.ts). The JS loop (adam.ts, `adamRange`) is bound by float64 square-root and
-// division throughput; f64x2 does two elements per instruction. Same operations in the same order, IEEE float64 in
-// both (no fused multiply-add in core WebAssembly), float32 rounding on store: results are bit-for-bit those of
-// `adamRange` (adamSimd.test.ts). The loop also sums g² for the gradient norm, in the order `globalNorm` does, which
-// saves the trainer a pass over the gradients. 8.4M parameters on the 2-core CPU machine: 22 ms against 46 ms for the
-// JS loop and its norm pass (≈ 28 B per parameter moved in 2.6 ns: about one core's memory bandwidth).
+// trainer's worker (residentTrainer.ts). Float32 arithmetic four elements at a time (f32x4), the operations and order
+// of `adamRange` (adam.ts), which rounds every step to float32: results are bit-for-bit the same (adamSimd.test.ts;
+// core WebAssembly has no fused multiply-add to change a rounding). The loop also sums g² in float64 for the gradient
+// norm, in `sumOfSquares`'s order (clip.ts), which saves the trainer a pass over the gradients. 19.4M parameters on
+// the 2-core CPU machine: 13 ms (28 B per parameter moved: about one core's memory bandwidth, 3 plain copies of the
+// same bytes take 12 ms), against 30 ms for the float64 f64x2 loop this replaced, which square roots and divisions
+// bound.
 // Parameters are views into the module's memory, fed to onnxruntime as they are, and onnxruntime writes the gradients
 // into the `grads` views (preallocated outputs). An ordinary ArrayBuffer: onnxruntime-node refuses SharedArrayBuffer-
 // backed tensors ("Invalid argument"), which rules out worker threads sharing these arrays without per-step copies.
-import { adamCoefficients, adamRange, emaUpdate, type AdamCoefficients, type ResolvedAdamConfig } from './adam.ts';
+import { adamCoefficients, adamRange, emaUpdate, float32Coefficients, type AdamCoefficients, type ResolvedAdamConfig } from './adam.ts';
 import type { OptimizerState, ParamSet } from './types.ts';
 
 // Node's WebAssembly global (the project's lib, ES2023 without DOM, does not declare it).
@@ -30,6 +31,7 @@ const ALIGN_FLOATS = 16;
 // ---------- the module, encoded by hand (no toolchain needed) ----------
 
 const I32 = 0x7f;
+const F32 = 0x7d;
 const F64 = 0x7c;
 const V128 = 0x7b;
 
@@ -49,61 +51,64 @@ const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 const name = (text: string) => [...uleb(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
 
 // Parameters of `adam(p, g, m, v, pEnd, beta1, beta2, gradientWeight, squareWeight, stepSize, invSqrtBc2, eps,
-// decayFactor, l2, sum) -> sum + Σ g²` (byte addresses; one pair of elements per iteration while p < pEnd).
+// decayFactor, l2) -> Σ g²` (byte addresses; four elements per iteration while p < pEnd; float32 coefficients).
 const [P, G, M, V, END] = [0, 1, 2, 3, 4];
 const FIRST_COEFFICIENT = 5;
 const COEFFICIENTS = 9;
-const SUM = FIRST_COEFFICIENT + COEFFICIENTS; // 14
-// Locals: the nine coefficients splatted to f64x2, then temporaries.
-const SPLAT = SUM + 1; // 15..23
+// Locals: the nine coefficients splatted to f32x4, then temporaries and the two f64x2 running sums of g².
+const SPLAT = FIRST_COEFFICIENT + COEFFICIENTS; // 14..22
 const [B1, B2, GW, SW, SS, INV, EPS, DEC, L2] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => SPLAT + i) as [
   number, number, number, number, number, number, number, number, number,
 ];
-const [PI, GRAW, GI, MI, VI] = [24, 25, 26, 27, 28];
-const V128_LOCALS = COEFFICIENTS + 5;
+const [PI, GI, MI, VI, SQ, ACC01, ACC23] = [23, 24, 25, 26, 27, 28, 29];
+const V128_LOCALS = COEFFICIENTS + 7;
 
 const get = (i: number) => [0x20, ...uleb(i)];
 const set = (i: number) => [0x21, ...uleb(i)];
 const tee = (i: number) => [0x22, ...uleb(i)];
 const simd = (op: number, ...immediates: number[]) => [0xfd, ...uleb(op), ...immediates];
-const MEMARG_8 = [3, 0]; // align 2³, offset 0
-// two float32 loaded and widened: v128.load64_zero, f64x2.promote_low_f32x4
-const load2 = (address: number) => [...get(address), ...simd(0x5d, ...MEMARG_8), ...simd(0x5f)];
-// two float64 rounded to float32 and stored: f32x4.demote_f64x2_zero, v128.store64_lane 0
-const store2 = (address: number, value: number[]) => [...get(address), ...value, ...simd(0x5e), ...simd(0x5b, ...MEMARG_8, 0)];
-const [ADD, SUB, MUL, DIV, SQRT] = [simd(0xf0), simd(0xf1), simd(0xf2), simd(0xf3), simd(0xef)];
+const MEMARG_16 = [4, 0]; // align 2⁴, offset 0
+const load4 = (address: number) => [...get(address), ...simd(0x00, ...MEMARG_16)]; // v128.load
+const store4 = (address: number, value: number[]) => [...get(address), ...value, ...simd(0x0b, ...MEMARG_16)]; // v128.store
+const [ADD, SUB, MUL, DIV, SQRT] = [simd(0xe4), simd(0xe5), simd(0xe6), simd(0xe7), simd(0xe3)]; // f32x4
+const [ADD64, MUL64, PROMOTE_LOW] = [simd(0xf0), simd(0xf2), simd(0x5f)]; // f64x2, f64x2.promote_low_f32x4
+const HIGH_HALF_LOW = simd(0x0d, ...[8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]); // i8x16.shuffle
 const lane = (i: number) => simd(0x21, i); // f64x2.extract_lane
-const advance = (address: number) => [...get(address), 0x41, 8, 0x6a, ...set(address)]; // address += 8
+const advance = (address: number) => [...get(address), 0x41, 16, 0x6a, ...set(address)]; // address += 16
+
+/** acc += promoted² of two lanes of g: the products are exact in float64, the additions round as in `sumOfSquares`. */
+const accumulate = (acc: number, twoLanes: number[]) => [...get(acc), ...twoLanes, ...tee(SQ), ...get(SQ), ...MUL64, ...ADD64, ...set(acc)];
 
 function kernelBody(): number[] {
   const code: number[] = [];
-  for (let i = 0; i < COEFFICIENTS; i++) code.push(...get(FIRST_COEFFICIENT + i), ...simd(0x14), ...set(SPLAT + i)); // f64x2.splat
+  for (let i = 0; i < COEFFICIENTS; i++) code.push(...get(FIRST_COEFFICIENT + i), ...simd(0x13), ...set(SPLAT + i)); // f32x4.splat
   code.push(0x02, 0x40, 0x03, 0x40); // block, loop
   code.push(...get(P), ...get(END), 0x4f, 0x0d, 1); // br_if 1 (exit) when p ≥ pEnd (i32.ge_u)
-  code.push(...load2(P), ...set(PI));
-  // sum = (sum + g₀²) + g₁²: globalNorm's order
-  code.push(...get(SUM), ...load2(G), ...tee(GRAW), ...get(GRAW), ...MUL, ...tee(GI), ...lane(0), 0xa0);
-  code.push(...get(GI), ...lane(1), 0xa0, ...set(SUM));
+  code.push(...load4(P), ...set(PI), ...load4(G), ...set(GI));
+  // s₀, s₁ from lanes 0–1, s₂, s₃ from lanes 2–3 (v128 locals start at zero)
+  code.push(...accumulate(ACC01, [...get(GI), ...PROMOTE_LOW]));
+  code.push(...accumulate(ACC23, [...get(GI), ...get(GI), ...HIGH_HALF_LOW, ...PROMOTE_LOW]));
   // gi = g + l2·p
-  code.push(...get(GRAW), ...get(L2), ...get(PI), ...MUL, ...ADD, ...set(GI));
+  code.push(...get(GI), ...get(L2), ...get(PI), ...MUL, ...ADD, ...set(GI));
   // m = β₁·m + (1 − β₁)·gi
-  code.push(...get(B1), ...load2(M), ...MUL, ...get(GW), ...get(GI), ...MUL, ...ADD, ...set(MI));
-  code.push(...store2(M, get(MI)));
+  code.push(...get(B1), ...load4(M), ...MUL, ...get(GW), ...get(GI), ...MUL, ...ADD, ...set(MI));
+  code.push(...store4(M, get(MI)));
   // v = β₂·v + ((1 − β₂)·gi)·gi
-  code.push(...get(B2), ...load2(V), ...MUL, ...get(SW), ...get(GI), ...MUL, ...get(GI), ...MUL, ...ADD, ...set(VI));
-  code.push(...store2(V, get(VI)));
+  code.push(...get(B2), ...load4(V), ...MUL, ...get(SW), ...get(GI), ...MUL, ...get(GI), ...MUL, ...ADD, ...set(VI));
+  code.push(...store4(V, get(VI)));
   // p = p·decay − (stepSize·m) / (√v·(1/√bc2) + eps)
   const denominator = [...get(VI), ...SQRT, ...get(INV), ...MUL, ...get(EPS), ...ADD];
-  code.push(...store2(P, [...get(PI), ...get(DEC), ...MUL, ...get(SS), ...get(MI), ...MUL, ...denominator, ...DIV, ...SUB]));
+  code.push(...store4(P, [...get(PI), ...get(DEC), ...MUL, ...get(SS), ...get(MI), ...MUL, ...denominator, ...DIV, ...SUB]));
   code.push(...advance(P), ...advance(G), ...advance(M), ...advance(V));
   code.push(0x0c, 0, 0x0b, 0x0b); // br 0 (loop), end loop, end block
-  code.push(...get(SUM), 0x0b);
+  // (s₀ + s₁) + (s₂ + s₃)
+  code.push(...get(ACC01), ...lane(0), ...get(ACC01), ...lane(1), 0xa0, ...get(ACC23), ...lane(0), ...get(ACC23), ...lane(1), 0xa0, 0xa0, 0x0b);
   const locals = vec([[...uleb(V128_LOCALS), V128]]);
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
 function moduleBytes(): Uint8Array {
-  const functionType = [0x60, ...vec([...Array(5).fill([I32]), ...Array(COEFFICIENTS + 1).fill([F64])]), ...vec([[F64]])];
+  const functionType = [0x60, ...vec([...Array(5).fill([I32]), ...Array(COEFFICIENTS).fill([F32])]), ...vec([[F64]])];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([functionType])),
@@ -114,7 +119,7 @@ function moduleBytes(): Uint8Array {
   ]);
 }
 
-type Kernel = (p: number, g: number, m: number, v: number, pEnd: number, ...coefficientsThenSum: number[]) => number;
+type Kernel = (p: number, g: number, m: number, v: number, pEnd: number, ...coefficients: number[]) => number;
 
 let compiled: WasmModule | null | undefined;
 
@@ -192,20 +197,21 @@ export class AdamArena {
   }
 
   private update(c: AdamCoefficients): number {
-    const coefficients = [c.beta1, c.beta2, c.gradientWeight, c.squareWeight, c.stepSize, c.inverseSqrtBiasCorrection2, c.eps, c.decayFactor, c.l2];
-    let sum = 0;
+    const coefficients = float32Coefficients(c);
+    let total = 0;
     for (const [key, offset, length] of this.offsets) {
-      const pairs = length >> 1;
+      const quads = length - (length % 4);
       const byte = offset * 4;
       const r = this.regionBytes;
-      sum = this.kernel(byte, r + byte, 2 * r + byte, 3 * r + byte, byte + pairs * 8, ...coefficients, sum);
-      if (length & 1) {
-        // the odd last element in JS: the same arithmetic
+      let sum = this.kernel(byte, r + byte, 2 * r + byte, 3 * r + byte, byte + quads * 4, ...coefficients);
+      if (quads < length) {
+        // the last length mod 4 elements in JS: the same arithmetic, and `sumOfSquares`'s order
         const g = this.grads[key]!;
-        sum += g[length - 1]! * g[length - 1]!;
-        adamRange(this.params[key]!, g, this.m[key]!, this.v[key]!, length - 1, length, c);
+        for (let i = quads; i < length; i++) sum += g[i]! * g[i]!;
+        adamRange(this.params[key]!, g, this.m[key]!, this.v[key]!, quads, length, c);
       }
+      total += sum;
     }
-    return sum;
+    return total;
   }
 }

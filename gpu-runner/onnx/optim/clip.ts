@@ -5,11 +5,28 @@ export const CLIP_NORM_EPS = 1e-6;
 
 /** √(Σ g²) over every tensor of the set, accumulated in float64. */
 export function globalNorm(grads: ParamSet): number {
-  let sumOfSquares = 0;
-  for (const g of Object.values(grads)) {
-    for (let i = 0; i < g.length; i++) sumOfSquares += g[i]! * g[i]!;
+  let total = 0;
+  for (const g of Object.values(grads)) total += sumOfSquares(g);
+  return Math.sqrt(total);
+}
+
+/**
+ * Σ g² in float64, in a fixed order the SIMD update loop shares (adamSimd.ts): four running sums over the elements
+ * i ≡ 0, 1, 2, 3 (mod 4) of the whole quads, combined as (s₀ + s₁) + (s₂ + s₃), then the last length mod 4 elements
+ * in turn. Four independent sums also keep the loop off one long chain of dependent additions.
+ */
+export function sumOfSquares(g: Float32Array): number {
+  const quads = g.length - (g.length % 4);
+  let [s0, s1, s2, s3] = [0, 0, 0, 0];
+  for (let i = 0; i < quads; i += 4) {
+    s0 += g[i]! * g[i]!;
+    s1 += g[i + 1]! * g[i + 1]!;
+    s2 += g[i + 2]! * g[i + 2]!;
+    s3 += g[i + 3]! * g[i + 3]!;
   }
-  return Math.sqrt(sumOfSquares);
+  let sum = s0 + s1 + (s2 + s3);
+  for (let i = quads; i < g.length; i++) sum += g[i]! * g[i]!;
+  return sum;
 }
 
 /**

@@ -71,7 +71,7 @@ describe('trainer', () => {
     const y = g.input('target', 'float32', [BATCH, OUT]);
     const w = g.input('w', 'float32', [OUT, IN]);
     const params = { w: values(OUT * IN, 7) };
-    const trainer = await createTrainer({ graph: g, loss: mseLoss(linear(x, w), y), params, optimizer: sgd(), schedule: constantSchedule(0.1), runner });
+    const trainer = await createTrainer({ graph: g, loss: mseLoss(linear(x, w), y), params, optimizer: sgd(), schedule: constantSchedule(0.1), runner, returnGradients: true });
     const feeds = batch(0);
     const { loss, grads } = await trainer.evaluate(feeds);
     const X = feeds.x!.data as Float32Array;
@@ -103,7 +103,7 @@ describe('trainer', () => {
   });
 
   it('lowers the loss on a fixed batch, reporting lr from the schedule and the clipped gradient norm', async () => {
-    const trainer = await createTrainer(options({ maxGradNorm: 0.1, schedule: constantSchedule(0.03) }));
+    const trainer = await createTrainer(options({ maxGradNorm: 0.1, schedule: constantSchedule(0.03), returnGradients: true }));
     const feeds = batch(0);
     const first = await trainer.step(feeds);
     let last = first;
@@ -122,7 +122,7 @@ describe('trainer', () => {
     const bits = (set: ParamSet) => Object.fromEntries(Object.entries(set).map(([k, a]) => [k, [...new Uint32Array(a.buffer, a.byteOffset, a.length)]]));
     for (const maxGradNorm of [undefined, 0.05]) {
       const optimizer = adamW({ weightDecay: 0.01, emaDecay: 0.9 });
-      const trainer = await createTrainer(options({ optimizer, ...(maxGradNorm === undefined ? {} : { maxGradNorm }) }));
+      const trainer = await createTrainer(options({ optimizer, returnGradients: true, ...(maxGradNorm === undefined ? {} : { maxGradNorm }) }));
       const params = initialParams();
       const state = optimizer.init(params);
       for (let i = 0; i < 5; i++) {
@@ -137,6 +137,20 @@ describe('trainer', () => {
       for (const slot of ['m', 'v', 'ema']) expect(bits(resident.state.slots[slot]!)).toEqual(bits(state.slots[slot]!));
       await trainer.close();
     }
+  });
+
+  it('keeps the gradients in the worker unless asked for them, taking the same steps either way', async () => {
+    const [quiet, verbose] = await Promise.all([createTrainer(options()), createTrainer(options({ returnGradients: true }))]);
+    for (let i = 0; i < 3; i++) {
+      const [a, b] = await Promise.all([quiet.step(batch(i)), verbose.step(batch(i))]);
+      expect(a.grads).toEqual({});
+      expect(Object.keys(b.grads).sort()).toEqual(['b1', 'w1', 'w2']);
+      expect(a.loss).toBe(b.loss);
+      expect(a.gradNorm).toBe(b.gradNorm);
+    }
+    expect((await quiet.read()).params).toEqual((await verbose.read()).params);
+    expect(Object.keys((await quiet.evaluate(batch(0))).grads).sort()).toEqual(['b1', 'w1', 'w2']);
+    await Promise.all([quiet.close(), verbose.close()]);
   });
 
   it('resumes from a checkpoint onto the exact trajectory of an uninterrupted run', async () => {

@@ -44,6 +44,8 @@ export interface TrainerOptions {
   maxGradNorm?: number;
   /** Forward values to return from every step (predictions, metrics). */
   extraOutputs?: readonly (Value | string)[];
+  /** Return the gradients from every `step` (inspection, tests); `evaluate` always does. Costs a copy per step. */
+  returnGradients?: boolean;
   optimizerBackend?: OptimizerBackend;
   runner?: SessionRunnerOptions;
   /** A checkpoint to continue from: its parameters and optimizer state replace `params` and a fresh state. */
@@ -68,7 +70,10 @@ export interface TrainStepResult {
   lr: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
-  /** Gradients as computed (after clipping when `maxGradNorm` is set); empty with the 'fused' backend. */
+  /**
+   * Gradients as computed (after clipping when `maxGradNorm` is set) when the trainer was made with
+   * `returnGradients`; empty otherwise, and always with the 'fused' backend.
+   */
   grads: ParamSet;
   /** The requested extra outputs. */
   outputs: RuntimeOutputs;
@@ -257,7 +262,7 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
     },
     async step(feeds) {
       const lr = schedule(stepCount);
-      const request = { feeds, lr, update: true, ...(options.maxGradNorm === undefined ? {} : { maxGradNorm: options.maxGradNorm }) };
+      const request = { feeds, lr, update: true, returnGradients: options.returnGradients ?? false, ...(options.maxGradNorm === undefined ? {} : { maxGradNorm: options.maxGradNorm }) };
       const result = await host.trainerStep(trainerId, request);
       stepCount = result.step + 1;
       return { ...result, lr };
