@@ -35,6 +35,7 @@ import {
 import { adamW } from '../gpu-runner/onnx/optim/adam.ts';
 import { constantSchedule } from '../gpu-runner/onnx/optim/schedule.ts';
 import { createTrainer } from '../gpu-runner/onnx/optim/trainer.ts';
+import type { StepTiming } from '../gpu-runner/onnx/optim/residentTrainer.ts';
 import type { ParamSet } from '../gpu-runner/onnx/optim/types.ts';
 import { INTRA_OP_SPINNING_ENV } from '../gpu-runner/onnx/runtime/sessionCache.ts';
 import { SessionHost } from '../gpu-runner/onnx/runtime/sessionHost.ts';
@@ -325,6 +326,10 @@ interface CaseResult {
   profile?: { forward: Profile; gradient: Profile };
 }
 
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
 /**
  * Medians of several timed functions measured round-robin (one call of each per round), so that load from other
  * processes on the shared machine hits every column alike and the ratios stay meaningful.
@@ -340,7 +345,6 @@ async function interleavedMedians<K extends string>(fns: Record<K, () => unknown
       times[key].push(performance.now() - startedAt);
     }
   }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   return Object.fromEntries(keys.map((key) => [key, median(times[key])])) as Record<K, number>;
 }
 
@@ -361,7 +365,6 @@ async function interleavedCpuMedians<K extends string>(fns: Record<K, () => unkn
       times[key].push((used.user + used.system) / 1000);
     }
   }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   return Object.fromEntries(keys.map((key) => [key, median(times[key])])) as Record<K, number>;
 }
 
@@ -400,10 +403,11 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   const gradientSession = await InferenceSession.create(gradientBytes, { graphOptimizationLevel: 'all' });
   const ortFeeds = toOrtFeeds(allFeeds);
 
+  const stepTimings: StepTiming[] = [];
   const ms = await interleavedMedians({
     forward: () => forwardRunner.run(inference.feeds),
     gradientRun: () => trainer.evaluate(train.feeds),
-    trainStep: () => trainer.step(train.feeds),
+    trainStep: async () => stepTimings.push((await trainer.step(train.feeds)).timing),
     fusedStep: () => fused.step(train.feeds),
     forwardInProcess: () => forwardSession.run(ortFeeds),
     gradientInProcess: () => gradientSession.run(ortFeeds),
@@ -433,8 +437,9 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     trainStepMs: ms.trainStep,
     ratio: ms.trainStep / ms.forward,
     gradientRunMs: ms.gradientRun,
-    // the update, net of the gradient-norm pass `evaluate` makes and the Adam SIMD loop absorbs (can read ≈ 0 or below)
-    adamMs: ms.trainStep - ms.gradientRun,
+    // inside the train step, as the worker timed them: the gradient session run, and the norm and Adam update
+    stepRunMs: median(stepTimings.slice(TIMING.warmup).map((t) => t.runMs)),
+    stepUpdateMs: median(stepTimings.slice(TIMING.warmup).map((t) => t.updateMs)),
     fusedStepMs: ms.fusedStep,
     fusedRatio: ms.fusedStep / ms.forward,
     forwardInProcessMs: ms.forwardInProcess,
@@ -448,6 +453,8 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
     trainStepCpuRatio: step.trainStep / step.forward,
     forwardGflop: forwardFlops / 1e9,
     gradientGflop: gradientFlops / 1e9,
+    // the gradient graph's floor at equal kernel efficiency: its matrix arithmetic over the forward's
+    flopRatio: gradientFlops / forwardFlops,
     forwardGflops: forwardFlops / ms.forwardInProcess / 1e6,
     gradientGflops: gradientFlops / ms.gradientInProcess / 1e6,
   };
@@ -490,9 +497,9 @@ async function measureStepCpu(inference: BenchGraph, build: (mode: BuildMode) =>
 }
 
 /**
- * Cost of the Adam update with the state resident in the worker, TypeScript loop vs onnxruntime graph: a trainer on
- * loss = Σ p·x (gradient x, nearly free) times step − evaluate. Sets GRAPH_OPTIMIZER_MIN_ELEMENTS. The typescript
- * column reads low (0 when clamped): `evaluate` makes a gradient-norm pass that the SIMD update absorbs.
+ * Cost of the Adam update with the state resident in the worker, TypeScript backend (the WebAssembly SIMD loop) vs
+ * onnxruntime graph: a trainer on loss = Σ p·x, the update's own time as the worker reports it (norm included).
+ * Sets GRAPH_OPTIMIZER_MIN_ELEMENTS.
  */
 async function measureOptimizers(host: SessionHost): Promise<Row[]> {
   const rows: Row[] = [];
@@ -512,9 +519,10 @@ async function measureOptimizers(host: SessionHost): Promise<Row[]> {
         optimizerBackend: backend,
         runner: { host, executionProvider: 'cpu' },
       });
-      const ms = await interleavedMedians({ evaluate: () => trainer.evaluate(feeds), step: () => trainer.step(feeds) });
+      const updates: number[] = [];
+      await interleavedMedians({ step: async () => updates.push((await trainer.step(feeds)).timing.updateMs) });
       await trainer.close();
-      perBackend[backend] = Math.max(0, ms.step - ms.evaluate);
+      perBackend[backend] = median(updates.slice(TIMING.warmup));
     }
     rows.push({
       elements,

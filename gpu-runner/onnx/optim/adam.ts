@@ -115,8 +115,9 @@ export function adamRange(p: Float32Array, g: Float32Array, m: Float32Array, v: 
 }
 
 /** The coefficients rounded to float32, in the order the SIMD kernel takes them. */
-export function float32Coefficients(c: AdamCoefficients): number[] {
-  return [c.beta1, c.beta2, c.gradientWeight, c.squareWeight, c.stepSize, c.inverseSqrtBiasCorrection2, c.eps, c.decayFactor, c.l2].map(Math.fround);
+export function float32Coefficients(c: AdamCoefficients): [number, number, number, number, number, number, number, number, number] {
+  const f = Math.fround;
+  return [f(c.beta1), f(c.beta2), f(c.gradientWeight), f(c.squareWeight), f(c.stepSize), f(c.inverseSqrtBiasCorrection2), f(c.eps), f(c.decayFactor), f(c.l2)];
 }
 
 /** The EMA slot's update after step `t` (diffusers EMAModel), in place over every tensor. */

@@ -39,6 +39,8 @@ export interface ResidentStepRequest {
    * across threads (and the pages it faults in) cost a fifth of an SD block's step (bench:engine).
    */
   returnGradients?: boolean;
+  /** Without `update`: fetch only the loss and the extra outputs, so onnxruntime runs only the forward part. */
+  lossOnly?: boolean;
 }
 
 export interface ResidentStepResult {
@@ -48,6 +50,13 @@ export interface ResidentStepResult {
   gradNorm: number;
   grads: ParamSet;
   outputs: RuntimeOutputs;
+  /** Wall time in the worker: the gradient session run, then norm, clipping and update (0 when fused into the run). */
+  timing: StepTiming;
+}
+
+export interface StepTiming {
+  runMs: number;
+  updateMs: number;
 }
 
 /** Rebuilds an optimizer from its name and resolved config (what crosses the thread boundary and checkpoints). */
@@ -136,7 +145,10 @@ export class ResidentTrainer {
       feeds[name] = new Tensor('float32', this.params[name]!, shape);
     }
     if (this.spec.fused) return this.runFused(feeds, request);
+    if (request.lossOnly && !request.update) return this.lossAt(feeds);
+    const runStarted = performance.now();
     const results = this.fetches ? await this.gradientSession.run(feeds, this.fetches) : await this.gradientSession.run(feeds);
+    const updateStarted = performance.now();
     const grads: ParamSet = {};
     for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
     if (this.arena && !this.fetchesChecked) {
@@ -161,7 +173,16 @@ export class ResidentTrainer {
       }
     }
     const returned = !request.update || request.returnGradients ? grads : {};
-    return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads: returned, outputs: this.extras(results) };
+    const timing = { runMs: updateStarted - runStarted, updateMs: performance.now() - updateStarted };
+    return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads: returned, outputs: this.extras(results), timing };
+  }
+
+  /** The loss and extra outputs alone: onnxruntime computes only what the fetched outputs need. */
+  private async lossAt(feeds: Record<string, Tensor>): Promise<ResidentStepResult> {
+    const runStarted = performance.now();
+    const results = await this.gradientSession.run(feeds, [this.spec.lossName, ...this.spec.extraOutputs]);
+    const timing = { runMs: performance.now() - runStarted, updateMs: 0 };
+    return { step: this.state.step, loss: float32Output(results, this.spec.lossName)[0]!, gradNorm: Number.NaN, grads: {}, outputs: this.extras(results), timing };
   }
 
   private extras(results: InferenceSession.ReturnType): RuntimeOutputs {
@@ -184,13 +205,16 @@ export class ResidentTrainer {
       feeds[names.m] = new Tensor('float32', m[name]!, shape);
       feeds[names.v] = new Tensor('float32', v[name]!, shape);
     }
+    if (request.lossOnly && !request.update) return this.lossAt(feeds);
     const step = this.state.step;
+    const runStarted = performance.now();
     if (!request.update) {
       const results = await this.gradientSession.run(feeds, [lossName, ...Object.values(gradOutputs), ...extraOutputs]);
+      const updateStarted = performance.now();
       const grads: ParamSet = {};
       for (const [name, output] of Object.entries(gradOutputs)) grads[name] = float32Output(results, output);
       const gradNorm = request.maxGradNorm === undefined ? globalNorm(grads) : clipByGlobalNorm(grads, request.maxGradNorm);
-      return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs: this.extras(results) };
+      return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads, outputs: this.extras(results), timing: { runMs: updateStarted - runStarted, updateMs: performance.now() - updateStarted } };
     }
     const updated = Object.keys(shapes).flatMap((name) => {
       const names = adamGraphNames(name);
@@ -204,7 +228,8 @@ export class ResidentTrainer {
       v[name] = float32Output(results, names.newV);
     }
     this.state.step += 1;
-    return { step, loss: float32Output(results, lossName)[0]!, gradNorm: float32Output(results, GRAD_NORM_OUTPUT)[0]!, grads: {}, outputs: this.extras(results) };
+    const timing = { runMs: performance.now() - runStarted, updateMs: 0 };
+    return { step, loss: float32Output(results, lossName)[0]!, gradNorm: float32Output(results, GRAD_NORM_OUTPUT)[0]!, grads: {}, outputs: this.extras(results), timing };
   }
 
   /** Copies of the current parameters and optimizer state (for checkpoints and for reading results). */

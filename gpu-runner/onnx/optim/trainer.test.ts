@@ -139,6 +139,21 @@ describe('trainer', () => {
     }
   });
 
+  it('computes the loss alone (and extra outputs) as evaluate does, without stepping, on every backend', async () => {
+    for (const optimizerBackend of ['typescript', 'fused'] as const) {
+      const { graph, loss, pred } = mlp();
+      const trainer = await createTrainer({ ...options({ optimizerBackend }), graph, loss, extraOutputs: [pred] });
+      await trainer.step(batch(0));
+      const full = await trainer.evaluate(batch(1));
+      const alone = await trainer.loss(batch(1));
+      expect(alone.loss).toBe(full.loss);
+      expect(alone.outputs[pred.name]!.data).toEqual(full.outputs[pred.name]!.data);
+      expect(trainer.stepCount).toBe(1);
+      expect((await trainer.read()).state.step).toBe(1);
+      await trainer.close();
+    }
+  });
+
   it('keeps the gradients in the worker unless asked for them, taking the same steps either way', async () => {
     const [quiet, verbose] = await Promise.all([createTrainer(options()), createTrainer(options({ returnGradients: true }))]);
     for (let i = 0; i < 3; i++) {

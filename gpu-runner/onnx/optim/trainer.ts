@@ -14,6 +14,7 @@ import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
 import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
 import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from './checkpoint.ts';
 import type { LearningRateSchedule } from './schedule.ts';
+import type { StepTiming } from './residentTrainer.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
 
 /**
@@ -77,6 +78,8 @@ export interface TrainStepResult {
   grads: ParamSet;
   /** The requested extra outputs. */
   outputs: RuntimeOutputs;
+  /** Where the step's time went in the worker (wall ms): the gradient session run, and norm, clipping and update. */
+  timing: StepTiming;
 }
 
 export interface Trainer {
@@ -87,6 +90,8 @@ export interface Trainer {
   readonly stepCount: number;
   /** Loss and gradients at the current parameters, without updating them. */
   evaluate(feeds: RuntimeFeeds): Promise<{ loss: number; grads: ParamSet; outputs: RuntimeOutputs }>;
+  /** The loss (and extra outputs) at the current parameters: the forward part of the gradient graph only. */
+  loss(feeds: RuntimeFeeds): Promise<{ loss: number; outputs: RuntimeOutputs }>;
   /** One optimization step on a batch (`feeds` holds every graph input except the parameters). */
   step(feeds: RuntimeFeeds): Promise<TrainStepResult>;
   /** Copies of the current parameters and optimizer state. */
@@ -259,6 +264,10 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
     async evaluate(feeds) {
       const { loss, grads, outputs } = await host.trainerStep(trainerId, { feeds, lr: 0, update: false });
       return { loss, grads, outputs };
+    },
+    async loss(feeds) {
+      const { loss, outputs } = await host.trainerStep(trainerId, { feeds, lr: 0, update: false, lossOnly: true });
+      return { loss, outputs };
     },
     async step(feeds) {
       const lr = schedule(stepCount);

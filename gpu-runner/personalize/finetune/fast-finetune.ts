@@ -243,7 +243,7 @@ function priorStepFeeds(ids: BigInt64Array, draw: StepDraw, classIds: BigInt64Ar
 
 async function meanEvaluationLoss(trainer: Trainer, feedsAt: (i: number) => RuntimeFeeds, samples: number): Promise<number> {
   let total = 0;
-  for (let i = 0; i < samples; i++) total += (await trainer.evaluate(feedsAt(i))).loss;
+  for (let i = 0; i < samples; i++) total += (await trainer.loss(feedsAt(i))).loss;
   return total / samples;
 }
 

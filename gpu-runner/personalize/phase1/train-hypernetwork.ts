@@ -130,7 +130,7 @@ function batchFeeds(
 /** The held-out diffusion loss (held-out identities have no pre-optimized weights, so the L2 term is not part of it). */
 async function validationLoss(trainer: Trainer, feedsAt: (i: number) => RuntimeFeeds, batches: number): Promise<number> {
   let total = 0;
-  for (let i = 0; i < batches; i++) total += Number((await trainer.evaluate(feedsAt(i))).outputs[PHASE1_OUTPUTS.diffusion]!.data[0]);
+  for (let i = 0; i < batches; i++) total += Number((await trainer.loss(feedsAt(i))).outputs[PHASE1_OUTPUTS.diffusion]!.data[0]);
   return total / batches;
 }
 

@@ -177,9 +177,9 @@ export async function captionProbe(run: BaseTrainingRun): Promise<{ caption: num
   rolled.set(ids.subarray(length));
   rolled.set(ids.subarray(0, length), ids.length - length);
   return {
-    caption: (await run.trainer.evaluate(feeds)).loss,
-    empty: (await run.trainer.evaluate(withIds(emptied))).loss,
-    shuffled: (await run.trainer.evaluate(withIds(rolled))).loss,
+    caption: (await run.trainer.loss(feeds)).loss,
+    empty: (await run.trainer.loss(withIds(emptied))).loss,
+    shuffled: (await run.trainer.loss(withIds(rolled))).loss,
   };
 }
 
