@@ -20,3 +20,22 @@ describe('Graph.isRunConstant', () => {
     expect(g.isRunConstant(E.neg(w))).toBe(false);
   });
 });
+
+describe('prune', () => {
+  it('keeps what the named values need, makes them the outputs, and keeps every input', () => {
+    const g = new E.Graph('branches');
+    const x = g.input('x', 'float32', [2]);
+    const unused = g.input('unused', 'float32', [2]);
+    const w = g.param('w', E.tensor('float32', [2], [1, 2]));
+    const kept = E.mul(x, w);
+    const dropped = E.exp(E.add(x, g.param('b', E.tensor('float32', [2], [3, 4]))));
+    g.output(dropped, 'other');
+    const pruned = E.prune(g, [kept.name]);
+    expect(pruned.outputs).toEqual([kept.name]);
+    expect(pruned.inputs).toEqual([x.name, unused.name]);
+    expect(pruned.nodes.map((n) => n.op)).toEqual(['Mul']);
+    expect([...pruned.initializers.keys()]).toEqual(['w']);
+    expect(g.outputs).toEqual(['other']); // the source graph is left as it was
+    expect(() => E.prune(g, ['missing'])).toThrow(/no value "missing"/);
+  });
+});

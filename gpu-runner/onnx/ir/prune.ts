@@ -1,11 +1,12 @@
 import { Graph } from './graph.ts';
 
 /**
- * A copy of `g` keeping only the nodes its outputs depend on and the initializers those nodes read.
- * Graph inputs are all kept, so callers' feeds stay valid.
+ * A copy of `g` keeping only the nodes its outputs (or the values named in `outputs`, which become the copy's outputs)
+ * depend on and the initializers those nodes read. Graph inputs are all kept, so callers' feeds stay valid.
  */
-export function prune(g: Graph): Graph {
-  const needed = new Set(g.outputs);
+export function prune(g: Graph, outputs: readonly string[] = g.outputs): Graph {
+  for (const name of outputs) if (!g.has(name)) throw new Error(`prune: graph '${g.name}' has no value "${name}"`);
+  const needed = new Set(outputs);
   const keep: boolean[] = new Array<boolean>(g.nodes.length).fill(false);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const node = g.nodes[i]!;
@@ -32,7 +33,7 @@ export function prune(g: Graph): Graph {
     for (const o of node.outputs) if (o) declare(o);
     out.pushNode(node);
   });
-  for (const name of g.outputs) {
+  for (const name of outputs) {
     declare(name);
     out.outputs.push(name);
   }

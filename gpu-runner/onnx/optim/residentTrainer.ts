@@ -39,7 +39,10 @@ export interface ResidentStepRequest {
    * across threads (and the pages it faults in) cost a fifth of an SD block's step (bench:engine).
    */
   returnGradients?: boolean;
-  /** Without `update`: fetch only the loss and the extra outputs, so onnxruntime runs only the forward part. */
+  /**
+   * Without `update`: only the loss and the extra outputs, from the forward graph's session (`attachForward`; needed:
+   * onnxruntime runs every node of a session whatever is fetched, so the gradient graph would cost a whole step).
+   */
   lossOnly?: boolean;
 }
 
@@ -112,6 +115,8 @@ export class ResidentTrainer {
   private fetches: Record<string, Tensor | null> | null = null;
   /** The first run checks that onnxruntime did fill the preallocated outputs (else the arena copies from then on). */
   private fetchesChecked = false;
+  /** The forward graph's session (loss and extra outputs), for loss-only requests. */
+  private forwardSession: InferenceSession | null = null;
 
   constructor(
     private readonly spec: ResidentTrainerSpec,
@@ -144,8 +149,8 @@ export class ResidentTrainer {
       if (name in feeds) throw new Error(`trainer: feeds must not include the parameter "${name}" (the trainer supplies it)`);
       feeds[name] = new Tensor('float32', this.params[name]!, shape);
     }
-    if (this.spec.fused) return this.runFused(feeds, request);
     if (request.lossOnly && !request.update) return this.lossAt(feeds);
+    if (this.spec.fused) return this.runFused(feeds, request);
     const runStarted = performance.now();
     const results = this.fetches ? await this.gradientSession.run(feeds, this.fetches) : await this.gradientSession.run(feeds);
     const updateStarted = performance.now();
@@ -177,10 +182,15 @@ export class ResidentTrainer {
     return { step, loss: float32Output(results, lossName)[0]!, gradNorm, grads: returned, outputs: this.extras(results), timing };
   }
 
-  /** The loss and extra outputs alone: onnxruntime computes only what the fetched outputs need. */
+  attachForward(session: InferenceSession): void {
+    this.forwardSession = session;
+  }
+
+  /** The loss and extra outputs alone, from the forward graph (parameters fed as they are: no update, no gradients). */
   private async lossAt(feeds: Record<string, Tensor>): Promise<ResidentStepResult> {
+    if (!this.forwardSession) throw new Error('resident trainer: a loss-only request before the forward session was attached');
     const runStarted = performance.now();
-    const results = await this.gradientSession.run(feeds, [this.spec.lossName, ...this.spec.extraOutputs]);
+    const results = await this.forwardSession.run(feeds, [this.spec.lossName, ...this.spec.extraOutputs]);
     const timing = { runMs: performance.now() - runStarted, updateMs: 0 };
     return { step: this.state.step, loss: float32Output(results, this.spec.lossName)[0]!, gradNorm: Number.NaN, grads: {}, outputs: this.extras(results), timing };
   }
@@ -194,7 +204,7 @@ export class ResidentTrainer {
     return outputs;
   }
 
-  /** One session run computes loss, gradients, clipping and the update; only what is fetched is computed. */
+  /** One session run computes loss, gradients, clipping and the update (onnxruntime runs the whole graph). */
   private async runFused(feeds: Record<string, Tensor>, request: ResidentStepRequest): Promise<ResidentStepResult> {
     const { shapes, gradOutputs, lossName, extraOutputs } = this.spec;
     const { m, v } = this.state.slots as { m: ParamSet; v: ParamSet };
@@ -205,7 +215,6 @@ export class ResidentTrainer {
       feeds[names.m] = new Tensor('float32', m[name]!, shape);
       feeds[names.v] = new Tensor('float32', v[name]!, shape);
     }
-    if (request.lossOnly && !request.update) return this.lossAt(feeds);
     const step = this.state.step;
     const runStarted = performance.now();
     if (!request.update) {

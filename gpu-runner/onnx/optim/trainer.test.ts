@@ -288,9 +288,12 @@ describe('trainer', () => {
       });
       const losses: number[] = [];
       for (let i = 0; i < 3; i++) losses.push((await trainer.step(batch(i))).loss);
+      // the loss alone comes from the forward graph's own session, saved beside the weights too
+      const heldOut = (await trainer.loss(batch(9))).loss;
+      expect(heldOut).toBe((await trainer.evaluate(batch(9))).loss);
       const { params } = await trainer.read();
       await trainer.close();
-      return { losses, w2: params.w2! };
+      return { losses, heldOut, w2: params.w2! };
     };
     const inline = await train(frozenMlp((name) => tensor('float32', name === 'w1' ? [HIDDEN, IN] : [HIDDEN], Array.from(frozen[name]))));
     const externalMlp = frozenMlp((name) => external.get(name)!);
@@ -299,13 +302,15 @@ describe('trainer', () => {
     );
     const saved = await train(externalMlp, { modelDir });
     expect(saved.losses).toEqual(inline.losses);
+    expect(saved.heldOut).toBe(inline.heldOut);
     expect(saved.w2).toEqual(inline.w2);
-    const graphFiles = readdirSync(modelDir).filter((f) => f.endsWith('.onnx'));
-    expect(graphFiles).toHaveLength(1);
-    expect(graphFiles[0]).toMatch(/^trainer-[0-9a-f]{16}\.onnx$/);
-    // The same graph again reuses its file; an explicit name is honoured.
+    // the gradient graph and the forward graph
+    const graphFiles = readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).sort();
+    expect(graphFiles).toHaveLength(2);
+    for (const file of graphFiles) expect(file).toMatch(/^trainer-[0-9a-f]{16}\.onnx$/);
+    // The same graphs again reuse their files; an explicit name is honoured (for the gradient graph).
     expect((await train(externalMlp, { modelDir })).w2).toEqual(inline.w2);
     expect((await train(externalMlp, { modelDir, file: 'step.onnx' })).w2).toEqual(inline.w2);
-    expect(readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).sort()).toEqual(['step.onnx', graphFiles[0]]);
+    expect(readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).sort()).toEqual([...graphFiles, 'step.onnx'].sort());
   });
 });

@@ -20,6 +20,8 @@ export type HostRequest =
   // Resident training state (see ../optim/residentTrainer.ts): sessions are referenced by their keys.
   | { kind: 'trainer.open'; id: number; sessionKey: string; adamSessionKey?: string; spec: ResidentTrainerSpec }
   | { kind: 'trainer.step'; id: number; trainerId: number; request: ResidentStepRequest }
+  // The forward graph's session (loss and extra outputs only) a trainer runs for loss-only requests.
+  | { kind: 'trainer.forward'; id: number; trainerId: number; sessionKey: string }
   | { kind: 'trainer.snapshot'; id: number; trainerId: number }
   | { kind: 'trainer.close'; id: number; trainerId: number };
 

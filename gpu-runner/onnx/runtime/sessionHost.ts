@@ -100,6 +100,12 @@ export class SessionHost {
     return reply.trainerId;
   }
 
+  /** Gives a trainer the session of its forward graph (held open by the caller), for loss-only requests. */
+  async attachTrainerForward(trainerId: number, sessionKey: string): Promise<void> {
+    const reply = await this.request({ kind: 'trainer.forward', trainerId, sessionKey });
+    if (reply.kind !== 'done') throw new Error(`session worker: unexpected reply ${reply.kind} to trainer.forward`);
+  }
+
   async trainerStep(trainerId: number, request: ResidentStepRequest, transfer = false): Promise<ResidentStepResult> {
     const reply = await this.request({ kind: 'trainer.step', trainerId, request }, transfer ? transferList(request.feeds) : []);
     if (reply.kind !== 'trainer.stepped') throw new Error(`session worker: unexpected reply ${reply.kind} to trainer.step`);

@@ -81,6 +81,10 @@ async function handle(request: HostRequest): Promise<void> {
       reply({ kind: 'trainer.stepped', id: request.id, result }, transferList(result.grads, result.outputs));
       return;
     }
+    case 'trainer.forward':
+      trainer(request.trainerId).attachForward(cache.held(request.sessionKey));
+      reply({ kind: 'done', id: request.id });
+      return;
     case 'trainer.snapshot': {
       const { params, state } = trainer(request.trainerId).snapshot();
       reply({ kind: 'trainer.snapshot', id: request.id, params, state }, transferList(params, ...Object.values(state.slots)));
