@@ -15,6 +15,25 @@ export interface GradOptions {
   readonly extraOutputs?: readonly (string | Value)[];
   /** Output name of the gradient of `name`; default `grad.<name>`. */
   readonly gradName?: (name: string) => string;
+  /**
+   * Let a gradient come out in the layout its last computing op gave it: a trailing Reshape, Squeeze, Unsqueeze or
+   * Flatten (same elements, same order) is left off, so onnxruntime writes the gradient straight into the output
+   * buffer instead of copying it through that op (an output cannot alias an intermediate value). For callers that
+   * read gradients as flat arrays (the trainer); the output's shape then may differ from the parameter's.
+   */
+  readonly anyGradientLayout?: boolean;
+}
+
+const LAYOUT_ONLY_OPS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
+
+/** `d` without the layout-only ops that end it (the value they were applied to). */
+function withoutTrailingLayout(g: Graph, d: Value): Value {
+  for (;;) {
+    const index = g.producerOf(d.name);
+    const node = index === undefined ? undefined : g.nodes[index];
+    if (!node || !LAYOUT_ONLY_OPS.has(node.op)) return d;
+    d = g.value(node.inputs[0]!);
+  }
 }
 
 export const defaultGradName = (name: string) => `grad.${name}`;
@@ -93,7 +112,8 @@ export function grad(forward: Graph, options: GradOptions): Graph {
   g.output(loss);
   const gradName = options.gradName ?? defaultGradName;
   for (const v of wrt) {
-    const d = total(v.name) ?? zerosLike(v);
+    let d = total(v.name) ?? zerosLike(v);
+    if (options.anyGradientLayout) d = withoutTrailingLayout(g, d);
     g.output(d === v ? identity(d) : d, gradName(v.name));
   }
   for (const extra of options.extraOutputs ?? []) g.output(g.value(nameOf(extra)));

@@ -16,6 +16,8 @@ export interface ResidentTrainerSpec {
   gradOutputs: Record<string, string>;
   extraOutputs: string[];
   shapes: Record<string, number[]>;
+  /** Shapes of the gradient outputs where the graph leaves them in their computed layout (same elements). */
+  gradShapes?: Record<string, number[]>;
   optimizer: { name: string; config: object };
   /** Initial (or resumed) values; the worker keeps its own copy. */
   params: ParamSet;
@@ -136,7 +138,7 @@ export class ResidentTrainer {
         this.state.slots.v = { ...this.arena.v };
         const fetches: Record<string, Tensor | null> = { [spec.lossName]: null };
         for (const name of spec.extraOutputs) fetches[name] = null;
-        for (const [name, output] of Object.entries(spec.gradOutputs)) fetches[output] = new Tensor('float32', this.arena.grads[name]!, spec.shapes[name]!);
+        for (const [name, output] of Object.entries(spec.gradOutputs)) fetches[output] = new Tensor('float32', this.arena.grads[name]!, spec.gradShapes?.[name] ?? spec.shapes[name]!);
         this.fetches = fetches;
       }
     }

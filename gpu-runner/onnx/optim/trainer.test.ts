@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../../io/safetensors.ts';
-import { add, Graph, linear, mseLoss, mul, relu, safetensorsExternalTensors, tensor, type TensorValue } from '../index.ts';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { add, conv2d, grad, Graph, linear, mseLoss, mul, relu, safetensorsExternalTensors, serializeModel, tensor, type TensorValue } from '../index.ts';
 import { SessionHost } from '../runtime/sessionHost.ts';
 import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
 import { adamW } from './adam.ts';
@@ -152,6 +153,34 @@ describe('trainer', () => {
       expect((await trainer.read()).state.step).toBe(1);
       await trainer.close();
     }
+  });
+
+  it('trains a convolution weight from its gradient in the computed layout (no Reshape copy), as the JS optimizer would', async () => {
+    const g = new Graph('conv');
+    const x = g.input('x', 'float32', [1, 3, 6, 6]);
+    const w = g.input('w', 'float32', [4, 3, 3, 3]);
+    const target = g.input('target', 'float32', [1, 4, 6, 6]);
+    const loss = mseLoss(conv2d(x, w, undefined, { padding: 1 }), target);
+    const flat = grad(g, { loss, wrt: [w], anyGradientLayout: true });
+    expect(flat.value('grad.w').staticShape).not.toEqual([4, 3, 3, 3]); // the layout the weight gradient's MatMul made
+    const shaped = grad(g, { loss, wrt: [w] });
+    expect(shaped.value('grad.w').staticShape).toEqual([4, 3, 3, 3]);
+    const reference = await InferenceSession.create(serializeModel(shaped));
+    const convBatch = (i: number): RuntimeFeeds => ({ x: float32Tensor(values(108, 20 + i), [1, 3, 6, 6]), target: float32Tensor(values(144, 60 + i), [1, 4, 6, 6]) });
+    const optimizer = adamW();
+    const params: ParamSet = { w: values(108, 5, 0.3) };
+    const state = optimizer.init(params);
+    const trainer = await createTrainer({ graph: g, loss, params, optimizer, schedule: constantSchedule(0.01), runner, returnGradients: true });
+    for (let i = 0; i < 3; i++) {
+      const feeds = convBatch(i);
+      const expected = await reference.run({ x: new Tensor('float32', feeds.x!.data, [1, 3, 6, 6]), target: new Tensor('float32', feeds.target!.data, [1, 4, 6, 6]), w: new Tensor('float32', params.w!, [4, 3, 3, 3]) });
+      const result = await trainer.step(feeds);
+      expect(result.grads.w).toEqual(expected['grad.w']!.data);
+      optimizer.update(params, result.grads, state, result.lr);
+    }
+    expect((await trainer.read()).params.w).toEqual(params.w);
+    await trainer.close();
+    await reference.release();
   });
 
   it('keeps the gradients in the worker unless asked for them, taking the same steps either way', async () => {

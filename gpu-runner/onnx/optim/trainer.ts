@@ -194,17 +194,23 @@ function resume(path: string, shapes: Record<string, number[]>, optimizer: Optim
  * then skips autodiff and serialization on every later trainer: for SD-shaped graphs with inline weights they cost
  * hundreds of milliseconds, more than a dozen optimizer steps. Held weakly: they go with the forward graph.
  */
-const trainingSources = new WeakMap<Graph, Map<string, Uint8Array | string>>();
+const trainingSources = new WeakMap<Graph, Map<string, TrainingSource>>();
 
-function cachedSource(graph: Graph, key: string, make: () => Uint8Array | string): Uint8Array | string {
+interface TrainingSource {
+  source: Uint8Array | string;
+  /** Shapes of the gradient outputs (their computed layout: see `anyGradientLayout`), by parameter. */
+  gradShapes?: Record<string, number[]>;
+}
+
+function cachedSource(graph: Graph, key: string, make: () => TrainingSource): TrainingSource {
   let byKey = trainingSources.get(graph);
   if (!byKey) trainingSources.set(graph, (byKey = new Map()));
   const cached = byKey.get(key);
   // A saved file removed since (a cleaned cache folder) is written again.
-  if (cached !== undefined && (typeof cached !== 'string' || existsSync(cached))) return cached;
-  const source = make();
-  byKey.set(key, source);
-  return source;
+  if (cached !== undefined && (typeof cached.source !== 'string' || existsSync(cached.source))) return cached;
+  const made = make();
+  byKey.set(key, made);
+  return made;
 }
 
 /** Builds the gradient graph once, opens its session in the worker, and moves the parameters there. */
@@ -229,14 +235,18 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
     ...(backend === 'fused' ? { maxGradNorm: options.maxGradNorm ?? null, adam: { name: optimizer.name, config: optimizer.config } } : {}),
     saveTo: options.saveTo ?? null,
   });
-  const source = cachedSource(graph, sourceKey, () => {
-    const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName });
-    if (backend === 'fused') {
+  const { source, gradShapes } = cachedSource(graph, sourceKey, () => {
+    // The fused update works on the gradients elementwise with the parameters: it needs their shapes. Elsewhere
+    // gradients are flat arrays, so they may keep the layout they were computed in (no copy through a Reshape).
+    const fused = backend === 'fused';
+    const training = grad(graph, { loss: lossName, wrt: names, extraOutputs, gradName: gradOutputName, anyGradientLayout: !fused });
+    if (fused) {
       const clipped = appendGlobalNormClip(training, names.map((name) => training.value(gradOutputName(name))), options.maxGradNorm);
       const entries = names.map((name, i) => ({ name, param: training.value(name), grad: clipped[i]! }));
       appendAdamUpdate(training, entries, (optimizer as AdamFamilyOptimizer).config);
     }
-    return modelSourceFor(training, options.saveTo);
+    const gradShapes = Object.fromEntries(names.map((name) => [name, training.value(gradOutputName(name)).staticShape]));
+    return { source: modelSourceFor(training, options.saveTo), gradShapes };
   });
   const { host: givenHost, ...sessionOptions } = options.runner ?? {};
   const host = givenHost ?? sharedSessionHost();
@@ -249,6 +259,7 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
       gradOutputs: Object.fromEntries(names.map((name) => [name, gradOutputName(name)])),
       extraOutputs,
       shapes,
+      ...(gradShapes ? { gradShapes } : {}),
       optimizer: { name: optimizer.name, config: optimizer.config },
       params: initial.params,
       state: initial.state,
@@ -261,7 +272,7 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   let forward: Promise<SessionRunner> | undefined;
   const forwardRunner = () =>
     (forward ??= (async () => {
-      const forwardSource = cachedSource(graph, `${sourceKey}/forward`, () => modelSourceFor(prune(graph, [lossName, ...extraOutputs]), forwardSaveTo(options.saveTo)));
+      const { source: forwardSource } = cachedSource(graph, `${sourceKey}/forward`, () => ({ source: modelSourceFor(prune(graph, [lossName, ...extraOutputs]), forwardSaveTo(options.saveTo)) }));
       const opened = await host.open(forwardSource, { ...sessionOptions, inputShapes: shapes });
       await host.attachTrainerForward(trainerId, opened.key);
       return opened;
