@@ -392,8 +392,9 @@ async function measureCase(name: string, build: (mode: BuildMode) => BenchGraph,
   const trainer = await trainerWith('typescript');
   const fused = await trainerWith('fused');
 
-  // Pure compute, in-process: forward and gradient graphs with the weights as inputs.
-  const gradientGraph = grad(train.graph, { loss: train.loss, wrt: Object.keys(train.params) });
+  // Pure compute, in-process: forward and gradient graphs with the weights as inputs (the gradient graph as the
+  // trainer builds it: gradients in their computed layout, no output Reshape copies).
+  const gradientGraph = grad(train.graph, { loss: train.loss, wrt: Object.keys(train.params), anyGradientLayout: true });
   train.graph.output(train.loss, 'loss');
   const allFeeds: RuntimeFeeds = { ...train.feeds };
   for (const [param, data] of Object.entries(train.params)) allFeeds[param] = float32Tensor(data, train.graph.value(param).staticShape);
