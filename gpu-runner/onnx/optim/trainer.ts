@@ -92,7 +92,7 @@ export interface Trainer {
   evaluate(feeds: RuntimeFeeds): Promise<{ loss: number; grads: ParamSet; outputs: RuntimeOutputs }>;
   /**
    * The loss (and extra outputs) at the current parameters, from the forward graph's own session (opened on the first
-   * call): about a third of `evaluate`'s cost, since onnxruntime runs a whole session whatever is fetched.
+   * call), since onnxruntime runs a whole session whatever is fetched: SD block 22 ms against 137 ms for `evaluate`.
    */
   loss(feeds: RuntimeFeeds): Promise<{ loss: number; outputs: RuntimeOutputs }>;
   /** One optimization step on a batch (`feeds` holds every graph input except the parameters). */
