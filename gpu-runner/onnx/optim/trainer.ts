@@ -20,9 +20,9 @@ import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
 /**
  * `auto` runs Adam as an onnxruntime graph only from this many trainable elements, i.e. never: on the 2-core CPU
  * machine the TypeScript loop (one pass over p, g, m, v, ≈ 10 ns per element; since then a WebAssembly SIMD loop,
- * ≈ 2.6 ns: adamSimd.ts) was as fast as or faster than the graph (a dozen elementwise passes) at every size
- * bench:engine measured (table "AdamW update…"). Ask for 'graph' explicitly where onnxruntime's elementwise work is
- * faster, e.g. with CUDA (not measurable here).
+ * float32 now, 0.6–1.1 ns: adamSimd.ts) was faster than the graph (a dozen elementwise passes, 5–10 ns) at every
+ * size bench:engine measured (table "AdamW update…"). Ask for 'graph' explicitly where onnxruntime's elementwise work
+ * is faster, e.g. with CUDA (not measurable here).
  */
 export const GRAPH_OPTIMIZER_MIN_ELEMENTS = Number.POSITIVE_INFINITY;
 
