@@ -12,8 +12,8 @@ function seeded(seed: number) {
   };
 }
 
-/** Odd and even lengths, a single element, one past a 64-byte boundary. */
-const LENGTHS: Record<string, number> = { a: 1, b: 2, c: 17, d: 1000, e: 4097 };
+/** Every remainder mod 4 (the loop takes quads, the rest goes to JS), a single element, one past a 64-byte boundary. */
+const LENGTHS: Record<string, number> = { a: 1, b: 2, c: 17, d: 1000, e: 4097, f: 3, g: 7, h: 4 };
 
 function randomSet(random: () => number, scale: number): ParamSet {
   return Object.fromEntries(Object.entries(LENGTHS).map(([k, n]) => [k, Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale)]));
