@@ -229,6 +229,7 @@ export class RunnerService {
     // order (and the edge's) stays started → progress → final.
     let progressChain: Promise<void> = this.emit(record, { type: 'started' });
     let lastProgressAt = performance.now();
+    let progressSent = false;
     const context: ExecutionContext = {
       signal: record.controller.signal,
       reportProgress: (step, totalSteps) => {
@@ -236,8 +237,11 @@ export class RunnerService {
         metrics.stepsTotal.inc(labels, Math.max(0, step - tracked.stepsCounted));
         tracked.stepsCounted = Math.max(tracked.stepsCounted, step);
         const now = performance.now();
-        if (now - lastProgressAt < config.progressIntervalMs || step >= totalSteps) return;
+        // The last step goes out only when no progress did (a job shorter than the interval): the final event implies
+        // the rest, and the edge fills the progress in from the total it knows.
+        if (step >= totalSteps ? progressSent : now - lastProgressAt < config.progressIntervalMs) return;
         lastProgressAt = now;
+        progressSent = true;
         const progress = { type: 'progress' as const, step, total_steps: totalSteps };
         // Stamped when measured, not when written: the outbox write may wait behind the previous one.
         const occurredAt = performance.timeOrigin + now;

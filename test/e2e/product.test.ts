@@ -11,9 +11,13 @@ import { WebhookReceiver } from './support/webhook-receiver.ts';
 
 /** Short enough that a lost runner is noticed within the test, long enough that a busy runner keeps its lease. */
 const LEASE_SECONDS = 6;
-/** Few finetune steps keep a personalization to seconds on a 2-core CPU; the killed-runner test needs a longer one. */
+/**
+ * Few finetune steps keep a personalization to seconds on a 2-core CPU. The tests that act on a running job (kill the
+ * runner, restart the edge or PostgreSQL, fill the queue) need one still running well after its first progress event
+ * (sent after a second): 60 steps could finish within that second on a quiet machine.
+ */
 const QUICK_STEPS = 4;
-const LONG_STEPS = 60;
+const LONG_STEPS = 240;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JOB_TIMEOUT_MS = 150_000;
 /** Long enough for the runner to meet the outage with a progress event (one a second at most). */

@@ -329,6 +329,20 @@ describe('event delivery', () => {
     expect(await (await fetch(`${runner.url}/metrics`)).text()).toMatch(/runner_events_dead_lettered_total 1\b/);
   });
 
+  it('reports the total once, on the last step, for a job shorter than the progress interval', async () => {
+    const patient = await startTestRunner({ env: { RUNNER_PROGRESS_INTERVAL_MS: '600000' } });
+    try {
+      const job = await personalizationJob({ eventsUrl: edge.eventsUrl, steps: 3 });
+      expect((await patient.client.post(job)).status).toBe(202);
+      await edge.waitFor(isFinal(job.job_id));
+      const events = eventsOf(edge, job.job_id);
+      expect(events.map((event) => event.type)).toEqual(['started', 'progress', 'succeeded']);
+      expect(events[1]).toMatchObject({ step: 3, total_steps: 3 });
+    } finally {
+      await patient.stop();
+    }
+  });
+
   it('never exceeds one progress event per interval', async () => {
     const paced = await startTestRunner({ env: { RUNNER_PROGRESS_INTERVAL_MS: '200' }, executor: slowExecutor() });
     try {
