@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDiffusersFolder } from '../diffusion/reference-folder.ts';
+import { BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
 import { loadSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { ParityCheck, ParityResult } from './check.ts';
 import { REPOSITORY_ROOT, referencePath } from './reference-dir.ts';
@@ -66,7 +67,7 @@ describe('gpu-runner/cli.ts parity', () => {
   it('tokenize prints the 77 ids', () => {
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join('gpu-runner', 'cli.ts'), 'tokenize', referencePath('clip-tokenizer', 'bpe_simple_vocab_16e6.txt.gz'), 'a photo of sks face'],
+      ['--import', 'tsx', join('gpu-runner', 'cli.ts'), 'tokenize', BUNDLED_CLIP_VOCAB, 'a photo of sks face'],
       { cwd: REPOSITORY_ROOT, encoding: 'utf8' },
     );
     expect(run.status).toBe(0);
