@@ -1,16 +1,18 @@
 // The web client in a real browser (Debian's chromium driven by playwright-core) against the whole local stack:
 // paste a key, upload a face, follow the personalization's progress, download the weights, generate, see the gallery.
 // Screenshots are kept under test-artifacts/web-client/.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, missingChromiumMessage } from '../../scripts/bootstrap.mjs';
 import { REPO_ROOT } from '../../scripts/local-stack/stack.ts';
 import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
 import { facePng } from './support/face.ts';
 import { parseSafetensors } from './support/safetensors.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// `npm test` installs Debian's chromium when it is missing and it can (scripts/bootstrap.mjs).
+const CHROMIUM = chromiumPath();
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -33,6 +35,7 @@ const consoleErrors: string[] = [];
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(missingChromiumMessage(CHROMIUM));
   mkdirSync(ARTIFACTS, { recursive: true });
   e2e = await startE2eStack();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
