@@ -5,7 +5,8 @@ import { edgeProject } from './edge/vitest.project.ts';
 // (edge/vitest.project.ts).
 export default defineConfig({
   test: {
-    // postgres.js in workerd rejects a pending read with "Stream was cancelled." after sql.end() (DESIGN §8): noise.
+    // postgres.js in workerd rejects a pending read with "Stream was cancelled." after sql.end()
+    // (docs/architecture.md): noise.
     onUnhandledError: (error) => (/Stream was cancelled/.test(String(error?.message ?? error)) ? false : undefined),
     projects: [
       {

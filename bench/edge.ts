@@ -1,9 +1,9 @@
-// `npm run bench:edge` (issue 7): the edge's latency and throughput under `wrangler dev` on loopback. Authenticated
+// `npm run bench:edge`: the edge's latency and throughput under `wrangler dev` on loopback. Authenticated
 // GET of a job and a weights listing at 50 and 200 connections (autocannon), with a Hono hello-world under the same
 // `wrangler dev` as the ceiling, in the same run. The data is real: a tenant, a face, one personalization run by the
 // runner on its default model pack (named in the log). Bounded: each measurement stops at MAX_REQUESTS or DURATION_S,
 // whichever comes first.
-// Target (issue 7): p99 <= 25 ms at 200 connections, no errors.
+// Target (docs/targets.md): p99 <= 25 ms at 200 connections, no errors.
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import { Api } from '../test/e2e/support/api.ts';
 import { facePng } from '../test/e2e/support/face.ts';
 import { printTable, type Row, writeResults } from './report.ts';
 
-/** Issue 7's two loads; BENCH_EDGE_CONNECTIONS=1,50,200 adds an unloaded per-request latency. */
+/** The two loads; BENCH_EDGE_CONNECTIONS=1,50,200 adds an unloaded per-request latency. */
 const CONNECTIONS = (process.env.BENCH_EDGE_CONNECTIONS ?? '50,200').split(',').map(Number);
 const DURATION_S = Number(process.env.BENCH_EDGE_DURATION_S ?? 10);
 const MAX_REQUESTS = Number(process.env.BENCH_EDGE_MAX_REQUESTS ?? 20_000);

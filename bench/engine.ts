@@ -1,4 +1,4 @@
-// `npm run bench:engine`: what a training step costs relative to a forward pass on the ONNX engine (issue 3).
+// `npm run bench:engine`: what a training step costs relative to a forward pass on the ONNX engine.
 // Cases: (a) an MLP, (b) a block shaped like one SD 1.5 down block (ResNet + transformer + downsampler, GroupNorm as
 // reduce steps), (c) a LoRA-only train step on that block. Forward and train step both run through the session
 // worker (the product's path); the gradient-graph run alone is also timed in-process and profiled by op type, so a
@@ -47,7 +47,10 @@ const PROFILE = !process.argv.includes('--no-profile');
 /** `--only=b` measures one case (a, b or c), skipping the optimizer table. */
 const ONLY = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
 const TIMING = QUICK ? { warmup: 1, repeats: 3 } : { warmup: 2, repeats: 7 };
-/** Issue 3's target: a train step costs at most 3 forward passes (the classic backward ≈ 2× forward estimate). */
+/**
+ * The target (docs/targets.md): a train step costs at most 3 forward passes (the classic backward ≈ 2× forward
+ * estimate).
+ */
 const TARGET_RATIO = 3;
 const CEILING_SIZE = 1024;
 const PROFILED_RUNS = 3;

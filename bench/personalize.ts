@@ -1,4 +1,4 @@
-// `npm run bench:personalize` (issue 5): on the tiny SD 1.5 configs on CPU, the time of predict, of one finetune step
+// `npm run bench:personalize`: on the tiny SD 1.5 configs on CPU, the time of predict, of one finetune step
 // and of 40 steps (relax lora and lidb), of the dreambooth-lora baseline, and the weight-file sizes for SD 1.5's 200
 // layers; the aux-basis build for SD 1.5 shapes; with --full, one finetune step (forward + backward of text encoder and
 // UNet, and the Adam update) of full-size SD 1.5 with random weights through the finetune path with external weights
@@ -38,7 +38,9 @@ import { printTable, type Row, writeResults } from './report.ts';
 /** --full-only: just the full-size row (written to bench/results/personalize-full.json). */
 const FULL_ONLY = process.argv.includes('--full-only');
 const FULL = FULL_ONLY || process.argv.includes('--full');
-/** Also sweep the finetune learning rate (DESIGN §3: the benchmark decides it) on held-out draws of the subject. */
+/**
+ * Also sweep the finetune learning rate (docs/method.md: the benchmark decides it) on held-out draws of the subject.
+ */
 const SWEEP = process.argv.includes('--sweep');
 const SWEEP_LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2];
 const LATENT = Number(process.argv.find((a) => a.startsWith('--latent='))?.slice('--latent='.length) ?? 32);

@@ -1,4 +1,4 @@
-// `npm run bench:runner` (issue 6): what the runner service adds to a job beyond the model compute (HTTP, signature,
+// `npm run bench:runner`: what the runner service adds to a job beyond the model compute (HTTP, signature,
 // queue, input decoding, worker-thread hop, result encoding, outbox write, signed event delivery), as a share of the
 // job's total time, for a personalization and a generation on the runner's default model pack (the trained world pack
 // when complete, else the tiny pack; the table names the pack loaded). Target: < 5 %.
@@ -23,9 +23,9 @@ import { applyRunnerRuntimeDefaults } from '../gpu-runner/server/config.ts';
 import { defaultModelDir } from '../gpu-runner/pack/default-pack.ts';
 import { packIndex, packLabel } from '../gpu-runner/pack/pack-index.ts';
 
-/** Issue 6's target for the service's share of a job's time. */
+/** The target for the service's share of a job's time. */
 const OVERHEAD_TARGET = 0.05;
-/** DESIGN §3 and §9: 40 finetune steps; a 64 px image in 25 denoising steps. */
+/** docs/method.md and docs/targets.md: 40 finetune steps; a 64 px image in 25 denoising steps. */
 const FINETUNE_STEPS = 40;
 const SAMPLING_STEPS = 25;
 const IMAGE_SIDE = 64;

@@ -1,4 +1,4 @@
-// `npm run bench:sd-unet`: UNet forward time on CPU (issue 4), for the tiny fixture config (its real checkpoint) and
+// `npm run bench:sd-unet`: UNet forward time on CPU, for the tiny fixture config (its real checkpoint) and
 // for the full-size SD 1.5 UNet at 64×64 latents with random weights kept as external data inside a > 2 GB
 // safetensors file (the path a real checkpoint takes). Flags: --tiny-only, --cfg (also batch 2, as classifier-free
 // guidance runs it), --keep (keep the full-size checkpoint in the cache folder for the next run).

@@ -1,4 +1,4 @@
-// `npm run bench:sd`: SD 1.5 pieces on CPU (issue 4).
+// `npm run bench:sd`: SD 1.5 pieces on CPU.
 // - tokenizer: vocabulary load time and throughput (prompts/s, tokens/s) on the reference prompts, with a cold BPE
 //   cache (a fresh tokenizer per pass) and warm;
 // - sampler overhead per denoising step at SD 1.5's 64×64 latents with classifier-free guidance (input scaling,
@@ -28,7 +28,7 @@ const TINY_UNET_ONLY = process.argv.includes('--tiny-unet-only');
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const UNET_RESULTS = join(BENCH_DIR, 'results', 'sd-unet.json');
 const TIMING = QUICK ? { warmup: 1, repeats: 3 } : { warmup: 2, repeats: 7 };
-/** Issue 4's target: the sampler's own work per step stays under 5% of a UNet forward. */
+/** The target (docs/targets.md): the sampler's own work per step stays under 5% of a UNet forward. */
 const OVERHEAD_TARGET_SHARE = 0.05;
 /** SD 1.5 at 512×512: latents [1, 4, 64, 64]; CLIP ViT-L/14 text states [77, 768]. */
 const SD15 = { latentChannels: 4, latentSize: 64, vaeScaleFactor: 8, scalingFactor: 0.18215, textLength: 77, hidden: 768 };

@@ -1,4 +1,4 @@
-// `npm run bench:world [-- --quick] [--pack <dir>] [--lora-steps N] …` (issue 8, "The benchmark"): the paper's Tables 1
+// `npm run bench:world [-- --quick] [--pack <dir>] [--lora-steps N] …` (docs/world.md): the paper's Tables 1
 // and 3 in the synthetic world (on the world pack once complete, else the tiny pack, unless --pack names one). On test identities never seen in training, one reference image each, every
 // personalization method runs, the same prompts are sampled with the same seeds from each method's weights, and the
 // world evaluator scores identity similarity, prompt fidelity and reference similarity. Prints the table, writes

@@ -1,5 +1,5 @@
 // The production bundle: `wrangler deploy --dry-run` must bundle the edge offline, and nothing from the runner
-// (gpu-runner/, onnxruntime) may end up in it (DESIGN §2: the edge bundle never imports the runner).
+// (gpu-runner/, onnxruntime) may end up in it (docs/architecture.md: the edge bundle never imports the runner).
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Prepares a checkout for `npm start` and `npm test` (DESIGN §8), so a fresh clone needs nothing else:
+// Prepares a checkout for `npm start` and `npm test` (docs/architecture.md), so a fresh clone needs nothing else:
 // - runs `npm ci` when node_modules is missing or older than the lockfile;
 // - with --with-browser (`npm test`): makes sure the Chromium the web client's browser tests drive is there, installing
 //   Debian's `chromium` when it is missing and this process may (root, apt-get), else saying in one line what to install.

@@ -1,6 +1,7 @@
-// `npm start`: the whole product locally on embedded defaults (DESIGN §8): PostgreSQL (embedded, or DATABASE_URL),
-// migrations, the runner on CPU with the world pack (the tiny pack until the world pack is complete), the edge under `wrangler dev` (local R2, Queues, Cron), the first
-// keys, and the URLs. Ctrl-C stops everything; data stays in .data/ for the next start.
+// `npm start`: the whole product locally on embedded defaults (docs/architecture.md): PostgreSQL (embedded, or
+// DATABASE_URL), migrations, the runner on CPU with the world pack (the tiny pack until the world pack is complete),
+// the edge under `wrangler dev` (local R2, Queues, Cron), the first keys, and the URLs. Ctrl-C stops everything; data
+// stays in .data/ for the next start.
 import { join } from 'node:path';
 import { seedKeysOnce } from './local-stack/keys.ts';
 import { REPO_ROOT, startStack, type Stack } from './local-stack/stack.ts';

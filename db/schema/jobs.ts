@@ -4,7 +4,7 @@ import { subjects } from './subjects.ts';
 import { tenants } from './tenants.ts';
 
 export const jobKind = pgEnum('job_kind', ['personalization', 'generation']);
-/** queued → dispatched → running → succeeded | failed | canceled (DESIGN §2); never backwards. */
+/** queued → dispatched → running → succeeded | failed | canceled (docs/architecture.md); never backwards. */
 export const jobStatus = pgEnum('job_status', ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'canceled']);
 
 export const jobs = pgTable(

@@ -27,7 +27,7 @@ export function weightFormatsOf(method: (typeof PERSONALIZATION_METHODS)[number]
 export const WeightDtype = z.enum(WEIGHT_DTYPES);
 export const Scheduler = z.enum(SCHEDULERS);
 
-/** Bounds shared by the edge's public API and the runner's validation (DESIGN §3 defaults). */
+/** Bounds shared by the edge's public API and the runner's validation (defaults: docs/method.md). */
 export const LIMITS = {
   /** Fast finetune default is 40 steps; DreamBooth-LoRA baselines go up to ~1200. */
   maxFinetuneSteps: 2000,

@@ -16,7 +16,7 @@ type JobEventAction = 'started' | 'progress' | 'succeeded' | 'failed' | 'cancele
 export async function notifyJob(db: Database, env: Env, job: JobRow, action: JobEventAction): Promise<void> {
   if (!job.webhookUrl) return;
   const type = `${job.kind}.${action}`;
-  // Generations only announce their outcome (DESIGN §6).
+  // Generations only announce their outcome (docs/api.md).
   if (job.kind === 'generation' && action !== 'succeeded' && action !== 'failed') return;
   let data: unknown;
   if (job.kind === 'personalization') {

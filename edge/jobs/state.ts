@@ -1,4 +1,5 @@
-// Job status order (DESIGN §2): queued → dispatched → running → succeeded | failed | canceled. Never backwards.
+// Job status order (docs/architecture.md): queued → dispatched → running → succeeded | failed | canceled.
+// Never backwards.
 import type { jobs } from '../../db/schema.ts';
 
 export type JobRow = typeof jobs.$inferSelect;

@@ -1,4 +1,4 @@
-// The one error shape of the API: {error: {code, message, details}} (DESIGN §6).
+// The one error shape of the API: {error: {code, message, details}} (docs/api.md).
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 export class ApiError extends Error {

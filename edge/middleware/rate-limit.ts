@@ -1,4 +1,4 @@
-// Per-key request limit through the Workers Rate Limiting binding: 429 with Retry-After (DESIGN §6).
+// Per-key request limit through the Workers Rate Limiting binding: 429 with Retry-After (docs/api.md).
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-types.ts';
 import { ApiError } from '../lib/errors.ts';

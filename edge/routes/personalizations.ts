@@ -1,4 +1,4 @@
-// Personalizations: a job that turns a subject's photos into personalized weights (DESIGN §1).
+// Personalizations: a job that turns a subject's photos into personalized weights (docs/method.md).
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, eq, inArray, isNull } from 'drizzle-orm';
 import { jobs, subjectImages, subjects, weights } from '../../db/schema.ts';

@@ -31,7 +31,7 @@ export interface PipelineOptions {
   threads?: number;
   /**
    * How graphs get their weights: copied into the model ('inline', small models), or referenced inside the
-   * checkpoint's safetensors file ('external', DESIGN §4: zero-copy; the .onnx is written beside the weights).
+   * checkpoint's safetensors file ('external', docs/engine.md: zero-copy; the .onnx is written beside the weights).
    * Default: external above INLINE_WEIGHT_LIMIT bytes per model.
    */
   weights?: 'inline' | 'external';

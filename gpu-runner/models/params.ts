@@ -1,5 +1,5 @@
 // Where a graph's weights come from. Parameters become initializers named exactly as in the checkpoint: inline
-// float32 data (small models), or external data pointing into the safetensors file itself (no copy; DESIGN §4).
+// float32 data (small models), or external data pointing into the safetensors file itself (no copy; docs/engine.md).
 import { type ExternalTensor, type HostTensor, type TensorValue } from '../onnx/index.ts';
 import type { ModelWeights } from './checkpoint/weights.ts';
 import { formatShape, numelOf, shapesEqual, type TensorShape } from './inventory.ts';

@@ -1,5 +1,6 @@
 // Writes the tiny model pack in the diffusers folder layout with seeded random weights: deterministic, in seconds,
-// offline. Tests, benchmarks and the runner use it until a trained pack exists (issue 5, "The tiny pack").
+// offline. Tests use it; the runner, `npm start` and the benchmarks fall back to it only while the trained world pack
+// is incomplete (default-pack.ts).
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,4 @@
-// The personalization library the runner calls (issue 5): predict, fastFinetune, and the baselines as methods.
+// The personalization library the runner calls (docs/method.md): predict, fastFinetune, and the baselines as methods.
 import { tmpdir } from 'node:os';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,9 +29,10 @@ import type { PersonalizationMethod, PersonalizedWeights } from './weights/perso
 export const DEFAULT_FROM_ZERO_STEPS = 400;
 
 /**
- * Adam's learning rate per method when a job names none. The from-zero baselines: the issue's feasibility run found
- * LoRA r = 4 at 3e-3 and LiDB at 1.5e-2 capturing coarse identity in ≈ 300 steps; Textual Inversion uses Gal et al.'s
- * 5e-3. HyperDreamBooth's relax term: `DEFAULT_FINETUNE_LEARNING_RATE`, tuned by the world benchmark.
+ * Adam's learning rate per method when a job names none. The from-zero baselines: a feasibility run in the synthetic
+ * world (docs/world.md) found LoRA r = 4 at 3e-3 and LiDB at 1.5e-2 capturing coarse identity in ≈ 300 steps; Textual
+ * Inversion uses Gal et al.'s 5e-3. HyperDreamBooth's relax term: `DEFAULT_FINETUNE_LEARNING_RATE`, tuned by the world
+ * benchmark.
  */
 export const DEFAULT_LEARNING_RATES: Readonly<Record<PersonalizationMethod, number>> = {
   hyperdreambooth: DEFAULT_FINETUNE_LEARNING_RATE,
@@ -141,7 +142,7 @@ export interface PersonalizeOptions extends FastFinetuneOptions {
   readonly method?: PersonalizationMethod;
 }
 
-/** One entry point for the method and its baselines (DESIGN §1). */
+/** One entry point for the method and its baselines (docs/method.md). */
 export async function personalize(
   model: PersonalizationModel,
   input: ImageInput,

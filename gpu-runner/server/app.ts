@@ -1,4 +1,4 @@
-// The runner's HTTP surface (issue 6, CONTRACT.md "Edge → runner"). Job routes are signed; health, readiness and
+// The runner's HTTP surface (CONTRACT.md "Edge → runner"). Job routes are signed; health, readiness and
 // metrics are for the platform and carry no job data.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';

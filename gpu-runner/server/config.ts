@@ -6,11 +6,11 @@ import { INTRA_OP_SPINNING_ENV } from '../onnx/runtime/sessionCache.ts';
 
 /** Container platforms send SIGKILL 30 s after SIGTERM by default; the rest of that is for aborting and flushing. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
-/** Issue 6: progress "at most every second". */
+/** Progress events at most once a second per job (docs/architecture.md). */
 const DEFAULT_PROGRESS_INTERVAL_MS = 1_000;
-/** The edge accepts up to 10 images of 10 MB (DESIGN §6); base64 inflates by 4/3. Larger inputs come as URLs. */
+/** The edge accepts up to 10 images of 10 MB (docs/api.md); base64 inflates by 4/3. Larger inputs come as URLs. */
 const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
-/** The edge accepts images up to 4096 px a side (issue 2). */
+/** The edge accepts images up to 4096 px a side (docs/api.md). */
 const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
 
 const integer = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
@@ -22,7 +22,7 @@ const EnvSchema = z.object({
   RUNNER_SECRET: z.string().min(MIN_SECRET_LENGTH, `RUNNER_SECRET must be at least ${MIN_SECRET_LENGTH} characters`),
   /** Accepted for verification only, during a secret rotation. */
   RUNNER_SECRET_PREVIOUS: z.string().min(MIN_SECRET_LENGTH).optional(),
-  /** Jobs run at once: one per GPU (issue 6). */
+  /** Jobs run at once: one per GPU (docs/architecture.md). */
   RUNNER_CONCURRENCY: integer(1, 1),
   /** Jobs waiting beyond the running ones; past this the runner answers 503 with Retry-After. */
   RUNNER_QUEUE_CAPACITY: integer(0, 16),

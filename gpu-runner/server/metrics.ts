@@ -1,5 +1,5 @@
-// Prometheus metrics of one runner (issue 6: queue depth, job durations by kind and method, steps per second, failures).
-// One registry per service instance, so several runners in one test process do not share counters.
+// Prometheus metrics of one runner (docs/architecture.md: queue depth, job durations by kind and method, steps per
+// second, failures). One registry per service instance, so several runners in one test process do not share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Tiny-pack jobs take ~0.1–10 s on CPU; full SD 1.5 personalization ~10–60 s on a GPU, DreamBooth baselines minutes. */

@@ -1,6 +1,6 @@
-// The attribute vocabulary of the synthetic face world (DESIGN §7). Identity attributes are fixed per identity;
+// The attribute vocabulary of the synthetic face world (docs/world.md). Identity attributes are fixed per identity;
 // context attributes are what a prompt controls; nuisance is small per-image variation nobody names.
-// Colours are chosen far apart in hue/lightness so they survive a ×4 VAE at 32–64 px (issue 8's gate: hue error < 15°).
+// Colours are chosen far apart in hue/lightness so they survive a ×4 VAE at 32–64 px (the VAE gate: hue error < 15°).
 
 export type Rgb = readonly [number, number, number];
 

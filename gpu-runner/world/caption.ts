@@ -1,6 +1,6 @@
 // Captions from attributes. Pretraining captions describe identity in words; a share of them also carry a rare
 // identifier token (e.g. "sks") in place of the description, so "a sketch of a sks face" is in distribution
-// (issue 8: the identifier tokens appear in pretraining captions too).
+// (docs/world.md: the identifier tokens appear in pretraining captions too).
 import {
   BACKGROUNDS,
   EYE_COLOURS,

@@ -1,6 +1,6 @@
-// The whole product end to end (issue 7): real PostgreSQL, the edge in workerd under `wrangler dev` (local R2, Queues),
-// the runner on the tiny model pack, and a real webhook receiver. One stack for the file; the tests run in order
-// because the faults act on shared processes.
+// The whole product end to end, through its public API: real PostgreSQL, the edge in workerd under `wrangler dev`
+// (local R2, Queues), the runner on the tiny model pack, and a real webhook receiver. One stack for the file; the tests
+// run in order because the faults act on shared processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signedFetch } from '../../edge/contract/index.ts';
 import { Api, eventually, sleep, type Job } from './support/api.ts';

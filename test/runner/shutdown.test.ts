@@ -1,5 +1,5 @@
-// Graceful shutdown (issue 6): SIGTERM to a real runner process during a job, and events kept on disk across a
-// restart while the edge is down.
+// Graceful shutdown (docs/architecture.md, "The runner"): SIGTERM to a real runner process during a job, and events
+// kept on disk across a restart while the edge is down.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

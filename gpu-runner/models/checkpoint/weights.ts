@@ -1,6 +1,6 @@
 // A model's weights, checked against its inventory, kept on disk: each tensor is located inside its safetensors file
-// (absolute byte offset), so a graph can reference it as ONNX external data without copying (DESIGN §4), or read it
-// into memory when a small model is built inline.
+// (absolute byte offset), so a graph can reference it as ONNX external data without copying (docs/engine.md), or read
+// it into memory when a small model is built inline.
 import { relative, sep } from 'node:path';
 import { SafetensorsFile, type TensorInfo, toFloat32 } from '../../io/safetensors.ts';
 import type { ParameterSpec, TensorShape } from '../inventory.ts';

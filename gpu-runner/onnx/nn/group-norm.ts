@@ -8,7 +8,7 @@ export const GROUP_NORM_EPSILON = 1e-5;
 
 /**
  * torch.nn.GroupNorm on (N, C, …) as Reshape + ReduceMean steps: onnxruntime has no CPU kernel for
- * GroupNormalization-21 and its function expansion is 2.6× slower (DESIGN §4). Biased variance, as torch.
+ * GroupNormalization-21 and its function expansion is 2.6× slower (docs/engine.md). Biased variance, as torch.
  */
 export function groupNorm(x: Value, groups: number, scale?: Value, bias?: Value, epsilon = GROUP_NORM_EPSILON): Value {
   const dims = x.shape;

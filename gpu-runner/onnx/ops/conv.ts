@@ -142,7 +142,7 @@ defineOp({
  * - more still: ConvTranspose, which reads W as it is (its GEMM and col2im cost ~1.5× the Conv, but one pass over a
  *   kernel this much larger than the maps costs more: 1280×1280 3×3 on 8×8, 15 ms against 23 ms).
  * 1×1 kernels have no flip: ConvTranspose from as many channels as positions, the swapped kernel otherwise.
- * Other strides: ConvTranspose with the same geometry and output_padding restoring X's size (DESIGN §4 recipe).
+ * Other strides: ConvTranspose with the same geometry and output_padding restoring X's size (docs/engine.md recipe).
  */
 function convInputGradient(dy: Value, w: Value, xs: readonly number[], geo: ConvGeometry): Value {
   const ys = dy.staticShape;

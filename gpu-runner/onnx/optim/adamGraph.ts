@@ -1,5 +1,5 @@
-// Adam/AdamW as an ONNX graph, for parameter sets large enough that a TypeScript loop over them would cost more
-// than the training step itself (DESIGN §4): onnxruntime runs the elementwise update multi-threaded (or on the GPU).
+// Adam/AdamW as an ONNX graph, for parameter sets large enough that a TypeScript loop over them would cost more than
+// the training step itself (docs/engine.md): onnxruntime runs the elementwise update multi-threaded (or on the GPU).
 // Same arithmetic, slots and step convention as `adam.ts`, so the two are interchangeable mid-run and share
 // checkpoints.
 import { add, div, Graph, min, mul, pow, reduceSum, serializeModel, sqrt, sub, type Value } from '../index.ts';

@@ -1,4 +1,4 @@
-// A training loop's one step (DESIGN §4): one session run of the gradient graph (loss + gradients), optional
+// A training loop's one step (docs/engine.md): one session run of the gradient graph (loss + gradients), optional
 // global-norm clipping, then the optimizer update, in TypeScript or as an ONNX graph for large parameter sets.
 // Trainable parameters are graph inputs, never initializers, so one cached session serves every step and every subject.
 // Parameters and optimizer state live in the session worker (residentTrainer.ts): a step sends the batch and gets the

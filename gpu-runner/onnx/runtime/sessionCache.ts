@@ -1,5 +1,5 @@
 // Sessions are expensive to build (graph optimization dominates for large models) and cheap to reuse, so each is built
-// once per (graph, input shapes, execution provider, optimization level) and shared (DESIGN §4). Two tiers:
+// once per (graph, input shapes, execution provider, optimization level) and shared (docs/engine.md). Two tiers:
 // memory (the live InferenceSession, reference-counted) and disk (onnxruntime's own optimized model, which loads with
 // optimization disabled, skipping the expensive part on the next process start).
 import { createHash, randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 // The worker thread that owns the onnxruntime sessions. `session.run` is synchronous native work that would block
-// the event loop of whichever thread calls it (DESIGN §4), so it happens here, not on the main thread.
+// the event loop of whichever thread calls it (docs/engine.md), so it happens here, not on the main thread.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { transferList, type HostRequest, type WorkerInit, type WorkerReply } from './protocol.ts';

@@ -11,7 +11,8 @@ import type { Nd } from './reference.ts';
  * For ops whose onnxruntime kernels are float32-only: compares the float32 gradient graph's output, coordinate by
  * coordinate, with central finite differences of a float64 JS reference forward (testing/reference.ts). The numeric
  * side is float64-accurate (step REFERENCE_STEP: error ≈ 1e-10), so the comparison measures the rule and float32
- * rounding only: |an − fd| ≤ REFERENCE_RTOL·max|fd| + REFERENCE_ATOL (observed worst: 2.1e-7·max|fd|, DESIGN §4 says ≤ 4e-7).
+ * rounding only: |an − fd| ≤ REFERENCE_RTOL·max|fd| + REFERENCE_ATOL (observed worst: 2.1e-7·max|fd|, docs/engine.md
+ * says ≤ 4e-7).
  */
 export const REFERENCE_STEP = 1e-5;
 export const REFERENCE_RTOL = 1e-6;

@@ -23,12 +23,12 @@ import type { PriorPreservation } from './prior.ts';
 export const DEFAULT_FINETUNE_STEPS = 40;
 export const DEFAULT_RELAX_RANK = 4;
 /**
- * Adam's learning rate for the relax term; a setting the world benchmark tuned (DESIGN §3): on the world pack, 40 steps
- * at 1e-2 gave the best identity similarity that kept prompt fidelity (1e-3 barely moved from the prediction; 2e-2 lost
- * the prompt's context).
+ * Adam's learning rate for the relax term; a setting the world benchmark tuned (docs/method.md): on the world pack, 40
+ * steps at 1e-2 gave the best identity similarity that kept prompt fidelity (1e-3 barely moved from the prediction;
+ * 2e-2 lost the prompt's context).
  */
 export const DEFAULT_FINETUNE_LEARNING_RATE = 1e-2;
-/** The identifier in "a [V] face": clients write "[V]" in their prompts (DESIGN §1). */
+/** The identifier in "a [V] face": clients write "[V]" in their prompts (docs/method.md). */
 export const DEFAULT_IDENTIFIER = '[V]';
 export const promptFor = (identifier: string) => `a ${identifier} face`;
 

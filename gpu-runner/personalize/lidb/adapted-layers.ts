@@ -17,7 +17,9 @@ export const UNET_ATTENTION_KINDS = [
   'attn1.to_q', 'attn1.to_k', 'attn1.to_v', 'attn1.to_out.0',
   'attn2.to_q', 'attn2.to_k', 'attn2.to_v', 'attn2.to_out.0',
 ] as const;
-/** CLIP text encoder attention q, k, v, out and MLP fc1, fc2: with the UNet's 128, SD 1.5's 200 layers (DESIGN §3). */
+/**
+ * CLIP text encoder attention q, k, v, out and MLP fc1, fc2: with the UNet's 128, SD 1.5's 200 layers (docs/method.md).
+ */
 export const TEXT_ENCODER_KINDS = [
   'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'mlp.fc1', 'mlp.fc2',
 ] as const;

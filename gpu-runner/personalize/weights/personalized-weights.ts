@@ -4,7 +4,7 @@ import type { AdaptedLayer, AdaptedLayerSelection } from '../lidb/adapted-layers
 import { checkTrainableShape, type LidbTrainable, lidbToLora, type LoraFactors } from '../lidb/delta.ts';
 import type { LidbSettings } from '../lidb/settings.ts';
 
-/** The personalization methods of the API (DESIGN §1): the method and its baselines. */
+/** The personalization methods of the API (docs/method.md): the method and its baselines. */
 export const PERSONALIZATION_METHODS = ['hyperdreambooth', 'dreambooth-lora', 'lidb-zero', 'hyper-only', 'textual-inversion'] as const;
 export type PersonalizationMethod = (typeof PERSONALIZATION_METHODS)[number];
 

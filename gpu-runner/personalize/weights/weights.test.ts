@@ -16,7 +16,10 @@ import { kohyaModuleKey } from './lora-names.ts';
 import { decodeNativeWeights, encodeNativeWeights, type BaseModelStructure } from './native-format.ts';
 import type { PersonalizedWeights, RelaxTerm } from './personalized-weights.ts';
 
-/** The issue's budget for SD 1.5's default LiDB file at fp16: 60 KB (read as KiB; the 30,000 fp16 numbers alone are 60,000 B). */
+/**
+ * The budget for SD 1.5's default LiDB file at fp16 (docs/targets.md): 60 KB (read as KiB; the 30,000 fp16 numbers
+ * alone are 60,000 B).
+ */
 const SD15_FP16_FILE_LIMIT_BYTES = 60 * 1024;
 
 function json(...parts: string[]): unknown {

@@ -1,5 +1,5 @@
 // Events waiting for the edge's acknowledgement, one JSON file each, so a brief edge outage or a restart loses
-// nothing (issue 6). Files are written to a temporary name, fsynced and renamed: a crash leaves either the whole
+// nothing. Files are written to a temporary name, fsynced and renamed: a crash leaves either the whole
 // event or no event, never half of one.
 import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -23,7 +23,9 @@ const HYPERNETWORK_FOLDER = 'hypernetwork';
 export const HYPERNETWORK_CHECKPOINT = join(HYPERNETWORK_FOLDER, 'model.safetensors');
 /** The model card's figures and images inside a pack; outside the pack's digest. */
 export const PACK_CARD_FOLDER = 'card';
-/** Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, DESIGN §3). */
+/**
+ * Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, docs/method.md).
+ */
 const UNTRAINED_HYPERNETWORK_SEED = 0;
 
 /** Where each network's weights live when graphs reference them in place (external data) instead of copying them. */
@@ -32,9 +34,9 @@ export type ExternalWeightDirs = { unet?: string; textEncoder?: string; vae?: st
 export type LoadedPack = {
   dir: string;
   /**
-   * Components whose graphs reference the checkpoint in place (DESIGN §4: ONNX protobufs stop at 2 GiB, SD 1.5's UNet
-   * is 3.4 GB in fp32): their graphs are saved beside the weights before a session opens them, so that folder must be
-   * writable.
+   * Components whose graphs reference the checkpoint in place (docs/engine.md: ONNX protobufs stop at 2 GiB, SD 1.5's
+   * UNet is 3.4 GB in fp32): their graphs are saved beside the weights before a session opens them, so that folder must
+   * be writable.
    */
   externalWeights: ExternalWeightDirs;
   id: string;

@@ -1,6 +1,6 @@
 // The sampler's networks with personalized weights applied: the text encoder and the UNet are built with the LiDB
 // adapter (the same graph injection the finetune trained through, gpu-runner/personalize/lidb/graph-adapter.ts), and
-// the weights are fed as graph inputs, so one session per (shape, adapter layout) serves every subject (DESIGN §4:
+// the weights are fed as graph inputs, so one session per (shape, adapter layout) serves every subject (docs/engine.md:
 // "personalized weights are graph inputs, never baked into a new session"). Sessions come from the engine's session
 // host: CUDA when present (else CPU), built once and cached on disk (gpu-runner/onnx/runtime). Textual-inversion
 // weights enter the same way: the text encoder's token table takes the learned rows and their token ids as inputs

@@ -1,4 +1,4 @@
-// Runs a JobExecutor in a worker thread (issue 6: onnxruntime's `run` blocks the event loop it is called from). The
+// Runs a JobExecutor in a worker thread (onnxruntime's `run` blocks the event loop it is called from). The
 // service sees an ordinary JobExecutor; progress and aborts cross the thread boundary as messages, inputs and
 // outputs move by transfer. If the worker dies, the jobs it held fail (retryable) and the next call starts a new one.
 import { Worker } from 'node:worker_threads';

@@ -51,7 +51,9 @@ export function resultFigures(weights: PersonalizedWeights): Pick<PersonalizeOut
   };
 }
 
-/** The numbers a weight file stores: the LiDB factors, the relax term, TI rows (DESIGN §3: 150 per layer at r = 1). */
+/**
+ * The numbers a weight file stores: the LiDB factors, the relax term, TI rows (docs/method.md: 150 per layer at r = 1).
+ */
 function storedNumbers(weights: PersonalizedWeights): number {
   let count = weights.textualInversion?.embedding.length ?? 0;
   for (const factor of weights.lidb ?? []) count += factor.aTrain.length + factor.bTrain.length;

@@ -1,4 +1,4 @@
-// One error shape for every refusal, the same as the edge's (DESIGN §6): `{error: {code, message, details}}`.
+// One error shape for every refusal, the same as the edge's (docs/api.md): `{error: {code, message, details}}`.
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 

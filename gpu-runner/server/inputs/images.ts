@@ -1,11 +1,11 @@
-// Decoding untrusted image bytes (issue 6 "input safety"): a pixel limit checked before pixels are allocated, only
+// Decoding untrusted image bytes before any work starts: a pixel limit checked before pixels are allocated, only
 // the formats the edge accepts, truncated files refused instead of silently padded with grey.
 import sharp from 'sharp';
 import { LIMITS } from '../../../edge/contract/index.ts';
 import { InvalidInputError, type RgbImage } from '../jobs/executor.ts';
 
 const ACCEPTED_FORMATS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
-/** A face photo smaller than this holds too little to personalize from (the edge refuses it too, issue 2). */
+/** A face photo smaller than this holds too little to personalize from (the edge refuses it too, docs/api.md). */
 export const MIN_INPUT_IMAGE_SIDE = LIMITS.minImageSide;
 
 export type ImageExpectation = {

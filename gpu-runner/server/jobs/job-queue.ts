@@ -1,5 +1,5 @@
-// A bounded in-memory queue with a fixed number of execution slots (issue 6: one job per GPU by default; a full
-// queue answers 503 with Retry-After; duplicate job ids accepted once). The queue owns job state; what running a
+// A bounded in-memory queue with a fixed number of execution slots (one job per GPU by default, docs/architecture.md; a
+// full queue answers 503 with Retry-After; duplicate job ids accepted once). The queue owns job state; what running a
 // job means is the `run` function given to it.
 import type { JobRequest, RunnerError } from '../../../edge/contract/index.ts';
 

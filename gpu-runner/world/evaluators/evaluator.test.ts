@@ -6,8 +6,8 @@ import { HEADS } from './heads.ts';
 import { identitySimilarity, promptFidelity, referenceSimilarity, WorldEvaluator, type ImageScores } from './evaluator.ts';
 
 /**
- * Held-out accuracy the committed evaluator must keep on fresh renders of test identities (issue 8 asks to report
- * it). Chance is 1/classes. Identity heads sit lower than context heads by the world's design: a hat hides most
+ * Held-out accuracy the committed evaluator must keep on fresh renders of test identities (docs/world.md: it is
+ * reported). Chance is 1/classes. Identity heads sit lower than context heads by the world's design: a hat hides most
  * hair styles and colours, sketches keep colours faintly, and 32 px leaves a mole a few pixels.
  */
 const MIN_HEAD_ACCURACY: Record<string, number> = {

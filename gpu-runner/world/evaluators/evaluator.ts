@@ -1,5 +1,5 @@
 // The trained evaluator at inference: embeddings and per-head probabilities for images, and the paper's metrics in
-// this world (DESIGN §7): identity similarity (face-recognition-like), prompt fidelity (CLIP-T-like) and reference
+// this world (docs/world.md): identity similarity (face-recognition-like), prompt fidelity (CLIP-T-like) and reference
 // similarity (DINO/CLIP-I-like).
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

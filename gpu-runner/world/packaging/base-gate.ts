@@ -1,5 +1,5 @@
-// The base model's quality gate (issue 8: "the base model follows captions: background, hat, style and identity words
-// well above chance on held-out prompts"). Prompts describe TEST identities (never trained on) in words, in the
+// The base model's quality gate (docs/world.md: "the base model follows captions: background, hat, style and identity
+// words well above chance on held-out prompts"). Prompts describe TEST identities (never trained on) in words, in the
 // benchmark's held-out contexts; images come from the pack with the benchmark's sampler code (DDIM 25 steps, CFG 4)
 // and are read by the world evaluator (trained on renders only). Per head: accuracy against the caption's truth, its
 // chance level, and the world's own renders of the same prompts as the ceiling.
@@ -28,7 +28,7 @@ export interface BaseGateSettings {
   readonly threads?: number;
 }
 
-/** Issue 8's sampling settings (DDIM 25 steps, CFG 4) on 16 identities × 9 contexts = 144 prompts. */
+/** The gate's sampling settings (DDIM 25 steps, CFG 4, docs/world.md) on 16 identities × 9 contexts = 144 prompts. */
 export const BASE_GATE_SETTINGS: BaseGateSettings = { identities: 16, contexts: PROMPT_CONTEXTS.length, imagesPerPrompt: 1, samplerSteps: 25, guidanceScale: 4, seed: 1 };
 
 /**

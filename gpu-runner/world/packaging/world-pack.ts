@@ -1,6 +1,6 @@
-// The world pack (issue 8): the tiny model pack trained on the synthetic face world, committed in the diffusers layout
-// at gpu-runner/world/pack/. Its stages land one by one (vae/, then unet/ + text_encoder/, then hypernetwork/); the
-// product uses it only once every part a pipeline needs is there, and the random tiny pack until then.
+// The world pack (docs/world.md): the tiny model pack trained on the synthetic face world, committed in the diffusers
+// layout at gpu-runner/world/pack/. Its stages land one by one (vae/, then unet/ + text_encoder/, then hypernetwork/);
+// the product uses it only once every part a pipeline needs is there, and the random tiny pack until then.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,10 @@ export const WORLD_PACK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
 /** Distinct from the random tiny pack's id (`hdb-tiny-sd15-random-v2`): weight files record which base they were made for. */
 export const WORLD_PACK_ID = 'hdb-world-faces-32px-v1';
 
-/** Issue 8: the final pack committed in the diffusers layout, ≤ 25 MB in all (decimal megabytes, the stricter reading). */
+/**
+ * The final pack committed in the diffusers layout, ≤ 25 MB in all (decimal megabytes, the stricter reading;
+ * docs/world.md).
+ */
 export const WORLD_PACK_MAX_BYTES = 25_000_000;
 
 /** The files a diffusers pipeline (and the runner) needs, relative to the pack root. The hypernetwork is optional. */
@@ -54,7 +57,7 @@ export function packBytes(dir: string): number {
   return packFiles(dir).reduce((sum, file) => sum + file.bytes, 0);
 }
 
-/** Throws when the pack is over issue 8's budget, naming the largest files. */
+/** Throws when the pack is over its budget, naming the largest files. */
 export function assertPackWithinBudget(dir: string, limit = WORLD_PACK_MAX_BYTES): number {
   const total = packBytes(dir);
   if (total > limit) {

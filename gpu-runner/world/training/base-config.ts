@@ -1,8 +1,9 @@
-// The world pack's base model (issue 8, stage 2): a UNet2DConditionModel with SD 1.5's block types at small widths for
-// the world VAE's 8 × 8 × 4 latents, and a CLIP-architecture text encoder with the real CLIP vocabulary (49408 tokens,
-// the bundled tokenizer) and SD 1.5's 77 positions (the product's pipeline always feeds 77 tokens). Both are trained
-// jointly from scratch by our engine (`train-base.ts`). Folder layout (diffusers): `unet/config.json` +
-// `unet/diffusion_pytorch_model.safetensors`, `text_encoder/config.json` + `text_encoder/model.safetensors`, beside `vae/`.
+// The world pack's base model (stage 2, docs/world.md): a UNet2DConditionModel with SD 1.5's block types at small
+// widths for the world VAE's 8 × 8 × 4 latents, and a CLIP-architecture text encoder with the real CLIP vocabulary
+// (49408 tokens, the bundled tokenizer) and SD 1.5's 77 positions (the product's pipeline always feeds 77 tokens). Both
+// are trained jointly from scratch by our engine (`train-base.ts`). Folder layout (diffusers): `unet/config.json` +
+// `unet/diffusion_pytorch_model.safetensors`, `text_encoder/config.json` + `text_encoder/model.safetensors`, beside
+// `vae/`.
 //
 // Size budget: the whole pack (VAE 1.9 MB + UNet + text encoder + hypernetwork) ≤ 25 MB in fp16. Counted by
 // `baseParameterCounts()`: UNet 5.84 M, text encoder 3.32 M (3.16 M of it the token embedding) → 18.3 MB in fp16,

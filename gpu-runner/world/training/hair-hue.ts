@@ -1,6 +1,6 @@
-// Hair hue, for issue 8's VAE gate ("hue error < 15°"): which pixels are hair is found by rendering the same sample
-// with the hair painted another colour (pixels that change are hair: scalp, eyebrows, beard), and the hue compared is
-// that of the mean colour over those pixels, in the original and in its reconstruction.
+// Hair hue, for the VAE gate ("hue error < 15°", docs/world.md): which pixels are hair is found by rendering the same
+// sample with the hair painted another colour (pixels that change are hair: scalp, eyebrows, beard), and the hue
+// compared is that of the mean colour over those pixels, in the original and in its reconstruction.
 import { HAIR_COLOURS, type Rgb } from '../attributes.ts';
 import { renderSample, type Sample } from '../dataset.ts';
 import type { RgbImage } from '../render.ts';

@@ -1,8 +1,9 @@
-// Trains the world's base model (issue 8, stage 2): UNet + CLIP-architecture text encoder jointly, from scratch, with
-// our engine, on cached VAE latents of TRAIN-identity renders. Epsilon-prediction MSE with min-SNR-5 weighting over
-// SD 1.5's 1000 DDPM steps, 10% empty captions (for CFG), AdamW + warm-up + cosine + clipping, and an EMA of the
-// weights kept as an optimizer slot (so it is in every checkpoint and resumes exactly). Batches, timesteps, noise and
-// dropout are pure functions of the step: a resumed run continues exactly as the uninterrupted one would.
+// Trains the world's base model (the world pack's stage 2, docs/world.md): UNet + CLIP-architecture text encoder
+// jointly, from scratch, with our engine, on cached VAE latents of TRAIN-identity renders. Epsilon-prediction MSE with
+// min-SNR-5 weighting over SD 1.5's 1000 DDPM steps, 10% empty captions (for CFG), AdamW + warm-up + cosine +
+// clipping, and an EMA of the weights kept as an optimizer slot (so it is in every checkpoint and resumes exactly).
+// Batches, timesteps, noise and dropout are pure functions of the step: a resumed run continues exactly as the
+// uninterrupted one would.
 // `npm run world:train-base -- [--run-dir D] [--vae DIR] [--steps N] [--batch B] [--init CHECKPOINT] [--max-minutes M]
 //   [--measure 16,32,64]`
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -24,7 +25,7 @@ export const DEFAULT_WORLD_VAE_DIR = join(REPO_ROOT, 'gpu-runner', 'world', 'pac
 export const LATEST_CHECKPOINT = 'latest.safetensors';
 export const PROGRESS_FILE = 'progress.jsonl';
 
-/** Issue 8's settings that trained a base model stably; steps and batch chosen by `--measure` on this machine. */
+/** Settings that trained a base model stably (docs/world.md); steps and batch chosen by `--measure` on this machine. */
 export const baseTrainingSettingsSchema = z.object({
   steps: z.number().int().positive(),
   batch: z.number().int().positive(),

@@ -1,6 +1,7 @@
-// Trains the world's VAE with our engine on renders of TRAIN identities (issue 8, stage 1). Resumable: checkpoints
-// every N steps hold parameters, AdamW state, step and settings; batches and reparameterization noise are pure
-// functions of the step, so a resumed run continues exactly as the uninterrupted one would. Progress: JSON lines.
+// Trains the world's VAE with our engine on renders of TRAIN identities (the world pack's stage 1, docs/world.md).
+// Resumable: checkpoints every N steps hold parameters, AdamW state, step and settings; batches and reparameterization
+// noise are pure functions of the step, so a resumed run continues exactly as the uninterrupted one would. Progress:
+// JSON lines.
 // `npm run world:train-vae -- [--run-dir D] [--steps N] [--batch B] [--lr L] [--warmup W] [--init PACK_DIR_OR_SAFETENSORS] [--eye-weight E]
 //   [--max-minutes M] [--checkpoint-every K]`. `--init` fine-tunes from existing weights (e.g. the committed fp16 pack,
 //   upcast to float32) instead of a fresh init.
@@ -24,8 +25,9 @@ export const LATEST_CHECKPOINT = 'latest.safetensors';
 export const PROGRESS_FILE = 'progress.jsonl';
 
 /**
- * Issue 8's settings that trained a VAE stably (AdamW lr 1e-3, weight decay 0.01, warm-up, clip 1.0, MSE + L1 +
- * 1e-5 · mean KL); steps and batch sized by measuring this machine (≈ 1.7 s per step of 16 at 32 px on 2 shared cores).
+ * The settings that trained a VAE stably in the feasibility runs (docs/world.md: AdamW lr 1e-3, weight decay 0.01,
+ * warm-up, clip 1.0, MSE + L1 + 1e-5 · mean KL); steps and batch sized by measuring this machine (≈ 1.7 s per step of
+ * 16 at 32 px on 2 shared cores).
  */
 export const vaeTrainingSettingsSchema = z.object({
   steps: z.number().int().positive(),

@@ -1,8 +1,8 @@
 // The world's VAE: AutoencoderKL with SD 1.5's topology (DownEncoderBlock2D / UpDecoderBlock2D, a mid-block with one
 // attention, 4 latent channels) at tiny widths, for the world's 32 px renders. Three levels make it ×4, so latents are
-// 8 × 8 × 4, the latent size the tiny pack's UNet works at. Issue 8's feasibility run: a 64 px world with a ×4 VAE was
-// still blurry after 11 minutes; 32 px with large features costs ≈ 4× less per sample, so the same CPU time buys 4× the
-// samples (measured by `npm run world:train-vae -- --measure`).
+// 8 × 8 × 4, the latent size the tiny pack's UNet works at. A feasibility run (docs/world.md): a 64 px world with a ×4
+// VAE was still blurry after 11 minutes; 32 px with large features costs ≈ 4× less per sample, so the same CPU time
+// buys 4× the samples (measured by `npm run world:train-vae -- --measure`).
 import { parseVaeConfig, type VaeConfig } from '../../models/vae/config.ts';
 import { planVae, type VaePlan } from '../../models/vae/plan.ts';
 

@@ -1,4 +1,4 @@
-// The VAE's quality gate (issue 8): does a reconstruction keep identity? Measured on renders of held-out TEST
+// The VAE's quality gate (docs/world.md): does a reconstruction keep identity? Measured on renders of held-out TEST
 // identities with the world evaluator (trained on renders only): hair hue error < 15°, eye-colour agreement > 90%
 // (the evaluator's eye_colour head on the reconstruction vs on the original), plus PSNR and the other identity heads'
 // agreement for context. `npm run world:vae-gate -- --checkpoint F | --pack D [--count N] [--grid out.png]`
@@ -19,7 +19,7 @@ import { readVaePack, roundToFloat16 } from './vae-params.ts';
 import { VaeReconstructor } from './vae-reconstruct.ts';
 import { readVaeCheckpoint } from './train-vae.ts';
 
-/** Issue 8's thresholds. */
+/** The gate's thresholds (docs/world.md). */
 export const VAE_GATE = { maxHairHueErrorDegrees: 15, minEyeColourAgreement: 0.9 } as const;
 export const DEFAULT_GATE_SAMPLES = 256;
 const GRID_PAIRS = 32;

@@ -1,6 +1,6 @@
 // The VAE's training graph and its reconstruction graph, built from the SD 1.5 builders (models/vae/build.ts).
 // Training: encode → z = mean + std · noise (the reparameterization trick; the noise is a graph input, seeded per step,
-// so a resumed run sees the same noise) → decode → loss = MSE + L1 + klWeight · mean KL (issue 8's settings).
+// so a resumed run sees the same noise) → decode → loss = MSE + L1 + klWeight · mean KL (docs/world.md).
 import { abs, add, Graph, mul, reduceMean, sub, type Value } from '../../onnx/index.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph, VAE_DECODE, VAE_ENCODE } from '../../models/vae/build.ts';
 import { vaeInventory } from '../../models/vae/inventory.ts';
@@ -20,7 +20,7 @@ export interface VaeTrainingGraph {
 
 /**
  * Mean over latent elements of KL(N(μ, σ²) ‖ N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) (LDM's DiagonalGaussianDistribution,
- * averaged instead of summed: issue 8's "1e-5 · mean KL").
+ * averaged instead of summed: the "1e-5 · mean KL" of docs/world.md).
  */
 function meanKl(mean: Value, logvar: Value, std: Value): Value {
   const terms = sub(add(mul(mean, mean), mul(std, std)), add(logvar, 1));

@@ -1,4 +1,4 @@
-// A face photo for uploads: a PNG rendered by the synthetic world (DESIGN §7), the same every run.
+// A face photo for uploads: a PNG rendered by the synthetic world (docs/world.md), the same every run.
 import { DEFAULT_WORLD, encodePng, sampleAt } from '../../../gpu-runner/world/index.ts';
 
 /** Uploads need 64 px a side at least (edge image limits); 128 px keeps the face legible. */
