@@ -1,5 +1,6 @@
 // gpu-runner/Dockerfile cannot be built here (no Docker engine): it is linted with dockerfile-utils (the parser and
-// validator behind the VS Code Docker extension), and the properties issue 6 asks for are checked on its instructions.
+// validator behind the VS Code Docker extension), and the container properties the runner needs (docs/architecture.md)
+// are checked on its instructions.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +56,12 @@ describe('gpu-runner/Dockerfile', () => {
     expect(args('ENV')).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
     expect(text).not.toMatch(/ONNXRUNTIME_NODE_INSTALL=skip/);
     expect(args('RUN').some((run) => run.includes('npm ci') && run.includes('libonnxruntime_providers_cuda.so'))).toBe(true);
+  });
+
+  it('carries the world pack, the default pack of an empty RUNNER_MODEL_DIR, and checks it is complete', () => {
+    expect(args('COPY')).toContain('gpu-runner ./gpu-runner');
+    expect(args('RUN').some((run) => run.includes('world-pack.ts') && run.includes('missingPackFiles'))).toBe(true);
+    expect(text).not.toMatch(/pack:tiny/);
   });
 
   it('runs as a non-root user with the model folder as a volume, a health check and SIGTERM', () => {
