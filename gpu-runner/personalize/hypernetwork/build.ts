@@ -92,6 +92,8 @@ export interface HypernetworkOutputs {
   readonly factors: { aTrain: Value; bTrain: Value }[];
   /** θ_K, the refined weight tokens [B, L, d]. */
   readonly weightTokens: Value;
+  /** The encoder's class token [B, width]: the face's summary, read by phase 1's optional attribute probe. */
+  readonly faceSummary: Value;
 }
 
 export function buildHypernetwork(p: HypernetworkParams, config: HypernetworkConfig, heads: readonly HeadLayout[], pixels: Value): HypernetworkOutputs {
@@ -114,7 +116,8 @@ export function buildHypernetwork(p: HypernetworkParams, config: HypernetworkCon
     const delta = dense(p, 'decoder.delta_proj', slice(x, [faceCount], [faceCount + layers], [1]), d, d);
     theta = theta ? add(theta, delta) : delta;
   }
-  const thetaK = theta!;
+  const faceSummary = reshape(slice(encoded, [0], [1], [1]), [batch, config.encoder.width]);
+  const thetaK = config.faceSkip ? add(theta!, reshape(dense(p, 'face_skip', faceSummary, config.encoder.width, d), [batch, 1, d])) : theta!;
   const factors = heads.map((head, i) => {
     const token = reshape(slice(thetaK, [i], [i + 1], [1]), [batch, d]);
     const out = dense(p, `heads.${i}`, token, d, head.aSize + head.bSize);
@@ -123,5 +126,5 @@ export function buildHypernetwork(p: HypernetworkParams, config: HypernetworkCon
       bTrain: reshape(slice(out, [head.aSize], [head.aSize + head.bSize], [1]), [batch, ...head.bShape]),
     };
   });
-  return { factors, weightTokens: thetaK };
+  return { factors, weightTokens: thetaK, faceSummary };
 }

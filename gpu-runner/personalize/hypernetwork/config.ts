@@ -42,6 +42,11 @@ export const hypernetworkConfigSchema = z
     decoderMlpRatio: z.number().positive().default(4),
     iterations: positiveInt.default(DEFAULT_ITERATIONS),
     headInitStd: z.number().positive().default(DEFAULT_HEAD_INIT_STD),
+    /**
+     * Adds a linear map of the encoder's class token to every refined weight token before the heads: a direct path
+     * from who is in the photo to each layer's factors, beside the decoder's attention (docs/hypernetwork.md).
+     */
+    faceSkip: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.encoder.imageSize % c.encoder.patchSize !== 0) ctx.addIssue({ code: 'custom', message: 'encoder.imageSize must be a multiple of encoder.patchSize', path: ['encoder'] });

@@ -48,6 +48,7 @@ export function hypernetworkInventory(config: HypernetworkConfig, heads: readonl
   for (let i = 0; i < config.decoderDepth; i++) transformerBlock(inventory, `decoder.blocks.${i}`, tokenDim, config.decoderMlpRatio);
   inventory.norm('decoder.norm', tokenDim);
   inventory.linear('decoder.delta_proj', tokenDim, tokenDim);
+  if (config.faceSkip) inventory.linear('face_skip', width, tokenDim);
   heads.forEach((head, i) => inventory.linear(`heads.${i}`, tokenDim, head.aSize + head.bSize));
   return inventory.build();
 }
@@ -55,8 +56,17 @@ export function hypernetworkInventory(config: HypernetworkConfig, heads: readonl
 /**
  * Seeded initial values: norms weight 1 / bias 0, other biases 0, the per-layer heads N(0, headInitStd²), every other
  * weight N(0, 0.02²) (timm). Each tensor draws from its own named stream, so adding a layer changes no other tensor.
+ *
+ * With `heads`, each head's bias starts where LiDB from zero starts: A_train N(0, 1/a′), B_train 0, so ΔW = 0 but
+ * ∂L/∂B_train ≠ 0. With every head near zero instead, ΔW = A·B sits at a saddle (both factors' gradients vanish with
+ * the other factor) and training barely moves the prediction (docs/hypernetwork.md).
  */
-export function initHypernetworkParams(config: HypernetworkConfig, inventory: readonly ParameterSpec[], seed: number): Map<string, Float32Array> {
+export function initHypernetworkParams(
+  config: HypernetworkConfig,
+  inventory: readonly ParameterSpec[],
+  seed: number,
+  heads?: readonly HeadLayout[],
+): Map<string, Float32Array> {
   const params = new Map<string, Float32Array>();
   for (const { name, shape } of inventory) {
     const n = numelOf(shape);
@@ -67,5 +77,10 @@ export function initHypernetworkParams(config: HypernetworkConfig, inventory: re
     else values = fillGaussianFloat32(namedRng(seed, `hypernetwork-init/${name}`), n, name.startsWith('heads.') ? config.headInitStd : VIT_INIT_STD);
     params.set(name, values);
   }
+  heads?.forEach((head, i) => {
+    const bias = params.get(`heads.${i}.bias`);
+    if (!bias || bias.length !== head.aSize + head.bSize) throw new Error(`hypernetwork init: heads.${i}.bias does not match its layer's LiDB layout`);
+    bias.set(fillGaussianFloat32(namedRng(seed, `hypernetwork-init/heads.${i}.bias/A_train`), head.aSize, 1 / Math.sqrt(head.aShape[1])));
+  });
   return params;
 }

@@ -4,25 +4,33 @@
 // terminal, JSON lines otherwise (`--progress tty|json`); results are files, so runs resume where they stopped.
 //   pre-optimize --out DIR [--identities N] [--split train|validation] [--steps N] [--lr X] [--identifier T]
 //                [--eval-samples N] [--shard I/N | --workers N]            one LiDB file + record per identity, manifest.json
+//   pretrain-encoder --out FILE [--identities N] [--validation N] [--photos N] [--steps N] [--batch N] [--lr X]
+//                [--config FILE]                                         the face encoder trained on attribute labels,
+//                                                                          written as a hypernetwork checkpoint (train --init)
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
-//         [--config FILE]                                                  hypernetwork checkpoint (default: the pack's);
-//                                                                          --config: a fresh hypernetwork of that JSON config
+//         [--config FILE | --init FILE] [--views N --inputs N] [--attribute-weight X]   hypernetwork checkpoint (default: the pack's);
+//                                                                          --config: a fresh hypernetwork of that JSON config;
+//                                                                          --views: fit N other captioned renders per
+//                                                                          identity (N input photos each), not the input;
+//                                                                          --attribute-weight: γ of the attribute probe
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/model-pack.ts';
 import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
-import { encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
+import { decodeHypernetworkCheckpoint, encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
+import { pretrainFaceEncoder } from './pretrain-encoder.ts';
 import { parseHypernetworkConfig } from '../hypernetwork/config.ts';
 import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../hypernetwork/inventory.ts';
 import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
 import { runShardPool } from './pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
-import { preparePhase1Subject, trainHypernetwork } from './train-hypernetwork.ts';
-import { assertHeldOut, worldIdentityImages } from './world-identities.ts';
+import { encoderPixels, preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
+import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from './world-identities.ts';
 import { DEFAULT_WORLD } from '../../world/dataset.ts';
+import { sampleIdentity } from '../../world/sample.ts';
 
 /** The identities are the world's, whose pretraining captions carry this identifier ("a photo of a sks face, …"). */
 const DEFAULT_IDENTIFIER = DEFAULT_WORLD.identifier;
@@ -53,6 +61,13 @@ const { positionals, values } = parseArgs({
     resume: { type: 'boolean', default: false },
     seed: { type: 'string', default: '0' },
     config: { type: 'string' },
+    views: { type: 'string', default: '0' },
+    inputs: { type: 'string', default: '1' },
+    'attribute-weight': { type: 'string', default: '0' },
+    init: { type: 'string' },
+    'teacher-weight': { type: 'string', default: '0' },
+    schedule: { type: 'string', default: 'constant' },
+    photos: { type: 'string', default: '16' },
   },
 });
 
@@ -85,13 +100,34 @@ const progressFor = (label: string) => createProgress(label, { ...(progressMode 
 const command = positionals[0];
 const pack = await loadModelPack(values.pack, (message) => process.stderr.write(`${message}\n`));
 const seed = int('seed', values.seed) ?? 0;
-const model = values.config ? withFreshHypernetwork(pack.model, values.config, seed) : pack.model;
+if (values.config && values.init) throw new Error('--config and --init both name the starting hypernetwork: pass one');
+const model = values.config ? withFreshHypernetwork(pack.model, values.config, seed) : values.init ? withHypernetworkFrom(pack.model, values.init) : pack.model;
+
+/** The pack's model with the hypernetwork of a checkpoint file (e.g. one whose encoder `pretrain-encoder` trained). */
+function withHypernetworkFrom(base: typeof pack.model, file: string): typeof pack.model {
+  const checkpoint = decodeHypernetworkCheckpoint(new Uint8Array(readFileSync(file)), base.layers.map((layer) => layer.name), (config, lidb) => hypernetworkInventory(config, headLayouts(base.layers, lidb)));
+  const heads = headLayouts(base.layers, checkpoint.lidb);
+  return { ...base, hypernetwork: { config: checkpoint.config, heads, params: checkpoint.params } };
+}
+
+/** Writes `params` as the model's hypernetwork checkpoint. */
+function writeHypernetwork(file: string, params: ReadonlyMap<string, Float32Array>, info: Record<string, string>): void {
+  const hyper = model.hypernetwork!;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    encodeHypernetworkCheckpoint(
+      { config: hyper.config, lidb: model.lidb, selection: model.selection, layerNames: model.layers.map((l) => l.name), params: new Map(params), info },
+      hypernetworkInventory(hyper.config, hyper.heads),
+    ),
+  );
+}
 
 /** The pack's model with a newly initialized hypernetwork of another size (the pack's own is replaced on --out). */
 function withFreshHypernetwork(base: typeof pack.model, file: string, initSeed: number): typeof pack.model {
   const config = parseHypernetworkConfig(JSON.parse(readFileSync(file, 'utf8')));
   const heads = base.hypernetwork?.heads ?? headLayouts(base.layers, base.lidb);
-  return { ...base, hypernetwork: { config, heads, params: initHypernetworkParams(config, hypernetworkInventory(config, heads), initSeed) } };
+  return { ...base, hypernetwork: { config, heads, params: initHypernetworkParams(config, hypernetworkInventory(config, heads), initSeed, heads) } };
 }
 const count = int('identities', values.identities) ?? 16;
 
@@ -138,17 +174,40 @@ if (command === 'pre-optimize') {
   progress.event('manifest', { outDir: values.out, ...manifest.summary });
 } else if (command === 'train') {
   const beta = real('beta', values.beta) ?? 0;
+  const gamma = real('attribute-weight', values['attribute-weight']) ?? 0;
+  const teacherWeight = real('teacher-weight', values['teacher-weight']) ?? 0;
+  const lrSchedule = values.schedule;
+  if (lrSchedule !== 'constant' && lrSchedule !== 'cosine') throw new Error(`--schedule must be constant or cosine, got ${lrSchedule}`);
+  if (teacherWeight > 0 && !(Number(values.views) > 0)) throw new Error('--teacher-weight needs --views: the teacher reads each view\'s description');
+  const viewCount = int('views', values.views) ?? 0;
+  const inputCount = int('inputs', values.inputs) ?? 1;
+  const identifier = values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER;
+  if (viewCount > 0 && beta > 0) throw new Error('--views trains on captioned views without pre-optimized targets: use --beta 0');
+  if (inputCount < 1) throw new Error('--inputs must be at least 1');
   const identities = worldIdentityImages('train', count);
-  const train = await Promise.all(
-    identities.map(async (identity) => {
-      const target = beta > 0 && values.lidb ? readPreOptimized(model, values.lidb, identity.id).lidb : undefined;
-      if (beta > 0 && !(values.lidb && existsSync(preOptimizedPath(values.lidb, identity.id)))) throw new Error(`--beta > 0 needs --lidb with ${identity.id}'s pre-optimized file`);
-      return preparePhase1Subject(model, identity.image, target ? { target } : {});
-    }),
-  );
   const heldOut = worldIdentityImages('validation', int('validation', values.validation) ?? 4);
   assertHeldOut(identities, heldOut);
-  const validation = await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
+  /** Per identity, one subject per input photo, all sharing the identity's captioned views and labels. */
+  const viewSubjects = async (split: 'train' | 'validation', n: number, inputs: number) => {
+    const people = worldPhase1Identities(split, n, { inputs, views: viewCount, identifier });
+    const subjects = [];
+    for (const person of people) {
+      const views = await Promise.all(person.views.map((v) => preparePhase1View(model, v.image, v.caption, teacherWeight > 0 ? v.description : undefined)));
+      for (const input of person.inputs) subjects.push(await preparePhase1Subject(model, input, { views, labels: person.labels }));
+    }
+    return subjects;
+  };
+  const train =
+    viewCount > 0
+      ? await viewSubjects('train', count, inputCount)
+      : await Promise.all(
+          identities.map(async (identity) => {
+            const target = beta > 0 && values.lidb ? readPreOptimized(model, values.lidb, identity.id).lidb : undefined;
+            if (beta > 0 && !(values.lidb && existsSync(preOptimizedPath(values.lidb, identity.id)))) throw new Error(`--beta > 0 needs --lidb with ${identity.id}'s pre-optimized file`);
+            return preparePhase1Subject(model, identity.image, { ...(target ? { target } : {}), ...(gamma > 0 ? { labels: worldAttributeLabels(sampleIdentity(DEFAULT_WORLD.seed, worldIdentityNumber(identity.id))) } : {}) });
+          }),
+        );
+  const validation = viewCount > 0 ? await viewSubjects('validation', heldOut.length, 1) : await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
   const steps = int('steps', values.steps) ?? 100;
   if (values.checkpoint) {
     // A resume continues the optimizer's trajectory: refuse one whose settings or data differ from the checkpoint's run.
@@ -157,7 +216,7 @@ if (command === 'pre-optimize') {
       baseModel: { id: model.id, sha256: model.sha256 },
       hypernetwork: model.hypernetwork!.config,
       lidb: model.lidb,
-      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, seed, identifier: values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER, identities: count, validation: heldOut.map((v) => v.id) },
+      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, gamma, teacherWeight, schedule: lrSchedule, ...(lrSchedule === 'cosine' ? { steps } : {}), views: viewCount, inputs: inputCount, seed, identifier, identities: count, validation: heldOut.map((v) => v.id) },
     }, `the checkpoint ${values.checkpoint}`, !(values.resume && existsSync(values.checkpoint)));
   }
   const progress = progressFor('train hypernetwork');
@@ -166,11 +225,14 @@ if (command === 'pre-optimize') {
     steps,
     batchSize: int('batch', values.batch) ?? 2,
     beta,
+    ...(gamma > 0 ? { gamma, attributeGroups: WORLD_ATTRIBUTE_GROUPS } : {}),
+    teacherWeight,
+    schedule: lrSchedule,
     seed,
     ...(values.lr ? { learningRate: real('lr', values.lr)! } : {}),
     alpha: real('alpha', values.alpha) ?? 1,
     // The pre-optimized weights were learned for one identifier: train with it unless told otherwise.
-    identifier: values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER,
+    identifier,
     ...(values.checkpoint ? { checkpointPath: values.checkpoint, checkpointEvery: int('checkpoint-every', values['checkpoint-every']) ?? 10, resume: values.resume && existsSync(values.checkpoint) } : {}),
     validationEvery: int('validation-every', values['validation-every']) ?? 10,
     onProgress: (p) => {
@@ -179,22 +241,46 @@ if (command === 'pre-optimize') {
       lastStep = now;
       if (values.log) appendFileSync(values.log, `${JSON.stringify({ time: new Date().toISOString(), ...p, seconds })}\n`);
       if (p.validationLoss !== undefined) progress.event('validation', { step: p.step, heldOutDiffusionLoss: p.validationLoss });
-      progress.update({ done: p.step, total: p.steps, fields: { loss: p.loss, diffusion: p.diffusionLoss, ...(p.l2Loss !== undefined ? { l2: p.l2Loss } : {}), 'sec/step': seconds } });
+      progress.update({ done: p.step, total: p.steps, fields: { loss: p.loss, diffusion: p.diffusionLoss, ...(p.l2Loss !== undefined ? { l2: p.l2Loss } : {}), ...(p.attributeLoss !== undefined ? { attributes: p.attributeLoss } : {}), 'sec/step': seconds } });
     },
   });
   progress.finish();
-  const hyper = model.hypernetwork!;
   const out = values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(
-    out,
-    encodeHypernetworkCheckpoint(
-      { config: hyper.config, lidb: model.lidb, selection: model.selection, layerNames: model.layers.map((l) => l.name), params: result.params, info: { steps: String(steps), beta: String(beta), identities: String(count) } },
-      hypernetworkInventory(hyper.config, hyper.heads),
-    ),
-  );
+  writeHypernetwork(out, result.params, { steps: String(steps), beta: String(beta), gamma: String(gamma), teacher_weight: String(teacherWeight), views: String(viewCount), inputs: String(inputCount), identities: String(count) });
   console.log(JSON.stringify({ checkpoint: out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
+} else if (command === 'pretrain-encoder') {
+  if (!values.out) throw new Error('pretrain-encoder needs --out FILE');
+  const hyper = model.hypernetwork!;
+  const photos = int('photos', values.photos) ?? 16;
+  const labelled = async (split: 'train' | 'validation', n: number, perIdentity: number) => {
+    const faces = [];
+    for (const person of worldPhase1Identities(split, n, { inputs: perIdentity, views: 0, identifier: DEFAULT_IDENTIFIER })) {
+      for (const input of person.inputs) faces.push({ pixels: await encoderPixels(model, input), labels: person.labels });
+    }
+    return faces;
+  };
+  const faces = await labelled('train', count, photos);
+  const validation = await labelled('validation', int('validation', values.validation) ?? 4, 4);
+  const steps = int('steps', values.steps) ?? 2000;
+  const progress = progressFor('pretrain face encoder');
+  const result = await pretrainFaceEncoder(hyper.config, hyper.params, faces, {
+    steps,
+    batchSize: int('batch', values.batch) ?? 64,
+    learningRate: real('lr', values.lr) ?? 1e-3,
+    groups: WORLD_ATTRIBUTE_GROUPS,
+    seed,
+    validation,
+    validationEvery: int('validation-every', values['validation-every']) ?? 250,
+    onProgress: (p) => {
+      if (values.log) appendFileSync(values.log, `${JSON.stringify({ time: new Date().toISOString(), ...p })}\n`);
+      if (p.validationAccuracy !== undefined) progress.event('validation', { step: p.step, heldOutAttributeAccuracy: p.validationAccuracy });
+      progress.update({ done: p.step, total: p.steps, fields: { loss: p.loss } });
+    },
+  });
+  progress.finish();
+  writeHypernetwork(values.out, result.params, { encoder_pretraining: JSON.stringify({ steps, faces: faces.length, identities: count, validation: result.validation.at(-1) ?? null }) });
+  console.log(JSON.stringify({ checkpoint: values.out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
 } else {
-  throw new Error('usage: npm run phase1 -- <pre-optimize | train> [options] (see gpu-runner/personalize/phase1/cli.ts)');
+  throw new Error('usage: npm run phase1 -- <pre-optimize | pretrain-encoder | train> [options] (see gpu-runner/personalize/phase1/cli.ts)');
 }
 await shutdownSharedSessionHost();

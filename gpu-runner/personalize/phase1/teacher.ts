@@ -1,0 +1,45 @@
+// The base model's own noise prediction, as phase 1's teacher: given a noisy latent and a caption that describes the
+// person in words ("a photo of a face with red hair, …"), the base model's ε is what the personalized model should
+// predict for the same latent under the identifier caption ("a photo of a sks face, …"). Unlike the sampled noise,
+// this target has no variance from the draw, so the gradient carries the identity alone (docs/hypernetwork.md).
+import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
+import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
+import { type GraphSession, openGraphSession } from '../../models/session.ts';
+import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
+import { isExternal, saveModel } from '../../onnx/index.ts';
+import { BindingGraph } from '../finetune/diffusion-loss-graph.ts';
+import type { PersonalizationModel } from '../model.ts';
+
+const TEACHER_OUTPUT = 'teacher_noise';
+
+export interface NoiseTeacher {
+  /** ε̂ of the base model for `batch` samples: ids [batch, 77], noisy latents [batch, C, H, W], timesteps [batch]. */
+  predict(ids: readonly number[], noisy: Float32Array, timesteps: Float32Array): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+export async function openNoiseTeacher(model: PersonalizationModel, batch: number, threads?: number): Promise<NoiseTeacher> {
+  const g = new BindingGraph('phase1_teacher');
+  const text = buildClipTextGraph(model.textEncoder.config, model.paramSources.textEncoder, { batch, length: CLIP_MAX_LENGTH, graph: g });
+  g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
+  const side = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
+  const channels = model.unet.plan.config.inChannels;
+  const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, { batch, height: side, width: side, textLength: CLIP_MAX_LENGTH, graph: g });
+  g.outputs.length = 0;
+  g.output(unet.output, TEACHER_OUTPUT);
+  // Weights referenced in place (external data, full-size packs) resolve relative to the model file: save it beside them.
+  const external = [...g.initializers.values()].some(isExternal);
+  const session: GraphSession = await openGraphSession(external ? saveModel(g, model.unet.dir, `.hdb-phase1-teacher-${batch}.onnx`) : g, threads ? { threads } : {});
+  return {
+    async predict(ids, noisy, timesteps) {
+      if (ids.length !== batch * CLIP_MAX_LENGTH) throw new Error(`teacher: ${ids.length} token ids for a batch of ${batch}`);
+      const out = await session.run({
+        [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, CLIP_MAX_LENGTH], data: BigInt64Array.from(ids, (id) => BigInt(id)) },
+        [UNET_INPUTS.sample]: { dtype: 'float32', dims: [batch, channels, side, side], data: noisy },
+        [UNET_INPUTS.timestep]: { dtype: 'float32', dims: [batch], data: timesteps },
+      });
+      return out[TEACHER_OUTPUT]!;
+    },
+    close: () => session.release(),
+  };
+}
