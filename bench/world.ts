@@ -22,6 +22,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     pack: { type: 'string' },
     identities: { type: 'string' },
+    split: { type: 'string' },
     prompts: { type: 'string' },
     images: { type: 'string' },
     'sampler-steps': { type: 'string' },
@@ -59,6 +60,7 @@ const num = (value: string | undefined, fallback: number) => (value === undefine
 const settings = parseSettings({
   ...base,
   identities: num(flags.identities, base.identities),
+  split: flags.split ?? base.split,
   prompts: num(flags.prompts, base.prompts),
   imagesPerPrompt: num(flags.images, base.imagesPerPrompt),
   samplerSteps: num(flags['sampler-steps'], base.samplerSteps),

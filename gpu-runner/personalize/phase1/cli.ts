@@ -4,12 +4,12 @@
 // terminal, JSON lines otherwise (`--progress tty|json`); results are files, so runs resume where they stopped.
 //   pre-optimize --out DIR [--identities N] [--split train|validation] [--steps N] [--lr X] [--identifier T]
 //                [--eval-samples N] [--shard I/N | --workers N]            one LiDB file + record per identity, manifest.json
-//   pretrain-encoder --out FILE [--identities N] [--validation N] [--photos N] [--steps N] [--batch N] [--lr X]
+//   pretrain-encoder --out FILE [--identities N] [--extra-identities N] [--validation N] [--photos N] [--steps N] [--batch N] [--lr X]
 //                [--config FILE]                                         the face encoder trained on attribute labels,
 //                                                                          written as a hypernetwork checkpoint (train --init)
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
-//         [--config FILE | --init FILE] [--views N --inputs N] [--attribute-weight X]   hypernetwork checkpoint (default: the pack's);
+//         [--config FILE | --init FILE] [--views N --inputs N [--extra-identities N]] [--attribute-weight X]   hypernetwork checkpoint (default: the pack's);
 //                                                                          --config: a fresh hypernetwork of that JSON config;
 //                                                                          --views: fit N other captioned renders per
 //                                                                          identity (N input photos each), not the input;
@@ -68,6 +68,7 @@ const { positionals, values } = parseArgs({
     'teacher-weight': { type: 'string', default: '0' },
     schedule: { type: 'string', default: 'constant' },
     photos: { type: 'string', default: '16' },
+    'extra-identities': { type: 'string', default: '0' },
   },
 });
 
@@ -130,6 +131,8 @@ function withFreshHypernetwork(base: typeof pack.model, file: string, initSeed: 
   return { ...base, hypernetwork: { config, heads, params: initHypernetworkParams(config, hypernetworkInventory(config, heads), initSeed, heads) } };
 }
 const count = int('identities', values.identities) ?? 16;
+/** Identities in no split of the world (`extra`), added to the TRAIN ones by `train --views` and `pretrain-encoder`. */
+const extraCount = int('extra-identities', values['extra-identities']) ?? 0;
 
 if (command === 'pre-optimize') {
   if (!values.out) throw new Error('pre-optimize needs --out DIR');
@@ -184,11 +187,12 @@ if (command === 'pre-optimize') {
   const identifier = values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER;
   if (viewCount > 0 && beta > 0) throw new Error('--views trains on captioned views without pre-optimized targets: use --beta 0');
   if (inputCount < 1) throw new Error('--inputs must be at least 1');
+  if (extraCount > 0 && viewCount === 0) throw new Error('--extra-identities needs --views (the pre-optimized recipe reads TRAIN identities only)');
   const identities = worldIdentityImages('train', count);
   const heldOut = worldIdentityImages('validation', int('validation', values.validation) ?? 4);
   assertHeldOut(identities, heldOut);
   /** Per identity, one subject per input photo, all sharing the identity's captioned views and labels. */
-  const viewSubjects = async (split: 'train' | 'validation', n: number, inputs: number) => {
+  const viewSubjects = async (split: 'train' | 'validation' | 'extra', n: number, inputs: number) => {
     const people = worldPhase1Identities(split, n, { inputs, views: viewCount, identifier });
     const subjects = [];
     for (const person of people) {
@@ -199,7 +203,7 @@ if (command === 'pre-optimize') {
   };
   const train =
     viewCount > 0
-      ? await viewSubjects('train', count, inputCount)
+      ? [...(await viewSubjects('train', count, inputCount)), ...(await viewSubjects('extra', extraCount, inputCount))]
       : await Promise.all(
           identities.map(async (identity) => {
             const target = beta > 0 && values.lidb ? readPreOptimized(model, values.lidb, identity.id).lidb : undefined;
@@ -216,7 +220,7 @@ if (command === 'pre-optimize') {
       baseModel: { id: model.id, sha256: model.sha256 },
       hypernetwork: model.hypernetwork!.config,
       lidb: model.lidb,
-      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, gamma, teacherWeight, schedule: lrSchedule, ...(lrSchedule === 'cosine' ? { steps } : {}), views: viewCount, inputs: inputCount, seed, identifier, identities: count, validation: heldOut.map((v) => v.id) },
+      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, gamma, teacherWeight, schedule: lrSchedule, ...(lrSchedule === 'cosine' ? { steps } : {}), views: viewCount, inputs: inputCount, seed, identifier, identities: count, extraIdentities: extraCount, validation: heldOut.map((v) => v.id) },
     }, `the checkpoint ${values.checkpoint}`, !(values.resume && existsSync(values.checkpoint)));
   }
   const progress = progressFor('train hypernetwork');
@@ -246,20 +250,20 @@ if (command === 'pre-optimize') {
   });
   progress.finish();
   const out = values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT);
-  writeHypernetwork(out, result.params, { steps: String(steps), beta: String(beta), gamma: String(gamma), teacher_weight: String(teacherWeight), views: String(viewCount), inputs: String(inputCount), identities: String(count) });
+  writeHypernetwork(out, result.params, { steps: String(steps), beta: String(beta), gamma: String(gamma), teacher_weight: String(teacherWeight), views: String(viewCount), inputs: String(inputCount), identities: String(count), extra_identities: String(extraCount) });
   console.log(JSON.stringify({ checkpoint: out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
 } else if (command === 'pretrain-encoder') {
   if (!values.out) throw new Error('pretrain-encoder needs --out FILE');
   const hyper = model.hypernetwork!;
   const photos = int('photos', values.photos) ?? 16;
-  const labelled = async (split: 'train' | 'validation', n: number, perIdentity: number) => {
+  const labelled = async (split: 'train' | 'validation' | 'extra', n: number, perIdentity: number) => {
     const faces = [];
     for (const person of worldPhase1Identities(split, n, { inputs: perIdentity, views: 0, identifier: DEFAULT_IDENTIFIER })) {
       for (const input of person.inputs) faces.push({ pixels: await encoderPixels(model, input), labels: person.labels });
     }
     return faces;
   };
-  const faces = await labelled('train', count, photos);
+  const faces = [...(await labelled('train', count, photos)), ...(await labelled('extra', extraCount, photos))];
   const validation = await labelled('validation', int('validation', values.validation) ?? 4, 4);
   const steps = int('steps', values.steps) ?? 2000;
   const progress = progressFor('pretrain face encoder');
@@ -278,7 +282,7 @@ if (command === 'pre-optimize') {
     },
   });
   progress.finish();
-  writeHypernetwork(values.out, result.params, { encoder_pretraining: JSON.stringify({ steps, faces: faces.length, identities: count, validation: result.validation.at(-1) ?? null }) });
+  writeHypernetwork(values.out, result.params, { encoder_pretraining: JSON.stringify({ steps, faces: faces.length, identities: count, extraIdentities: extraCount, validation: result.validation.at(-1) ?? null }) });
   console.log(JSON.stringify({ checkpoint: values.out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
 } else {
   throw new Error('usage: npm run phase1 -- <pre-optimize | pretrain-encoder | train> [options] (see gpu-runner/personalize/phase1/cli.ts)');

@@ -24,6 +24,7 @@ import {
   type WorldConfig,
 } from '../../world/index.ts';
 import { PROMPT_CONTEXTS } from '../../world/benchmark/prompts.ts';
+import type { RgbPixels } from '../face/preprocess.ts';
 import type { IdentityImage } from './pre-optimize.ts';
 
 export function worldIdentityImages(split: Split, count: number, world: WorldConfig = DEFAULT_WORLD): IdentityImage[] {
@@ -64,12 +65,25 @@ export function worldAttributeLabels(identity: Identity): Float32Array {
   return labels;
 }
 
+/**
+ * `extra`: identities numbered after every split of the world: drawn from the same distribution, in no split, so
+ * never a validation or test face. Renders are free, so phase 1 can see many more faces than the base model's TRAIN
+ * split holds.
+ */
+export type Phase1Split = Split | 'extra';
+
+export function phase1IdentityIds(world: WorldConfig, split: Phase1Split, count: number): number[] {
+  if (split !== 'extra') return identityIds(world, split).slice(0, count);
+  const first = world.identities.train + world.identities.validation + world.identities.test;
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
 export interface WorldPhase1Identity {
   readonly id: string;
   /** Photos the encoder sees (photo style, any background and accessory, framing jitter). */
-  readonly inputs: readonly IdentityImage['image'][];
+  readonly inputs: readonly RgbPixels[];
   /** Other renders of the same person, each captioned with its context and the identifier, and described in words. */
-  readonly views: readonly { image: IdentityImage['image']; caption: string; description: string }[];
+  readonly views: readonly { image: RgbPixels; caption: string; description: string }[];
   readonly labels: Float32Array;
 }
 
@@ -81,12 +95,12 @@ const sameContext = (a: Context, b: Context) => a.style === b.style && a.backgro
  * hypernetwork was not trained to draw with these faces.
  */
 export function worldPhase1Identities(
-  split: Split,
+  split: Phase1Split,
   count: number,
   options: { inputs: number; views: number; identifier: string },
   world: WorldConfig = DEFAULT_WORLD,
 ): WorldPhase1Identity[] {
-  const ids = identityIds(world, split).slice(0, count);
+  const ids = phase1IdentityIds(world, split, count);
   return ids.map((id) => {
     const identity = sampleIdentity(world.seed, id);
     const rgb = (image: ReturnType<typeof renderSample>) => ({ width: image.width, height: image.height, data: toRgbBytes(image) });

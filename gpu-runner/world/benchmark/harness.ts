@@ -108,9 +108,9 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
   const world = input.world ?? DEFAULT_WORLD;
   const log = input.log ?? (() => {});
   const model = pack.model;
-  const testIds = identityIds(world, 'test');
-  if (settings.identities > testIds.length) throw new Error(`the world's test split has ${testIds.length} identities, ${settings.identities} asked for`);
-  const ids = testIds.slice(0, settings.identities);
+  const splitIds = identityIds(world, settings.split);
+  if (settings.identities > splitIds.length) throw new Error(`the world's ${settings.split} split has ${splitIds.length} identities, ${settings.identities} asked for`);
+  const ids = splitIds.slice(0, settings.identities);
   const prompts = benchmarkPrompts(settings.prompts, world.identifier);
   const size = model.resolution;
   const references = ids.map((id) => referenceImage(world, id, size, settings.seed));

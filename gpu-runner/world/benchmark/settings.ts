@@ -26,6 +26,11 @@ const stepsSchema = z.object({
 export const worldBenchmarkSettingsSchema = z.object({
   /** Test-split identities (never seen in training), the first `identities` of the split. */
   identities: positiveInt,
+  /**
+   * Whose faces: `test` (never trained on: the reported numbers) or `validation` (held out from training too, for
+   * choosing settings such as finetune steps without looking at the test faces).
+   */
+  split: z.enum(['test', 'validation']).default('test'),
   /** Prompts per identity, the first `prompts` of the benchmark's prompt list (same for every method). */
   prompts: positiveInt,
   imagesPerPrompt: positiveInt,
@@ -66,6 +71,7 @@ export const TABLE_ORDER: readonly BenchmarkMethod[] = ['hyperdreambooth', 'hype
  */
 export const FULL_SETTINGS: WorldBenchmarkSettings = {
   identities: 8,
+  split: 'test',
   prompts: 6,
   imagesPerPrompt: 2,
   samplerSteps: 25,

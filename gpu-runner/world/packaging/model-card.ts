@@ -115,6 +115,11 @@ function hypernetworkSection(dir: string): string[] {
   if (!existsSync(path)) return ['- **Hypernetwork** (`hypernetwork/`): not in the pack yet; the runner then uses an untrained one (ΔW ≈ 0; the 40-step finetune does the work).'];
   const meta = readSafetensorsHeader(path).metadata;
   if (meta.trained === 'false') return ['- **Hypernetwork** (`hypernetwork/model.safetensors`): untrained (heads N(0, 1e−3), ΔW ≈ 0) until phase 1 trains it.'];
+  if (Number(meta.views ?? 0) > 0) {
+    return [
+      `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 on ${meta.identities ?? '?'} TRAIN identities, ${meta.inputs ?? '?'} input photos and ${meta.views} captioned views each (never a benchmark prompt's context): ${meta.steps ?? '?'} steps, the diffusion loss on a view with the base model's prediction under the view's description as target (teacher weight ${meta.teacher_weight ?? '?'}), attribute probe γ = ${meta.gamma ?? '?'}, from an encoder pretrained on attribute labels. Why and how: [\`docs/hypernetwork.md\`](../../../../docs/hypernetwork.md); commands: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
+    ];
+  }
   return [
     `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 (\`npm run train:preoptimize\`, \`npm run train:hypernetwork\`) on ${meta.identities ?? '?'} TRAIN identities, one reference render each: ${meta.steps ?? '?'} steps, loss α · diffusion + β · ‖θ̂ − θ*‖² with β = ${meta.beta ?? '?'}. The run, its pilots and what the prediction buys: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
   ];
@@ -159,7 +164,7 @@ export async function modelCard(dir: string): Promise<string> {
     `# ${WORLD_PACK_ID}: the synthetic face world's model pack`,
     '',
     "Stable Diffusion 1.5's architecture at tiny widths, every network trained from scratch by this repository's ONNX",
-    'engine on a 2-core CPU, on procedural renders of the synthetic face world (issue 8, DESIGN §7): 32 px images, a ×4',
+    'engine on a 2-core CPU, on procedural renders of the synthetic face world (docs/world.md): 32 px images, a ×4',
     'VAE, 8 × 8 × 4 latents. It is what `npm start` serves once every part is here (the runner draws 32 px and enlarges',
     'requests for multiples of it), and what `npm run bench:world` measures HyperDreamBooth on.',
     '',
