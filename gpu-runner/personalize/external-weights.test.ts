@@ -9,6 +9,8 @@ import { loadModelPack } from '../server/executors/model-pack.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
 import { fastFinetune, personalize, predict } from './api.ts';
 import { trainingLayout } from './finetune/fast-finetune.ts';
+import { preparePhase1Subject, preparePhase1View, trainHypernetwork } from './phase1/train-hypernetwork.ts';
+import { WORLD_ATTRIBUTE_GROUPS, worldPhase1Identities } from './phase1/world-identities.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-external-pack-'));
 const packDir = ensureTinyPack(join(root, 'sd15-tiny'));
@@ -43,5 +45,24 @@ describe('personalization with external UNet and text-encoder weights', () => {
     expect(b.weights.lidb).toEqual(a.weights.lidb);
     expect(b.weights.relax).toEqual(a.weights.relax);
     expect(b.weights.textualInversion).toEqual(a.weights.textualInversion);
+  });
+});
+
+describe('phase 1 with external UNet and text-encoder weights', () => {
+  it('trains the hypernetwork (views, teacher, attribute probe) with the same losses as with inline weights', async () => {
+    const run = async (pack: typeof inline) => {
+      const people = worldPhase1Identities('train', 2, { inputs: 1, views: 2, identifier: 'sks' });
+      const subjects = await Promise.all(
+        people.map(async (person) => {
+          const views = await Promise.all(person.views.map((v) => preparePhase1View(pack.model, v.image, v.caption, v.description)));
+          return preparePhase1Subject(pack.model, person.inputs[0]!, { views, labels: person.labels });
+        }),
+      );
+      return trainHypernetwork(pack.model, subjects, [], { steps: 2, batchSize: 2, learningRate: 1e-3, gamma: 0.1, attributeGroups: WORLD_ATTRIBUTE_GROUPS, teacherWeight: 1 });
+    };
+    const a = await run(inline);
+    const b = await run(external);
+    expect(b.losses).toEqual(a.losses);
+    expect(b.params.get('heads.0.weight')).toEqual(a.params.get('heads.0.weight'));
   });
 });

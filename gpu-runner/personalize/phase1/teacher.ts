@@ -6,8 +6,9 @@ import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
 import { type GraphSession, openGraphSession } from '../../models/session.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
-import { isExternal, saveModel } from '../../onnx/index.ts';
+import { saveModel } from '../../onnx/index.ts';
 import { BindingGraph } from '../finetune/diffusion-loss-graph.ts';
+import { trainingLayout } from '../finetune/fast-finetune.ts';
 import type { PersonalizationModel } from '../model.ts';
 
 const TEACHER_OUTPUT = 'teacher_noise';
@@ -18,7 +19,9 @@ export interface NoiseTeacher {
   close(): Promise<void>;
 }
 
-export async function openNoiseTeacher(model: PersonalizationModel, batch: number, threads?: number): Promise<NoiseTeacher> {
+export async function openNoiseTeacher(pack: PersonalizationModel, batch: number, threads?: number): Promise<NoiseTeacher> {
+  // External weights (full-size packs) are referenced from the folder holding both networks, where the graph is saved.
+  const { model, modelDir } = trainingLayout(pack);
   const g = new BindingGraph('phase1_teacher');
   const text = buildClipTextGraph(model.textEncoder.config, model.paramSources.textEncoder, { batch, length: CLIP_MAX_LENGTH, graph: g });
   g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
@@ -27,9 +30,7 @@ export async function openNoiseTeacher(model: PersonalizationModel, batch: numbe
   const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, { batch, height: side, width: side, textLength: CLIP_MAX_LENGTH, graph: g });
   g.outputs.length = 0;
   g.output(unet.output, TEACHER_OUTPUT);
-  // Weights referenced in place (external data, full-size packs) resolve relative to the model file: save it beside them.
-  const external = [...g.initializers.values()].some(isExternal);
-  const session: GraphSession = await openGraphSession(external ? saveModel(g, model.unet.dir, `.hdb-phase1-teacher-${batch}.onnx`) : g, threads ? { threads } : {});
+  const session: GraphSession = await openGraphSession(modelDir ? saveModel(g, modelDir, `.hdb-phase1-teacher-${batch}.onnx`) : g, threads ? { threads } : {});
   return {
     async predict(ids, noisy, timesteps) {
       if (ids.length !== batch * CLIP_MAX_LENGTH) throw new Error(`teacher: ${ids.length} token ids for a batch of ${batch}`);

@@ -10,7 +10,7 @@ import type { ParamSet } from '../../onnx/optim/types.ts';
 import { float32Tensor, int64Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
 import { namedRng } from '../../random/index.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from '../face/preprocess.ts';
-import { DEFAULT_IDENTIFIER, drawStep, promptFor } from '../finetune/fast-finetune.ts';
+import { DEFAULT_IDENTIFIER, drawStep, promptFor, trainingLayout } from '../finetune/fast-finetune.ts';
 import { LOSS_INPUTS } from '../finetune/diffusion-loss-graph.ts';
 import { type EncodedSubject, encodeSubject } from '../finetune/subject.ts';
 import { HYPERNETWORK_INPUT } from '../hypernetwork/build.ts';
@@ -234,7 +234,10 @@ export async function trainHypernetwork(
   const gamma = options.gamma ?? 0;
   const attributeGroups = options.attributeGroups ?? [];
   const labelClasses = gamma > 0 ? attributeClassCount(attributeGroups) : 0;
-  const built = buildPhase1Graph(model, { batch, alpha, beta, gamma, attributeGroups });
+  // Full-size packs keep the UNet and text-encoder weights external: the graph references them from the pack root,
+  // where the trainer saves its gradient graph (as the fast finetune does).
+  const layout = trainingLayout(model);
+  const built = buildPhase1Graph(layout.model, { batch, alpha, beta, gamma, attributeGroups });
   // The probe starts fresh (a resume replaces it with its trained value); it is never written to the checkpoint.
   const params: ParamSet = gamma > 0 ? initAttributeProbe(attributeGroups, hyper.config.encoder.width, seed) : {};
   for (const name of built.parameterNames) {
@@ -252,6 +255,7 @@ export async function trainHypernetwork(
     optimizer: adam(),
     schedule: scheduleFor(options),
     extraOutputs,
+    ...(layout.modelDir ? { saveTo: { modelDir: layout.modelDir } } : {}),
     ...(options.resume && options.checkpointPath ? { resumeFrom: options.checkpointPath } : {}),
   });
   const picksFor = (step: number) => {
