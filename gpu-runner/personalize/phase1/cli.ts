@@ -9,6 +9,10 @@
 //                                                                          written as a hypernetwork checkpoint (train --init)
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
+//         [--faces DIR [--report FILE]]                                   a folder of photos instead of the world: one
+//                                                                          subfolder per person (or one photo each),
+//                                                                          `<photo>.txt` captions; the last --validation
+//                                                                          people held out; skipped files in the report
 //         [--config FILE | --init FILE] [--views N --inputs N [--extra-identities N]] [--attribute-weight X]   hypernetwork checkpoint (default: the pack's);
 //                                                                          --config: a fresh hypernetwork of that JSON config;
 //                                                                          --views: fit N other captioned renders per
@@ -27,7 +31,8 @@ import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest }
 import { runShardPool } from './pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
-import { encoderPixels, preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
+import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
+import { folderPhase1Subjects, readFaceFolder } from './face-folder.ts';
 import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from './world-identities.ts';
 import { DEFAULT_WORLD } from '../../world/dataset.ts';
 import { sampleIdentity } from '../../world/sample.ts';
@@ -69,6 +74,8 @@ const { positionals, values } = parseArgs({
     schedule: { type: 'string', default: 'constant' },
     photos: { type: 'string', default: '16' },
     'extra-identities': { type: 'string', default: '0' },
+    faces: { type: 'string' },
+    report: { type: 'string' },
   },
 });
 
@@ -181,15 +188,16 @@ if (command === 'pre-optimize') {
   const teacherWeight = real('teacher-weight', values['teacher-weight']) ?? 0;
   const lrSchedule = values.schedule;
   if (lrSchedule !== 'constant' && lrSchedule !== 'cosine') throw new Error(`--schedule must be constant or cosine, got ${lrSchedule}`);
-  if (teacherWeight > 0 && !(Number(values.views) > 0)) throw new Error('--teacher-weight needs --views: the teacher reads each view\'s description');
+  if (teacherWeight > 0 && !values.faces && !(Number(values.views) > 0)) throw new Error('--teacher-weight needs --views: the teacher reads each view\'s description');
   const viewCount = int('views', values.views) ?? 0;
   const inputCount = int('inputs', values.inputs) ?? 1;
   const identifier = values.identifier ?? lidbIdentifier(values.lidb) ?? DEFAULT_IDENTIFIER;
   if (viewCount > 0 && beta > 0) throw new Error('--views trains on captioned views without pre-optimized targets: use --beta 0');
   if (inputCount < 1) throw new Error('--inputs must be at least 1');
   if (extraCount > 0 && viewCount === 0) throw new Error('--extra-identities needs --views (the pre-optimized recipe reads TRAIN identities only)');
-  const identities = worldIdentityImages('train', count);
-  const heldOut = worldIdentityImages('validation', int('validation', values.validation) ?? 4);
+  const faceFolder = values.faces ? await readFaceFolder(values.faces, { identifier }) : undefined;
+  const identities = faceFolder ? [] : worldIdentityImages('train', count);
+  const heldOut = faceFolder ? [] : worldIdentityImages('validation', int('validation', values.validation) ?? 4);
   assertHeldOut(identities, heldOut);
   /** Per identity, one subject per input photo, all sharing the identity's captioned views and labels. */
   const viewSubjects = async (split: 'train' | 'validation' | 'extra', n: number, inputs: number) => {
@@ -201,17 +209,36 @@ if (command === 'pre-optimize') {
     }
     return subjects;
   };
-  const train =
-    viewCount > 0
-      ? [...(await viewSubjects('train', count, inputCount)), ...(await viewSubjects('extra', extraCount, inputCount))]
-      : await Promise.all(
-          identities.map(async (identity) => {
-            const target = beta > 0 && values.lidb ? readPreOptimized(model, values.lidb, identity.id).lidb : undefined;
-            if (beta > 0 && !(values.lidb && existsSync(preOptimizedPath(values.lidb, identity.id)))) throw new Error(`--beta > 0 needs --lidb with ${identity.id}'s pre-optimized file`);
-            return preparePhase1Subject(model, identity.image, { ...(target ? { target } : {}), ...(gamma > 0 ? { labels: worldAttributeLabels(sampleIdentity(DEFAULT_WORLD.seed, worldIdentityNumber(identity.id))) } : {}) });
-          }),
-        );
-  const validation = viewCount > 0 ? await viewSubjects('validation', heldOut.length, 1) : await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
+  let train: Phase1Subject[];
+  let validation: Phase1Subject[];
+  if (faceFolder) {
+    if (teacherWeight > 0 || gamma > 0 || beta > 0) throw new Error('--faces trains on the diffusion loss of the folder\'s captioned photos: --teacher-weight, --attribute-weight and --beta need labels or targets a folder does not have');
+    const held = int('validation', values.validation) ?? 0;
+    if (held >= faceFolder.people.length) throw new Error(`--faces ${values.faces}: ${faceFolder.people.length} people with readable photos, ${held} held out for validation leaves none to train on`);
+    // The last people (by name) are held out: never trained on, their diffusion loss is the validation loss.
+    const trainPeople = faceFolder.people.slice(0, faceFolder.people.length - held);
+    const heldPeople = faceFolder.people.slice(faceFolder.people.length - held);
+    const report = { folder: values.faces, identifier, train: trainPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), validation: heldPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), skipped: faceFolder.skipped };
+    const reportPath = values.report ?? `${values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT)}.faces.json`;
+    mkdirSync(dirname(reportPath), { recursive: true });
+    writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+    for (const skip of faceFolder.skipped) process.stderr.write(`skipped ${skip.file}: ${skip.reason}\n`);
+    process.stderr.write(`${trainPeople.length} people to train on, ${heldPeople.length} held out, ${faceFolder.skipped.length} files skipped (report: ${reportPath})\n`);
+    train = await folderPhase1Subjects(model, trainPeople);
+    validation = await folderPhase1Subjects(model, heldPeople);
+  } else {
+    train =
+      viewCount > 0
+        ? [...(await viewSubjects('train', count, inputCount)), ...(await viewSubjects('extra', extraCount, inputCount))]
+        : await Promise.all(
+            identities.map(async (identity) => {
+              const target = beta > 0 && values.lidb ? readPreOptimized(model, values.lidb, identity.id).lidb : undefined;
+              if (beta > 0 && !(values.lidb && existsSync(preOptimizedPath(values.lidb, identity.id)))) throw new Error(`--beta > 0 needs --lidb with ${identity.id}'s pre-optimized file`);
+              return preparePhase1Subject(model, identity.image, { ...(target ? { target } : {}), ...(gamma > 0 ? { labels: worldAttributeLabels(sampleIdentity(DEFAULT_WORLD.seed, worldIdentityNumber(identity.id))) } : {}) });
+            }),
+          );
+    validation = viewCount > 0 ? await viewSubjects('validation', heldOut.length, 1) : await Promise.all(heldOut.map((v) => preparePhase1Subject(model, v.image)));
+  }
   const steps = int('steps', values.steps) ?? 100;
   if (values.checkpoint) {
     // A resume continues the optimizer's trajectory: refuse one whose settings or data differ from the checkpoint's run.
@@ -220,7 +247,7 @@ if (command === 'pre-optimize') {
       baseModel: { id: model.id, sha256: model.sha256 },
       hypernetwork: model.hypernetwork!.config,
       lidb: model.lidb,
-      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, gamma, teacherWeight, schedule: lrSchedule, ...(lrSchedule === 'cosine' ? { steps } : {}), views: viewCount, inputs: inputCount, seed, identifier, identities: count, extraIdentities: extraCount, validation: heldOut.map((v) => v.id) },
+      settings: { batch: values.batch, lr: values.lr ?? null, alpha: values.alpha, beta, gamma, teacherWeight, schedule: lrSchedule, ...(lrSchedule === 'cosine' ? { steps } : {}), views: viewCount, inputs: inputCount, seed, identifier, identities: count, extraIdentities: extraCount, validation: heldOut.map((v) => v.id), ...(faceFolder ? { faces: faceFolder.people.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })) } : {}) },
     }, `the checkpoint ${values.checkpoint}`, !(values.resume && existsSync(values.checkpoint)));
   }
   const progress = progressFor('train hypernetwork');
