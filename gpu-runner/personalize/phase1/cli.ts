@@ -9,6 +9,8 @@
 //                                                                          written as a hypernetwork checkpoint (train --init)
 //   train --lidb DIR [--identities N] [--validation N] [--steps N] [--batch N] [--alpha X] [--beta X] [--lr X]
 //         [--identifier T] [--validation-every N] [--checkpoint FILE] [--checkpoint-every N] [--resume] [--out FILE]
+//         [--encoder FILE [--encoder-format timm|open_clip]]              a pretrained ViT for the encoder (also for
+//                                                                          pretrain-encoder); its shapes must fit --config
 //         [--faces DIR [--report FILE]]                                   a folder of photos instead of the world: one
 //                                                                          subfolder per person (or one photo each),
 //                                                                          `<photo>.txt` captions; the last --validation
@@ -33,6 +35,7 @@ import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOpti
 import { createProgress, type ProgressMode } from './progress.ts';
 import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
 import { folderPhase1Subjects, readFaceFolder } from './face-folder.ts';
+import { ENCODER_FORMATS, type EncoderFormat, withImportedEncoder } from './encoder-import.ts';
 import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from './world-identities.ts';
 import { DEFAULT_WORLD } from '../../world/dataset.ts';
 import { sampleIdentity } from '../../world/sample.ts';
@@ -75,6 +78,8 @@ const { positionals, values } = parseArgs({
     photos: { type: 'string', default: '16' },
     'extra-identities': { type: 'string', default: '0' },
     faces: { type: 'string' },
+    encoder: { type: 'string' },
+    'encoder-format': { type: 'string', default: 'timm' },
     report: { type: 'string' },
   },
 });
@@ -109,7 +114,11 @@ const command = positionals[0];
 const pack = await loadModelPack(values.pack, (message) => process.stderr.write(`${message}\n`));
 const seed = int('seed', values.seed) ?? 0;
 if (values.config && values.init) throw new Error('--config and --init both name the starting hypernetwork: pass one');
-const model = values.config ? withFreshHypernetwork(pack.model, values.config, seed) : values.init ? withHypernetworkFrom(pack.model, values.init) : pack.model;
+const startModel = values.config ? withFreshHypernetwork(pack.model, values.config, seed) : values.init ? withHypernetworkFrom(pack.model, values.init) : pack.model;
+const encoderFormat = values['encoder-format'];
+if (!(ENCODER_FORMATS as readonly string[]).includes(encoderFormat)) throw new Error(`--encoder-format must be ${ENCODER_FORMATS.join(' or ')}, got ${encoderFormat}`);
+/** `--encoder FILE`: a pretrained ViT (timm or open_clip names) replaces the starting hypernetwork's encoder. */
+const model = values.encoder ? withImportedEncoder(startModel, new Uint8Array(readFileSync(values.encoder)), encoderFormat as EncoderFormat) : startModel;
 
 /** The pack's model with the hypernetwork of a checkpoint file (e.g. one whose encoder `pretrain-encoder` trained). */
 function withHypernetworkFrom(base: typeof pack.model, file: string): typeof pack.model {
