@@ -27,9 +27,12 @@ export function weightFormatsOf(method: (typeof PERSONALIZATION_METHODS)[number]
 export const WeightDtype = z.enum(WEIGHT_DTYPES);
 export const Scheduler = z.enum(SCHEDULERS);
 
+/** The runner's fast-finetune steps when a job names none (the library's `DEFAULT_FINETUNE_STEPS`, checked by a test). */
+export const DEFAULT_FINETUNE_STEPS = 25;
+
 /** Bounds shared by the edge's public API and the runner's validation (defaults: docs/method.md). */
 export const LIMITS = {
-  /** Fast finetune default is 40 steps; DreamBooth-LoRA baselines go up to ~1200. */
+  /** The fast finetune's default is 25 steps (docs/hypernetwork.md); DreamBooth-LoRA baselines go up to ~1200. */
   maxFinetuneSteps: 2000,
   maxRank: 64,
   maxGenerationSteps: 150,
@@ -64,7 +67,7 @@ export type InputImage = z.infer<typeof InputImage>;
 
 export const FinetuneOptions = z
   .object({
-    steps: z.number().int().min(0).max(LIMITS.maxFinetuneSteps).default(40),
+    steps: z.number().int().min(0).max(LIMITS.maxFinetuneSteps).default(DEFAULT_FINETUNE_STEPS),
     rank: z.number().int().min(1).max(LIMITS.maxRank).default(4),
     relax: z.enum(['lora', 'lidb']).default('lora'),
     learning_rate: z.number().positive().max(1).optional(),

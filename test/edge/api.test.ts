@@ -65,7 +65,7 @@ describe('personalizations API', () => {
       const res = await call('/v1/personalizations', { method: 'POST', key: tenant.key, json: { subject_id: subject } });
       expect(res.status).toBe(202);
       const body = (await res.json()) as { id: string; method: string; finetune: Record<string, unknown>; outputs: unknown[]; progress: unknown };
-      expect(body).toMatchObject({ method: 'hyperdreambooth', finetune: { steps: 40, rank: 4, relax: 'lora' }, progress: { step: 0, total_steps: null } });
+      expect(body).toMatchObject({ method: 'hyperdreambooth', finetune: { steps: 25, rank: 4, relax: 'lora' }, progress: { step: 0, total_steps: null } });
       expect(body.outputs).toHaveLength(4);
       created.push(body.id);
     }
