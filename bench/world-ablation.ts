@@ -60,7 +60,7 @@ await evaluator.close();
 const LABELS: Record<string, string> = { hyperdreambooth: 'hypernetwork + finetune', 'hyper-only': 'hypernetwork only' };
 const table = rows.map(({ variant, row }) => ({
   variant: row.label === 'renders' || row.label === 'base-model' ? '–' : variant,
-  method: LABELS[row.label] ?? row.label,
+  method: variant === 'no hypernetwork' && row.label === 'hyperdreambooth' ? 'finetune only' : (LABELS[row.label] ?? row.label),
   'identity sim': `${row.identitySimilarity.mean.toFixed(3)} ± ${row.identitySimilarity.sd.toFixed(3)}`,
   'prompt fidelity': `${row.promptFidelity.mean.toFixed(3)} ± ${row.promptFidelity.sd.toFixed(3)}`,
   images: row.identitySimilarity.n,

@@ -73,7 +73,7 @@ printTable(
   })),
 );
 const png = join(dirname(fileURLToPath(import.meta.url)), 'results', 'world-curve.png');
-const svg = curveSvg(curves, `identity vs time, ${pack.id} (${settings.identities} TEST faces)`, { label: 'HyperDreamBooth', identity: hdb.identity });
+const svg = curveSvg(curves, `identity vs time, ${pack.id} (${settings.identities} TEST faces)`, { label: `its identity at ${hdbSteps} steps`, identity: hdb.identity });
 const path = writeResults('world-curve', { pack: { id: pack.id, sha256: pack.sha256 }, settings, curves, reference: hdb, atEqualIdentity, wallSeconds: (performance.now() - started) / 1000 });
 await sharp(Buffer.from(svg)).png().toFile(png);
 console.log(`wrote ${path} and ${png}`);

@@ -63,6 +63,19 @@ export function speedUp(rows: readonly SummaryRow[]): SpeedUp | null {
   };
 }
 
+/**
+ * HyperDreamBooth's speed-up over DreamBooth-LoRA per TEST face (DreamBooth-LoRA's wall time over HyperDreamBooth's on
+ * the same face): the spread behind the ratio of medians. Null unless both ran.
+ */
+export function speedUpPerFace(result: WorldBenchmarkResult): { min: number; max: number; byIdentity: Record<string, number> } | null {
+  const times = (method: string) => new Map(result.outcomes.flatMap((o) => o.runs).filter((r) => r.method === method).map((r) => [r.identityId, r.totalMs]));
+  const hdb = times('hyperdreambooth');
+  const lora = times('dreambooth-lora');
+  const byIdentity = Object.fromEntries([...hdb].filter(([id]) => lora.has(id)).map(([id, ms]) => [String(id), lora.get(id)! / ms]));
+  const ratios = Object.values(byIdentity);
+  return ratios.length === 0 ? null : { min: Math.min(...ratios), max: Math.max(...ratios), byIdentity };
+}
+
 const withSpread = (s: Spread) => `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}`;
 
 /** Rows for printTable: one per method or reference row. */

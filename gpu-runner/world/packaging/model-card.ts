@@ -13,6 +13,9 @@ export const BASE_GATE_GRID = 'base-gate-grid.png';
 /** A `bench:world` run put into the card by `npm run world:card-bench`. */
 export const WORLD_BENCH_JSON = 'world-bench.json';
 export const WORLD_BENCH_GRID = 'world-bench-grid.png';
+export const WORLD_ABLATION_JSON = 'world-ablation.json';
+export const WORLD_CURVE_JSON = 'world-curve.json';
+export const WORLD_CURVE_PNG = 'world-curve.png';
 
 interface StatRecord {
   mean: number;
@@ -23,7 +26,7 @@ interface WorldBenchRecord {
   measuredAt: string;
   mode: string;
   settings: { identities?: number; prompts?: number; imagesPerPrompt?: number; samplerSteps?: number; guidanceScale?: number; priorWeight?: number };
-  speedUp: { total: number; optimizerSteps: number } | null;
+  speedUp: { total: number; optimizerSteps: number; perFace?: { min: number; max: number } | null } | null;
   rows: { method: string; identitySimilarity: StatRecord; promptFidelity: StatRecord; referenceSimilarity: StatRecord; medianSeconds: number | null; steps: number | null; fileBytes: number | null }[];
 }
 
@@ -117,7 +120,7 @@ function hypernetworkSection(dir: string): string[] {
   if (meta.trained === 'false') return ['- **Hypernetwork** (`hypernetwork/model.safetensors`): untrained (heads N(0, 1e−3), ΔW ≈ 0) until phase 1 trains it.'];
   if (Number(meta.views ?? 0) > 0) {
     return [
-      `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 on ${meta.identities ?? '?'} TRAIN identities, ${meta.inputs ?? '?'} input photos and ${meta.views} captioned views each (never a benchmark prompt's context): ${meta.steps ?? '?'} steps, the diffusion loss on a view with the base model's prediction under the view's description as target (teacher weight ${meta.teacher_weight ?? '?'}), attribute probe γ = ${meta.gamma ?? '?'}, from an encoder pretrained on attribute labels. Why and how: [\`docs/hypernetwork.md\`](../../../../docs/hypernetwork.md); commands: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
+      `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 on ${meta.identities ?? '?'} TRAIN identities${Number(meta.extra_identities ?? 0) > 0 ? ` and ${meta.extra_identities} more in no split of the world (never a validation or test face)` : ''}, ${meta.inputs ?? '?'} input photos and ${meta.views} captioned views each (never a benchmark prompt's context): ${meta.steps ?? '?'} steps, the diffusion loss on a view with the base model's prediction under the view's description as target (teacher weight ${meta.teacher_weight ?? '?'}), attribute probe γ = ${meta.gamma ?? '?'}, from an encoder pretrained on attribute labels. Why and how: [\`docs/hypernetwork.md\`](../../../docs/hypernetwork.md); commands: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
     ];
   }
   return [
@@ -142,10 +145,65 @@ function benchSection(dir: string): string[] {
         `| ${r.method} | ${stat(r.identitySimilarity)} | ${stat(r.promptFidelity)} | ${stat(r.referenceSimilarity)} | ${r.steps ?? '–'} | ${r.medianSeconds == null ? '–' : `${r.medianSeconds.toFixed(2)} s`} | ${r.fileBytes == null ? '–' : `${(r.fileBytes / 1000).toFixed(1)} KB`} |`,
     ),
     '',
-    ...(bench.speedUp ? [`HyperDreamBooth took ${bench.speedUp.total.toFixed(1)}× less wall time than DreamBooth-LoRA in this run.`, ''] : []),
+    ...(bench.speedUp ? [`HyperDreamBooth took ${bench.speedUp.total.toFixed(1)}× less wall time than DreamBooth-LoRA in this run (ratio of medians${bench.speedUp.perFace ? `; ${bench.speedUp.perFace.min.toFixed(1)}–${bench.speedUp.perFace.max.toFixed(1)}× per face` : ''}).`, ''] : []),
     ...(existsSync(join(dir, CARD_FOLDER, WORLD_BENCH_GRID))
       ? ['Per method a block: each TEST identity\'s reference photo, then one image per prompt (rows `renders` and `base-model` are the ceiling and the floor).', '', `![bench:world sample grid](${CARD_FOLDER}/${WORLD_BENCH_GRID})`, '']
       : []),
+  ];
+}
+
+interface AblationRecord {
+  readonly measuredAt: string;
+  readonly settings: { identities: number; prompts: number; imagesPerPrompt: number };
+  readonly rows: readonly { variant: string; method: string; identitySimilarity: StatRecord; promptFidelity: StatRecord; medianSeconds: number | null }[];
+}
+
+/** The paper's Table 3 in the world (`npm run bench:world-ablation`). */
+function ablationSection(dir: string): string[] {
+  const ablation = readJson<AblationRecord>(join(dir, CARD_FOLDER, WORLD_ABLATION_JSON));
+  if (!ablation) return [];
+  const stat = (x: StatRecord) => `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}`;
+  const name = (r: AblationRecord['rows'][number]) =>
+    r.method === 'renders' || r.method === 'base-model' ? r.method : r.variant === 'no hypernetwork' ? 'finetune only (no hypernetwork)' : `${r.method === 'hyper-only' ? 'hypernetwork only' : 'hypernetwork + finetune'}${r.variant === 'full' ? '' : `, ${r.variant}`}`;
+  return [
+    "## The paper's Table 3 in this world (`npm run bench:world-ablation`)",
+    '',
+    `Run of ${ablation.measuredAt.slice(0, 10)}, the same TEST faces, prompts, seeds and evaluator as bench:world (${ablation.settings.identities} identities × ${ablation.settings.prompts} prompts × ${ablation.settings.imagesPerPrompt} images). "No hypernetwork" is the same finetune from ΔW = 0; "K = 1" runs the trained hypernetwork with one refinement iteration.`,
+    '',
+    '| method | identity similarity | prompt fidelity | time (median) |',
+    '|---|---|---|---|',
+    ...ablation.rows.map((r) => `| ${name(r)} | ${stat(r.identitySimilarity)} | ${stat(r.promptFidelity)} | ${r.medianSeconds == null ? '–' : `${r.medianSeconds.toFixed(2)} s`} |`),
+    '',
+  ];
+}
+
+interface CurveRecord {
+  readonly measuredAt: string;
+  readonly settings: { identities: number; prompts: number; imagesPerPrompt: number };
+  readonly curves: readonly { method: string; points: readonly { steps: number; seconds: number; identity: number; fidelity: number }[] }[];
+  readonly reference: { identity: number; seconds: number };
+  readonly atEqualIdentity: readonly { method: string; secondsToReach: number | null; speedUp: number | null; best: { identity: number; seconds: number; speedUpLowerBound: number } }[];
+}
+
+/** Identity against wall-clock time (`npm run bench:world-curve`): the speed-up at equal identity. */
+function curveSection(dir: string): string[] {
+  const curve = readJson<CurveRecord>(join(dir, CARD_FOLDER, WORLD_CURVE_JSON));
+  if (!curve || !existsSync(join(dir, CARD_FOLDER, WORLD_CURVE_PNG))) return [];
+  return [
+    '## Identity against time (`npm run bench:world-curve`)',
+    '',
+    `Run of ${curve.measuredAt.slice(0, 10)}: ${curve.settings.identities} TEST identities × ${curve.settings.prompts} prompts × ${curve.settings.imagesPerPrompt} image; each point is a personalization with that many steps (labels), at its median wall time on the shared 2-core CPU. HyperDreamBooth reaches identity ${curve.reference.identity.toFixed(3)} in ${curve.reference.seconds.toFixed(2)} s.`,
+    '',
+    '| baseline | time to reach that identity | speed-up at equal identity |',
+    '|---|---|---|',
+    ...curve.atEqualIdentity.map((a) =>
+      a.speedUp === null || a.secondsToReach === null
+        ? `| ${a.method} | never (best ${a.best.identity.toFixed(3)} after ${a.best.seconds.toFixed(1)} s) | > ${a.best.speedUpLowerBound.toFixed(1)}× |`
+        : `| ${a.method} | ${a.secondsToReach.toFixed(1)} s | ${a.speedUp.toFixed(1)}× |`,
+    ),
+    '',
+    `![identity against wall-clock time](${CARD_FOLDER}/${WORLD_CURVE_PNG})`,
+    '',
   ];
 }
 
@@ -189,6 +247,8 @@ export async function modelCard(dir: string): Promise<string> {
         ]
       : []),
     ...benchSection(dir),
+    ...ablationSection(dir),
+    ...curveSection(dir),
     '## Files',
     '',
     '| part | size |',
