@@ -1,6 +1,7 @@
 // Runs in Node (the runner's runtime); the edge tests exercise the same module inside workerd.
 import { describe, expect, it, vi } from 'vitest';
 import {
+  DEFAULT_FINETUNE_STEPS,
   FinetuneOptions,
   JobRequest,
   RunnerEvent,
@@ -125,7 +126,7 @@ describe('schemas', () => {
       },
     });
     expect(job.kind === 'personalization' && job.payload.finetune).toEqual({
-      steps: 40,
+      steps: DEFAULT_FINETUNE_STEPS,
       rank: 4,
       relax: 'lora',
       seed: 0,
