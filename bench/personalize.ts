@@ -3,6 +3,8 @@
 // layers; the aux-basis build for SD 1.5 shapes; with --full, one finetune step (forward + backward of text encoder and
 // UNet, and the Adam update) of full-size SD 1.5 with random weights through the finetune path with external weights
 // (--latent=N latents, default 32 = 256 px; skipped with a message when memory is short; --full-only: that row alone);
+// with --phase1 beside --full(-only), one phase-1 step of the default hypernetwork on the same full-size model
+// (--phase1-only: that row alone, e.g. where memory holds one full-size session but not two);
 // with --sweep, the finetune learning rate sweep.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -27,7 +29,11 @@ import { optimizeOnSubject } from '../gpu-runner/personalize/finetune/fast-finet
 import { adaptedLayers } from '../gpu-runner/personalize/lidb/adapted-layers.ts';
 import { generateAuxBasis } from '../gpu-runner/personalize/lidb/aux-basis.ts';
 import { lidbSettings } from '../gpu-runner/personalize/lidb/settings.ts';
-import { createPersonalizationModel } from '../gpu-runner/personalize/model.ts';
+import { createPersonalizationModel, type PersonalizationModel } from '../gpu-runner/personalize/model.ts';
+import type { EncodedSubject } from '../gpu-runner/personalize/finetune/subject.ts';
+import { parseHypernetworkConfig } from '../gpu-runner/personalize/hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../gpu-runner/personalize/hypernetwork/inventory.ts';
+import { trainHypernetwork } from '../gpu-runner/personalize/phase1/train-hypernetwork.ts';
 import { exportLora } from '../gpu-runner/personalize/weights/lora-export.ts';
 import { tinyPersonalizationModel } from '../gpu-runner/personalize/testing/tiny-model.ts';
 import { encodeNativeWeights } from '../gpu-runner/personalize/weights/native-format.ts';
@@ -36,12 +42,15 @@ import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.t
 import { printTable, type Row, writeResults } from './report.ts';
 
 /** --full-only: just the full-size row (written to bench/results/personalize-full.json). */
-const FULL_ONLY = process.argv.includes('--full-only');
+const FULL_ONLY = process.argv.includes('--full-only') || process.argv.includes('--phase1-only');
 const FULL = FULL_ONLY || process.argv.includes('--full');
 /**
  * Also sweep the finetune learning rate (docs/method.md: the benchmark decides it) on held-out draws of the subject.
  */
 const SWEEP = process.argv.includes('--sweep');
+/** With --full or --full-only: also one phase-1 step (the default ViT-B/16 hypernetwork → LiDB → text encoder + UNet). */
+const PHASE1_ONLY = process.argv.includes('--phase1-only');
+const PHASE1 = PHASE1_ONLY || process.argv.includes('--phase1');
 const SWEEP_LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2];
 const LATENT = Number(process.argv.find((a) => a.startsWith('--latent='))?.slice('--latent='.length) ?? 32);
 const BASELINE_STEPS = Number(process.argv.find((a) => a.startsWith('--baseline-steps='))?.slice('--baseline-steps='.length) ?? 400);
@@ -197,6 +206,8 @@ async function benchFullStep(): Promise<Row[] | { skipped: string }> {
       aTrain: fillGaussianFloat32(namedRng(1, `lidb/${i}`), model.lidb.r * model.bases[i]!.aEff, 1e-3),
       bTrain: fillGaussianFloat32(namedRng(2, `lidb/${i}`), model.bases[i]!.bEff * model.lidb.r, 1e-3),
     }));
+    // --phase1-only: the phase-1 row alone (the finetune's session would stay loaded beside it: 2 × the weights).
+    if (PHASE1_ONLY) return [await benchFullPhase1Step(model, subject)];
     const marks: number[] = [];
     const losses: number[] = [];
     t0 = performance.now();
@@ -210,14 +221,53 @@ async function benchFullStep(): Promise<Row[] | { skipped: string }> {
     });
     if (!losses.every(Number.isFinite)) throw new Error(`full-size loss is not finite: ${losses.join(', ')}`);
     const stepMs = marks.slice(1).map((mark, i) => mark - marks[i]!);
-    return [{
+    const rows: Row[] = [{
       what: `SD 1.5 full, finetune step (text encoder + UNet fwd/bwd + Adam, relax lora r 4), ${LATENT}×${LATENT} latents`,
       writeRandomWeightsMs: writeMs, auxBasesMs: auxMs, graphSessionAndFirstStepMs: marks[0]! - t0,
       stepMs: median(stepMs), steps: stepMs.length, losses: losses.map((l) => Number(l.toFixed(4))).join(' '),
+      peakRssGB: Number((process.resourceUsage().maxRSS / 1e6).toFixed(2)),
     }];
+    if (PHASE1) rows.push(await benchFullPhase1Step(model, subject));
+    return rows;
   } finally {
     rmSync(CACHE_DIR, { recursive: true, force: true });
   }
+}
+
+/**
+ * One phase-1 step on the full-size layout: the default hypernetwork config (ViT-B/16 at 224 px, the paper's decoder
+ * sizes) predicting LiDB for SD 1.5's 200 layers, through the composed text encoder + UNet loss, Adam on every
+ * hypernetwork parameter; external weights as in a full-size pack. Peak RSS is the process's (the finetune row's
+ * networks are loaded in the same process).
+ */
+async function benchFullPhase1Step(base: PersonalizationModel, subject: EncodedSubject): Promise<Row> {
+  const config = parseHypernetworkConfig({});
+  const heads = headLayouts(base.layers, base.lidb);
+  const inventory = hypernetworkInventory(config, heads);
+  const model: PersonalizationModel = { ...base, hypernetwork: { config, heads, params: initHypernetworkParams(config, inventory, 0, heads) } };
+  const size = config.encoder.imageSize;
+  const face = { pixels: fillGaussianFloat32(namedRng(3, 'face'), 3 * size * size), latent: subject };
+  const marks: number[] = [];
+  const losses: number[] = [];
+  const t0 = performance.now();
+  await trainHypernetwork(model, [face], [], {
+    steps: FULL_STEPS,
+    batchSize: 1,
+    learningRate: 1e-4,
+    onProgress: (p) => {
+      marks.push(performance.now());
+      losses.push(p.loss);
+    },
+  });
+  if (!losses.every(Number.isFinite)) throw new Error(`full-size phase-1 loss is not finite: ${losses.join(', ')}`);
+  const stepMs = marks.slice(1).map((mark, i) => mark - marks[i]!);
+  const parameters = inventory.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  return {
+    what: `SD 1.5 full, phase-1 step (ViT-B/16 hypernetwork, ${(parameters / 1e6).toFixed(1)}M parameters → LiDB → text encoder + UNet fwd/bwd + Adam), batch 1, ${LATENT}×${LATENT} latents`,
+    graphSessionAndFirstStepMs: marks[0]! - t0,
+    stepMs: median(stepMs), steps: stepMs.length, losses: losses.map((l) => Number(l.toFixed(4))).join(' '),
+    peakRssGB: Number((process.resourceUsage().maxRSS / 1e6).toFixed(2)),
+  };
 }
 
 if (FULL_ONLY) {
