@@ -84,6 +84,12 @@ export function buildVitEncoder(p: HypernetworkParams, config: HypernetworkConfi
   return norm(p, 'encoder.norm', x, e.width, e.layerNormEps);
 }
 
+/** The encoder's class token [B, width] from its output tokens [B, T, width]: the face's summary. */
+export function classToken(encoded: Value, width: number): Value {
+  const [batch] = encoded.staticShape as [number];
+  return reshape(slice(encoded, [0], [1], [1]), [batch, width]);
+}
+
 /** The decoder's LayerNorm epsilon (timm's ViT default). */
 const DECODER_EPS = 1e-6;
 
@@ -116,7 +122,7 @@ export function buildHypernetwork(p: HypernetworkParams, config: HypernetworkCon
     const delta = dense(p, 'decoder.delta_proj', slice(x, [faceCount], [faceCount + layers], [1]), d, d);
     theta = theta ? add(theta, delta) : delta;
   }
-  const faceSummary = reshape(slice(encoded, [0], [1], [1]), [batch, config.encoder.width]);
+  const faceSummary = classToken(encoded, config.encoder.width);
   const thetaK = config.faceSkip ? add(theta!, reshape(dense(p, 'face_skip', faceSummary, config.encoder.width, d), [batch, 1, d])) : theta!;
   const factors = heads.map((head, i) => {
     const token = reshape(slice(thetaK, [i], [i + 1], [1]), [batch, d]);

@@ -9,9 +9,8 @@ import { createTrainer } from '../../onnx/optim/trainer.ts';
 import type { ParamSet } from '../../onnx/optim/types.ts';
 import { float32Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
 import { namedRng } from '../../random/index.ts';
-import { buildVitEncoder, HYPERNETWORK_INPUT, inputParams } from '../hypernetwork/build.ts';
+import { buildVitEncoder, classToken, HYPERNETWORK_INPUT, inputParams } from '../hypernetwork/build.ts';
 import type { HypernetworkConfig } from '../hypernetwork/config.ts';
-import { reshape, slice } from '../../onnx/index.ts';
 import { ATTRIBUTE_LABELS_INPUT, ATTRIBUTE_PROBE, attributeAccuracy, attributeClassCount, buildAttributeProbe, initAttributeProbe } from './attribute-probe.ts';
 
 export interface LabelledFace {
@@ -60,7 +59,7 @@ export async function pretrainFaceEncoder(
   const g = new Graph('face-encoder-pretrain');
   const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [batch, 3, size, size]);
   const encoded = buildVitEncoder(inputParams(g), config, pixels);
-  const summary = reshape(slice(encoded, [0], [1], [1]), [batch, config.encoder.width]);
+  const summary = classToken(encoded, config.encoder.width);
   const probe = buildAttributeProbe(g, summary, options.groups);
   const loss = g.output(probe.loss, 'loss');
   g.output(probe.logProbs, LOG_PROBS_OUTPUT);
