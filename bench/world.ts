@@ -13,7 +13,7 @@ import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
 import { sampleGrid } from '../gpu-runner/world/benchmark/grid.ts';
 import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';
 import { BENCHMARK_METHODS, FULL_SETTINGS, parseSettings, QUICK_SETTINGS } from '../gpu-runner/world/benchmark/settings.ts';
-import { headAccuracyRows, speedUp, speedUpPerFace, summarize, tableRows } from '../gpu-runner/world/benchmark/summary.ts';
+import { headAccuracyRows, pairedComparison, speedUp, speedUpPerFace, summarize, tableRows } from '../gpu-runner/world/benchmark/summary.ts';
 import { encodePng } from '../gpu-runner/world/png.ts';
 import { printTable, writeResults } from './report.ts';
 
@@ -91,6 +91,7 @@ await evaluator.close();
 const rows = summarize(result);
 const ratio = speedUp(rows);
 const perFace = speedUpPerFace(result);
+const paired = pairedComparison(result, 'hyperdreambooth', 'dreambooth-lora');
 const mode = flags.quick ? 'quick' : 'full';
 printTable(
   `bench:world (${mode}) pack ${pack.id}: ${settings.identities} test identities × ${settings.prompts} prompts × ${settings.imagesPerPrompt} images, ${settings.scheduler} ${settings.samplerSteps} steps, CFG ${settings.guidanceScale}`,
@@ -99,6 +100,11 @@ printTable(
 printTable('per evaluator head: share of images where the head reads the truth (id: the identity\'s attribute; ctx: what the prompt asked for)', headAccuracyRows(rows));
 if (ratio) {
   console.log(`\nHyperDreamBooth vs DreamBooth-LoRA (${settings.steps['dreambooth-lora']} steps): ${ratio.total.toFixed(1)}× less wall time (${perFace ? `${perFace.min.toFixed(1)}–${perFace.max.toFixed(1)}× per face` : 'no per-face pairs'}), ${ratio.optimizerSteps.toFixed(1)}× less optimizer time (paper: 25×, target ≥ 30×)`);
+}
+
+if (paired) {
+  const signed = (s: { mean: number; sd: number }) => `${s.mean >= 0 ? '+' : ''}${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}`;
+  console.log(`HyperDreamBooth − DreamBooth-LoRA per face (paired, ${paired.identity.n} faces): identity ${signed(paired.identity)}, fidelity ${signed(paired.fidelity)}; identity ≥ on ${paired.identityWins} of ${paired.identity.n} faces`);
 }
 
 const grid = sampleGrid(result);
@@ -114,6 +120,8 @@ const jsonPath = writeResults(outName, {
   prompts: result.prompts.map((p) => p.text),
   rows,
   speedUp: ratio ? { ...ratio, perFace } : null,
+  paired,
+  runOrder: result.runOrder,
   outcomes: result.outcomes.map(({ subject, scores, runs }) => ({ subject, runs, scores })),
   grid: { file: `${outName}-grid.png`, rows: grid.rows, columns: grid.columns },
   wallSeconds: (performance.now() - started) / 1000,

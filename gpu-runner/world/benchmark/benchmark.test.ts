@@ -5,11 +5,11 @@ import { loadModelPack, type LoadedPack } from '../../server/executors/model-pac
 import { DEFAULT_WORLD, identityIds } from '../dataset.ts';
 import { WorldEvaluator } from '../evaluators/evaluator.ts';
 import { sampleGrid } from './grid.ts';
-import { runWorldBenchmark, subjectLabel, type WorldBenchmarkResult } from './harness.ts';
+import { rotatedMethodOrder, runWorldBenchmark, subjectLabel, type Subject, type WorldBenchmarkResult } from './harness.ts';
 import { benchmarkPrompts, PROMPT_CONTEXTS } from './prompts.ts';
 import { parseSettings, QUICK_SETTINGS, type WorldBenchmarkSettings } from './settings.ts';
 import { median, spread } from './stats.ts';
-import { headAccuracyRows, speedUp, summarize, tableRows } from './summary.ts';
+import { headAccuracyRows, pairedComparison, speedUp, summarize, tableRows } from './summary.ts';
 import { HEADS } from '../evaluators/heads.ts';
 
 const MINIMAL: WorldBenchmarkSettings = parseSettings({
@@ -130,6 +130,38 @@ describe('world benchmark settings and helpers', () => {
     expect(hyper!.runs[0]!.steps).toBe(MINIMAL.steps.hyperdreambooth);
     // Same seeds and draws for the instance: only the added class loss (and what it changes) differs from the run without.
     expect(hyper!.runs[0]!.finalLoss).not.toBe(result.outcomes.find((o) => subjectLabel(o.subject) === subjectLabel(hyper!.subject))!.runs[0]!.finalLoss);
+  });
+
+  it('runs every row on one face before the next face, the methods rotated face by face', async () => {
+    const lines: string[] = [];
+    const settings = { ...MINIMAL, identities: 2, methods: ['hyper-only', 'textual-inversion'], referenceRows: false, steps: { ...MINIMAL.steps, 'textual-inversion': 1 } } satisfies WorldBenchmarkSettings;
+    const run = await runWorldBenchmark({ pack, evaluator, settings, log: (line) => lines.push(line) });
+    expect(run.runOrder).toEqual([
+      ['hyper-only', 'textual-inversion'],
+      ['textual-inversion', 'hyper-only'],
+    ]);
+    const [first, second] = run.identityIds;
+    const personalized = lines.filter((line) => / identity \d+: /.test(line) && !line.startsWith('identity')).map((line) => line.split(':')[0]);
+    expect(personalized).toEqual([`hyper-only identity ${first}`, `textual-inversion identity ${first}`, `textual-inversion identity ${second}`, `hyper-only identity ${second}`]);
+    // Paired per-face differences: a row against itself differs by nothing; the two rows' differences are antisymmetric.
+    const self = pairedComparison(run, 'hyper-only', 'hyper-only')!;
+    expect(self.identity).toEqual({ mean: 0, sd: 0, n: 2 });
+    expect(self.identityWins).toBe(2);
+    const ab = pairedComparison(run, 'hyper-only', 'textual-inversion')!;
+    const ba = pairedComparison(run, 'textual-inversion', 'hyper-only')!;
+    expect(ab.identity.mean).toBeCloseTo(-ba.identity.mean, 12);
+    expect(ab.fidelity.mean).toBeCloseTo(-ba.fidelity.mean, 12);
+    expect(Object.keys(ab.byIdentity)).toEqual(run.identityIds.map(String));
+    expect(pairedComparison(run, 'hyper-only', 'dreambooth-lora')).toBeNull();
+  });
+
+  it('orders rows: reference rows first, methods rotated by one place per face', () => {
+    const subjects: Subject[] = [{ kind: 'renders' }, { kind: 'base-model' }, { kind: 'method', method: 'hyperdreambooth' }, { kind: 'method', method: 'dreambooth-lora' }, { kind: 'method', method: 'lidb-zero' }];
+    expect(rotatedMethodOrder(subjects, 0)).toEqual([0, 1, 2, 3, 4]);
+    expect(rotatedMethodOrder(subjects, 1)).toEqual([0, 1, 3, 4, 2]);
+    expect(rotatedMethodOrder(subjects, 2)).toEqual([0, 1, 4, 2, 3]);
+    expect(rotatedMethodOrder(subjects, 3)).toEqual([0, 1, 2, 3, 4]);
+    expect(rotatedMethodOrder([{ kind: 'renders' }], 5)).toEqual([0]);
   });
 
   it('refuses more identities than the test split holds', async () => {

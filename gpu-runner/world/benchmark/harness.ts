@@ -48,6 +48,8 @@ export interface WorldBenchmarkResult {
   readonly prompts: readonly BenchmarkPrompt[];
   readonly references: readonly RgbImage[];
   readonly outcomes: readonly SubjectOutcome[];
+  /** The rows in the order they ran on each face (faces in the order of identityIds). */
+  readonly runOrder: readonly (readonly string[])[];
 }
 
 export interface WorldBenchmarkInput {
@@ -103,6 +105,17 @@ async function warmUp(model: LoadedPack['model'], method: BenchmarkMethod, world
   await runPersonalization(model, method, id, referenceImage(world, id, model.resolution, settings.seed), world.identifier, { ...settings, steps: oneStep }, prior);
 }
 
+/**
+ * Indices into subjects in the order they run on face `faceIndex`: reference rows first (untimed), then the methods
+ * rotated by one place per face, so no method always runs first or last.
+ */
+export function rotatedMethodOrder(subjects: readonly Subject[], faceIndex: number): number[] {
+  const reference = subjects.flatMap((subject, i) => (subject.kind === 'method' ? [] : [i]));
+  const methods = subjects.flatMap((subject, i) => (subject.kind === 'method' ? [i] : []));
+  const shift = methods.length === 0 ? 0 : faceIndex % methods.length;
+  return [...reference, ...methods.slice(shift), ...methods.slice(0, shift)];
+}
+
 export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<WorldBenchmarkResult> {
   const { pack, evaluator, settings } = input;
   const world = input.world ?? DEFAULT_WORLD;
@@ -127,14 +140,18 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
     ...(settings.referenceRows ? [{ kind: 'renders' } as const, { kind: 'base-model' } as const] : []),
     ...settings.methods.map((method) => ({ kind: 'method', method }) as const),
   ];
-  const outcomes: SubjectOutcome[] = [];
+  const runOrder: string[][] = [];
+  const collected = subjects.map(() => ({ scores: [] as ImageScore[], runs: [] as Omit<PersonalizationRun, 'weights'>[], samples: [] as RgbImage[][] }));
   try {
-    for (const subject of subjects) {
-      const scores: ImageScore[] = [];
-      const runs: Omit<PersonalizationRun, 'weights'>[] = [];
-      const samples: RgbImage[][] = [];
-      if (subject.kind === 'method' && settings.warmup) await warmUp(model, subject.method, world, settings, prior);
-      for (const [index, id] of ids.entries()) {
+    if (settings.warmup) for (const method of settings.methods) await warmUp(model, method, world, settings, prior);
+    // Faces outer, methods inner, and the methods' order rotated face by face: every method runs in turn on the same
+    // face, so a slow spell of a shared machine lands on all of them and the per-face speed-ups compare like with like.
+    for (const [index, id] of ids.entries()) {
+      const order = rotatedMethodOrder(subjects, index);
+      runOrder.push(order.map((s) => subjectLabel(subjects[s]!)));
+      for (const s of order) {
+        const subject = subjects[s]!;
+        const { scores, runs, samples } = collected[s]!;
         let weights: PersonalizedWeights | undefined;
         if (subject.kind === 'method') {
           const { weights: w, ...run } = await runPersonalization(model, subject.method, id, references[index]!, world.identifier, settings, prior);
@@ -153,11 +170,11 @@ export async function runWorldBenchmark(input: WorldBenchmarkInput): Promise<Wor
         scores.push(...(await scoreImages(evaluator, references[index]!, images, sampleIdentity(world.seed, id))));
         samples.push(prompts.map((_, p) => images.find((i) => i.prompt === p && i.image === 0)!.pixels));
       }
-      log(`${subjectLabel(subject)}: ${scores.length} images scored`);
-      outcomes.push({ subject, scores, runs, samples });
+      log(`identity ${id}: ${index + 1} of ${ids.length} faces done`);
     }
   } finally {
     await samplers.release();
   }
-  return { settings, identityIds: ids, prompts, references, outcomes };
+  const outcomes: SubjectOutcome[] = subjects.map((subject, s) => ({ subject, ...collected[s]! }));
+  return { settings, identityIds: ids, prompts, references, outcomes, runOrder };
 }

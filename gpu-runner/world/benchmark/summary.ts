@@ -1,5 +1,5 @@
 // The benchmark's numbers: per-row means with their spread, median personalization time, file size, and
-// HyperDreamBooth's speed-up over DreamBooth-LoRA (paper: 25×; DESIGN §9 target ≥ 30×).
+// HyperDreamBooth's speed-up over DreamBooth-LoRA (paper: 25×; our target ≥ 30×, docs/targets.md).
 import type { ImageScore, SubjectOutcome, WorldBenchmarkResult } from './harness.ts';
 import { subjectLabel } from './harness.ts';
 import { HEADS } from '../evaluators/heads.ts';
@@ -99,4 +99,50 @@ export function headAccuracyRows(rows: readonly SummaryRow[]): Record<string, st
     method: r.label,
     ...Object.fromEntries(HEADS.map((h) => [`${h.group === 'context' ? 'ctx' : 'id'} ${h.name}`, r.headAccuracy[h.name]!.toFixed(2)])),
   }));
+}
+
+export interface PairedComparison {
+  readonly a: string;
+  readonly b: string;
+  /** Per face (TEST identity): a's mean over its images minus b's, identity similarity and prompt fidelity. */
+  readonly byIdentity: Readonly<Record<string, { readonly identity: number; readonly fidelity: number }>>;
+  /** Mean and spread of those per-face differences (paired: same face, prompts and sampler seeds). */
+  readonly identity: Spread;
+  readonly fidelity: Spread;
+  /** Faces where a scores at least b on identity. */
+  readonly identityWins: number;
+}
+
+/**
+ * Two rows compared face by face: both personalize the same face and sample the same prompts with the same seeds, so
+ * the per-face difference removes what the face itself contributes and its spread says whether a gap is real.
+ * Null unless both rows ran.
+ */
+export function pairedComparison(result: WorldBenchmarkResult, a: string, b: string): PairedComparison | null {
+  const find = (label: string) => result.outcomes.find((o) => subjectLabel(o.subject) === label);
+  const rowA = find(a);
+  const rowB = find(b);
+  if (!rowA || !rowB) return null;
+  const faceMean = (scores: readonly ImageScore[], id: number, pick: (s: ImageScore) => number) => {
+    const own = scores.filter((s) => s.identityId === id);
+    return own.reduce((sum, s) => sum + pick(s), 0) / own.length;
+  };
+  const byIdentity = Object.fromEntries(
+    result.identityIds.map((id) => [
+      String(id),
+      {
+        identity: faceMean(rowA.scores, id, (s) => s.identitySimilarity) - faceMean(rowB.scores, id, (s) => s.identitySimilarity),
+        fidelity: faceMean(rowA.scores, id, (s) => s.promptFidelity) - faceMean(rowB.scores, id, (s) => s.promptFidelity),
+      },
+    ]),
+  );
+  const differences = Object.values(byIdentity);
+  return {
+    a,
+    b,
+    byIdentity,
+    identity: spread(differences.map((d) => d.identity)),
+    fidelity: spread(differences.map((d) => d.fidelity)),
+    identityWins: differences.filter((d) => d.identity >= 0).length,
+  };
 }
