@@ -35,10 +35,10 @@ import {
 import { adamW } from '../gpu-runner/onnx/optim/adam.ts';
 import { constantSchedule } from '../gpu-runner/onnx/optim/schedule.ts';
 import { createTrainer } from '../gpu-runner/onnx/optim/trainer.ts';
-import type { StepTiming } from '../gpu-runner/onnx/optim/residentTrainer.ts';
+import type { StepTiming } from '../gpu-runner/onnx/optim/resident-trainer.ts';
 import type { ParamSet } from '../gpu-runner/onnx/optim/types.ts';
-import { INTRA_OP_SPINNING_ENV } from '../gpu-runner/onnx/runtime/sessionCache.ts';
-import { SessionHost } from '../gpu-runner/onnx/runtime/sessionHost.ts';
+import { INTRA_OP_SPINNING_ENV } from '../gpu-runner/onnx/runtime/session-cache.ts';
+import { SessionHost } from '../gpu-runner/onnx/runtime/session-host.ts';
 import { float32Tensor, type RuntimeFeeds } from '../gpu-runner/onnx/runtime/tensor.ts';
 import { printTable, writeResults, type Row } from './report.ts';
 
@@ -191,7 +191,7 @@ function buildDownBlock(mode: BuildMode, lora?: { rank: number }): BenchGraph {
   s = add(attn(`${tb}.attn2`, n, context, contextDim), s);
   n = ln(`${tb}.norm3`, s);
   const inner = c * ffMult;
-  const ff = geglu(n, base.weight(`${tb}.ff.net.0.proj.weight`, [2 * inner, c]), base.weight(`${tb}.ff.net.0.proj.bias`, [2 * inner], c));
+  const ff = geglu(linear(n, base.weight(`${tb}.ff.net.0.proj.weight`, [2 * inner, c]), base.weight(`${tb}.ff.net.0.proj.bias`, [2 * inner], c)));
   s = add(linear(ff, base.weight(`${tb}.ff.net.2.weight`, [c, inner]), base.weight(`${tb}.ff.net.2.bias`, [c], inner)), s);
   s = reshape(transpose(s, [0, 2, 1]), [1, c, size, size]);
   h = add(conv('attentions.0.proj_out', s, c, c, 1), residual);

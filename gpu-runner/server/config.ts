@@ -1,8 +1,8 @@
 // The runner's configuration, read once from the environment and validated (zod at the boundary).
 import { z } from 'zod';
-import { MIN_SECRET_LENGTH } from '../../edge/contract/index.ts';
+import { MIN_SECRET_LENGTH } from '../../contract/index.ts';
 import { LOG_LEVELS } from './log.ts';
-import { INTRA_OP_SPINNING_ENV } from '../onnx/runtime/sessionCache.ts';
+import { INTRA_OP_SPINNING_ENV } from '../onnx/runtime/session-cache.ts';
 
 /** Container platforms send SIGKILL 30 s after SIGTERM by default; the rest of that is for aborting and flushing. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionHost } from '../runtime/sessionHost.ts';
+import { SessionHost } from '../runtime/session-host.ts';
 import { adam, adamW } from './adam.ts';
-import { createGraphOptimizer } from './adamGraph.ts';
+import { createGraphOptimizer } from './adam-graph.ts';
 import { sgd } from './sgd.ts';
 import type { ParamSet } from './types.ts';
 

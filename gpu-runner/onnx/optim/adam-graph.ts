@@ -3,7 +3,7 @@
 // Same arithmetic, slots and step convention as `adam.ts`, so the two are interchangeable mid-run and share
 // checkpoints.
 import { add, div, Graph, min, mul, pow, reduceSum, serializeModel, sqrt, sub, type Value } from '../index.ts';
-import { createSessionRunner, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
+import { createSessionRunner, type SessionRunner, type SessionRunnerOptions } from '../runtime/session-host.ts';
 import { float32Data, float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
 import type { ResolvedAdamConfig } from './adam.ts';
 import { CLIP_NORM_EPS } from './clip.ts';

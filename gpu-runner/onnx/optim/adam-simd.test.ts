@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adam, adamW, type AdamConfig } from './adam.ts';
-import { AdamArena } from './adamSimd.ts';
+import { AdamArena } from './adam-simd.ts';
 import { globalNorm } from './clip.ts';
 import type { OptimizerState, ParamSet } from './types.ts';
 

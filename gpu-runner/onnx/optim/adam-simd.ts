@@ -1,6 +1,6 @@
 // The Adam/AdamW update as a WebAssembly SIMD loop over parameters and moments kept in WebAssembly memory, for the
-// trainer's worker (residentTrainer.ts). Float32 arithmetic four elements at a time (f32x4), the operations and order
-// of `adamRange` (adam.ts), which rounds every step to float32: results are bit-for-bit the same (adamSimd.test.ts;
+// trainer's worker (resident-trainer.ts). Float32 arithmetic four elements at a time (f32x4), the operations and order
+// of `adamRange` (adam.ts), which rounds every step to float32: results are bit-for-bit the same (adam-simd.test.ts;
 // core WebAssembly has no fused multiply-add to change a rounding). The loop also sums g² in float64 for the gradient
 // norm, in `sumOfSquares`'s order (clip.ts), which saves the trainer a pass over the gradients. 19.4M parameters on
 // the 2-core CPU machine: 13 ms (28 B per parameter moved: about one core's memory bandwidth, 3 plain copies of the

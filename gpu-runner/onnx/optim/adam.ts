@@ -60,7 +60,7 @@ function resolve(config: AdamConfig, decoupled: boolean, defaultDecay: number): 
   return resolved;
 }
 
-/** The per-step scalars of the Adam/AdamW update at 1-based step `t` (shared by the loop below and `adamSimd.ts`). */
+/** The per-step scalars of the Adam/AdamW update at 1-based step `t` (shared by the loop below and `adam-simd.ts`). */
 export interface AdamCoefficients {
   beta1: number;
   beta2: number;
@@ -96,7 +96,7 @@ export function adamCoefficients(config: ResolvedAdamConfig, t: number, lr: numb
  * The update of elements [from, to) of one tensor, in place, in float32 arithmetic: every operation rounded to float32
  * (`Math.fround`), coefficients included, as PyTorch computes it for float32 parameters. Each +, −, ×, ÷ and √ of
  * float32 operands done in float64 and then rounded gives the correctly rounded float32 result (53 ≥ 2·24 + 2), so
- * a float32 SIMD loop doing the same operations in the same order (adamSimd.ts) matches this one bit for bit.
+ * a float32 SIMD loop doing the same operations in the same order (adam-simd.ts) matches this one bit for bit.
  */
 export function adamRange(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number, c: AdamCoefficients): void {
   const f = Math.fround;

@@ -11,7 +11,7 @@ export function globalNorm(grads: ParamSet): number {
 }
 
 /**
- * Σ g² in float64, in a fixed order the SIMD update loop shares (adamSimd.ts): four running sums over the elements
+ * Σ g² in float64, in a fixed order the SIMD update loop shares (adam-simd.ts): four running sums over the elements
  * i ≡ 0, 1, 2, 3 (mod 4) of the whole quads, combined as (s₀ + s₁) + (s₂ + s₃), then the last length mod 4 elements
  * in turn. Four independent sums also keep the loop off one long chain of dependent additions.
  */

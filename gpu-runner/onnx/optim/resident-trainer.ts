@@ -4,8 +4,8 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../runtime/tensor.ts';
 import { adam, adamW, type ResolvedAdamConfig } from './adam.ts';
-import { AdamArena } from './adamSimd.ts';
-import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from './adamGraph.ts';
+import { AdamArena } from './adam-simd.ts';
+import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from './adam-graph.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import { sgd, type ResolvedSgdConfig } from './sgd.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
@@ -107,7 +107,7 @@ export class ResidentTrainer {
   private readonly state: OptimizerState;
   /**
    * Adam/AdamW in TypeScript: parameters and moments live in WebAssembly memory and the update is a SIMD loop that
-   * also sums g² (bit-for-bit the JS loop's results; adamSimd.ts). Absent for other optimizers and backends.
+   * also sums g² (bit-for-bit the JS loop's results; adam-simd.ts). Absent for other optimizers and backends.
    */
   private readonly arena: AdamArena | null = null;
   /**

@@ -2,7 +2,7 @@
 // another set of parameters, is differentiated again.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Graph, linear, mseLoss, mul, tensor } from '../index.ts';
-import { SessionHost } from '../runtime/sessionHost.ts';
+import { SessionHost } from '../runtime/session-host.ts';
 import { float32Tensor } from '../runtime/tensor.ts';
 import { adam } from './adam.ts';
 import { constantSchedule } from './schedule.ts';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../../io/safetensors.ts';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { add, conv2d, grad, Graph, linear, mseLoss, mul, relu, safetensorsExternalTensors, serializeModel, tensor, type TensorValue } from '../index.ts';
-import { SessionHost } from '../runtime/sessionHost.ts';
+import { SessionHost } from '../runtime/session-host.ts';
 import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
 import { adamW } from './adam.ts';
 import { cosineSchedule, constantSchedule } from './schedule.ts';

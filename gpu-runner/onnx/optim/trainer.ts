@@ -1,7 +1,7 @@
 // A training loop's one step (docs/engine.md): one session run of the gradient graph (loss + gradients), optional
 // global-norm clipping, then the optimizer update, in TypeScript or as an ONNX graph for large parameter sets.
 // Trainable parameters are graph inputs, never initializers, so one cached session serves every step and every subject.
-// Parameters and optimizer state live in the session worker (residentTrainer.ts): a step sends the batch and gets the
+// Parameters and optimizer state live in the session worker (resident-trainer.ts): a step sends the batch and gets the
 // loss and gradients back, and neither the session run nor the optimizer loop blocks this thread.
 // Frozen weights may be external data (full-size models: protobuf stops at 2 GiB): the gradient graph is then saved in
 // the folder their locations are relative to, and its session opened by path (external data stays external).
@@ -9,18 +9,18 @@ import { createHash } from 'node:crypto';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertInsideModelFolder, grad, isExternal, prune, serializeModel, type Graph, type Value } from '../index.ts';
-import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/sessionHost.ts';
+import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/session-host.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
-import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adamGraph.ts';
+import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adam-graph.ts';
 import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from './checkpoint.ts';
 import type { LearningRateSchedule } from './schedule.ts';
-import type { StepTiming } from './residentTrainer.ts';
+import type { StepTiming } from './resident-trainer.ts';
 import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
 
 /**
  * `auto` runs Adam as an onnxruntime graph only from this many trainable elements, i.e. never: on the 2-core CPU
  * machine the TypeScript loop (one pass over p, g, m, v, ≈ 10 ns per element; since then a WebAssembly SIMD loop,
- * float32 now, 0.6–1.1 ns: adamSimd.ts) was faster than the graph (a dozen elementwise passes, 5–10 ns) at every
+ * float32 now, 0.6–1.1 ns: adam-simd.ts) was faster than the graph (a dozen elementwise passes, 5–10 ns) at every
  * size bench:engine measured (table "AdamW update…"). Ask for 'graph' explicitly where onnxruntime's elementwise work
  * is faster, e.g. with CUDA (not measurable here).
  */

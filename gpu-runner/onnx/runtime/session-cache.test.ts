@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { knownCudaAvailability } from './executionProvider.ts';
-import { INTRA_OP_SPINNING_ENV, SessionCache } from './sessionCache.ts';
+import { knownCudaAvailability } from './execution-provider.ts';
+import { INTRA_OP_SPINNING_ENV, SessionCache } from './session-cache.ts';
 import { Graph, add, matmul, saveModel, tensor } from '../index.ts';
-import { affineModel } from './testModels.ts';
+import { affineModel } from './test-models.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hdb-session-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

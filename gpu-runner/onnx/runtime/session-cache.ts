@@ -13,7 +13,7 @@ import {
   takeCpuFallbackNotice,
   type ExecutionProvider,
   type ExecutionProviderPreference,
-} from './executionProvider.ts';
+} from './execution-provider.ts';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 /** Where an acquired session came from. */

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { add, Graph, mul, serializeModel } from '../index.ts';
-import { SessionHost } from './sessionHost.ts';
+import { SessionHost } from './session-host.ts';
 import { float32Data, float32Tensor } from './tensor.ts';
-import { affineModel, slowIdentityModel } from './testModels.ts';
+import { affineModel, slowIdentityModel } from './test-models.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hdb-session-host-'));
 const host = new SessionHost({ cacheDir: dir, log: () => undefined });

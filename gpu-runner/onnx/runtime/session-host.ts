@@ -2,11 +2,11 @@
 // so a long `session.run` never stalls the event loop (HTTP, heartbeats and timers keep running).
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ExecutionProvider } from './executionProvider.ts';
+import type { ExecutionProvider } from './execution-provider.ts';
 import { transferList, type HostRequest, type OpenedSession, type WorkerInit, type WorkerReply } from './protocol.ts';
-import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './sessionCache.ts';
+import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './session-cache.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
-import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/residentTrainer.ts';
+import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/resident-trainer.ts';
 import type { OptimizerState, ParamSet } from '../optim/types.ts';
 
 /** `.cache/onnx` under the repository root, unless `HDB_ONNX_CACHE_DIR` says otherwise. */
@@ -63,7 +63,7 @@ export class SessionHost {
       cacheDir: options.cacheDir === undefined ? DEFAULT_CACHE_DIR : options.cacheDir,
       ...(options.maxIdleSessions === undefined ? {} : { maxIdleSessions: options.maxIdleSessions }),
     };
-    this.worker = new Worker(new URL('./sessionWorkerEntry.mjs', import.meta.url), { workerData: init });
+    this.worker = new Worker(new URL('./session-worker-entry.mjs', import.meta.url), { workerData: init });
     this.worker.unref();
     this.worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     this.worker.on('error', (error) => this.fail(error));

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./sessionWorker.ts');
+await import('./session-worker.ts');

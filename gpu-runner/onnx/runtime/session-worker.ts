@@ -3,11 +3,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { transferList, type HostRequest, type WorkerInit, type WorkerReply } from './protocol.ts';
-import { SessionCache } from './sessionCache.ts';
-import { ResidentTrainer } from '../optim/residentTrainer.ts';
+import { SessionCache } from './session-cache.ts';
+import { ResidentTrainer } from '../optim/resident-trainer.ts';
 import type { RuntimeOutputs, RuntimeTensorType } from './tensor.ts';
 
-if (!parentPort) throw new Error('sessionWorker.ts must run in a worker thread');
+if (!parentPort) throw new Error('session-worker.ts must run in a worker thread');
 const port = parentPort;
 const init = workerData as WorkerInit;
 

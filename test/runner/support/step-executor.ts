@@ -2,7 +2,7 @@
 // progress, cancellation, shutdown) independently of the model pack. Each step is one run of a small ONNX graph built
 // with the engine (`state ← tanh(state·W)`, `depth` times) in the engine's session worker thread; its outputs are
 // derived from that state, so they depend on the inputs and on every step.
-import { SessionHost, type SessionRunner } from '../../../gpu-runner/onnx/runtime/sessionHost.ts';
+import { SessionHost, type SessionRunner } from '../../../gpu-runner/onnx/runtime/session-host.ts';
 import { Graph, matmul, serializeModel, tanh, tensor } from '../../../gpu-runner/onnx/index.ts';
 import { float32ToFloat16Bits, parseSafetensors, serializeSafetensors } from '../../../gpu-runner/io/safetensors.ts';
 import {
