@@ -11,7 +11,7 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { JobRequest, type RunnerEvent } from '../edge/contract/index.ts';
+import { JobRequest, type RunnerEvent } from '../contract/index.ts';
 import { ThreadExecutor } from '../gpu-runner/server/executors/thread-executor.ts';
 import { createLogger } from '../gpu-runner/server/log.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.ts';

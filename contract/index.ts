@@ -1,4 +1,4 @@
-// The edge ↔ runner contract (gpu-runner/CONTRACT.md). Imported by both sides: zod and WebCrypto only.
+// The edge ↔ runner contract (CONTRACT.md beside it). Imported by both sides: zod and WebCrypto only.
 export * from './jobs.ts';
 export * from './events.ts';
 export * from './signing.ts';

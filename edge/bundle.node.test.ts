@@ -22,6 +22,8 @@ describe('edge bundle', () => {
       expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
       const map = JSON.parse(await readFile(join(out, 'index.js.map'), 'utf8')) as { sources: string[] };
       expect(map.sources.some((s) => s.endsWith('edge/app.ts'))).toBe(true);
+      // The contract sits outside edge/ (both sides import it) and must still be bundled.
+      expect(map.sources.some((s) => s.endsWith('contract/signing.ts'))).toBe(true);
       expect(map.sources.filter((s) => /gpu-runner\/|onnxruntime|sharp/.test(s))).toEqual([]);
       const code = await readFile(join(out, 'index.js'), 'utf8');
       expect(code).not.toMatch(/onnxruntime/);

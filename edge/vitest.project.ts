@@ -29,7 +29,7 @@ export const edgeProject: TestProjectInlineConfiguration = {
   test: {
     name: 'edge',
     include: ['test/edge/**/*.test.ts', 'edge/**/*.test.ts'],
-    exclude: ['edge/contract/**', '**/*.node.test.ts', '**/node_modules/**'],
+    exclude: ['**/*.node.test.ts', '**/node_modules/**'],
     globalSetup: ['./test/support/edge-global-setup.ts', './test/edge/webhooks-receiver.global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

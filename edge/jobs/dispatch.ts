@@ -2,7 +2,7 @@
 // network errors are retried with delay; when the retries run out the job fails with a clear error.
 import { and, eq, sql } from 'drizzle-orm';
 import { jobs } from '../../db/schema.ts';
-import { RUNNER_PATHS, signedFetch } from '../contract/index.ts';
+import { RUNNER_PATHS, signedFetch } from '../../contract/index.ts';
 import { openDb, type Queryable as Database } from '../db/client.ts';
 import { settingsOf, type Env } from '../env.ts';
 import { JobMessage } from './messages.ts';

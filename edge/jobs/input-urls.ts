@@ -1,5 +1,5 @@
 // Short-lived signed URLs through which the runner fetches large inputs from R2 (CONTRACT.md "source").
-import { bytesToBase64 } from '../contract/index.ts';
+import { bytesToBase64 } from '../../contract/index.ts';
 
 export const INPUT_URL_TTL_SECONDS = 3600;
 export const INPUT_PATH = '/internal/runner/inputs';

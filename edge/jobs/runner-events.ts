@@ -8,7 +8,7 @@ import {
   type GenerationResult,
   type PersonalizationResult,
   type RunnerEvent,
-} from '../contract/index.ts';
+} from '../../contract/index.ts';
 import type { Queryable as Database } from '../db/client.ts';
 import type { Env } from '../env.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';

@@ -10,7 +10,7 @@ import {
   type InputImage,
   type JobRequest,
   type PersonalizationMethod,
-} from '../contract/index.ts';
+} from '../../contract/index.ts';
 import type { Queryable as Database } from '../db/client.ts';
 import { settingsOf, type Env } from '../env.ts';
 import { signedInputUrl } from './input-urls.ts';

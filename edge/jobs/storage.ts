@@ -1,6 +1,6 @@
 // R2 object keys. Tenant first, so one prefix holds everything a tenant owns; deterministic per job, so a retried
 // store of the same result overwrites instead of leaking objects.
-import type { WeightDtype, WeightFormat } from '../contract/index.ts';
+import type { WeightDtype, WeightFormat } from '../../contract/index.ts';
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 

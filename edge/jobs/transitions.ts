@@ -2,7 +2,7 @@
 // runner events, cron, cancel) can never move a job backwards or finish it twice.
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { jobs } from '../../db/schema.ts';
-import { RUNNER_PATHS, signedFetch } from '../contract/index.ts';
+import { RUNNER_PATHS, signedFetch } from '../../contract/index.ts';
 import type { Queryable as Database } from '../db/client.ts';
 import { settingsOf, type Env } from '../env.ts';
 import { notifyJob } from './notify.ts';

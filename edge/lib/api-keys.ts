@@ -1,7 +1,7 @@
 // API keys: `hdb_live_…` (tenant) and `hdb_admin_…` (admin), 32 random base62 characters. Shown once; stored as a
 // SHA-256 hash with a short display prefix (docs/api.md).
 import { apiKeys } from '../../db/schema.ts';
-import { sha256Hex } from '../contract/index.ts';
+import { sha256Hex } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { newId } from './ids.ts';
 

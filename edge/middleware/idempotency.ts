@@ -5,7 +5,7 @@ import { createMiddleware } from 'hono/factory';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { idempotencyKeys } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { sha256Hex } from '../contract/index.ts';
+import { sha256Hex } from '../../contract/index.ts';
 import { badRequest, conflict } from '../lib/errors.ts';
 import { tenantOf } from './auth.ts';
 

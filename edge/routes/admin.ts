@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, desc, eq, gte, isNull, lt, lte, sum, type SQL } from 'drizzle-orm';
 import { apiKeys, tenants, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { PersonalizationMethod } from '../contract/index.ts';
+import { PersonalizationMethod } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { apiKeyCache } from '../lib/api-key-cache.ts';
 import { createApiKey } from '../lib/api-keys.ts';

@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, eq, inArray } from 'drizzle-orm';
 import { generationImages, jobs } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { GenerationParams } from '../contract/index.ts';
+import { GenerationParams } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentGeneration } from '../jobs/present.ts';

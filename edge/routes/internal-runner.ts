@@ -1,6 +1,6 @@
 // The runner's side door: signed events (CONTRACT.md) and signed input downloads. Not part of the public document.
 import { Hono } from 'hono';
-import { EDGE_PATHS, RunnerEvent, verifyRequest, type VerifyFailure } from '../contract/index.ts';
+import { EDGE_PATHS, RunnerEvent, verifyRequest, type VerifyFailure } from '../../contract/index.ts';
 import type { AppEnv } from '../app-types.ts';
 import { runnerSecrets } from '../env.ts';
 import { INPUT_PATH, verifyInputUrl } from '../jobs/input-urls.ts';

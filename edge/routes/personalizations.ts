@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, eq, inArray, isNull } from 'drizzle-orm';
 import { jobs, subjectImages, subjects, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { FinetuneOptions, PersonalizationMethod, refineOutputFormats, WeightDtype, WeightFormat, weightFormatsOf } from '../contract/index.ts';
+import { FinetuneOptions, PersonalizationMethod, refineOutputFormats, WeightDtype, WeightFormat, weightFormatsOf } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { settingsOf } from '../env.ts';
 import { presentPersonalization } from '../jobs/present.ts';

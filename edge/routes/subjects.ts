@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, asc, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { subjectImages, subjects } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { sha256Hex } from '../contract/index.ts';
+import { sha256Hex } from '../../contract/index.ts';
 import { r2Keys } from '../jobs/storage.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';

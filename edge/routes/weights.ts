@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { weightFiles, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { WeightDtype, WeightFormat } from '../contract/index.ts';
+import { WeightDtype, WeightFormat } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { notFound } from '../lib/errors.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';

@@ -1,4 +1,4 @@
-import { base64ToBytes, bytesToBase64 } from '../contract/base64.ts';
+import { base64ToBytes, bytesToBase64 } from '../../contract/base64.ts';
 
 /**
  * Per-tenant signing secrets in the Standard Webhooks format: `whsec_` followed by base64 key material.

@@ -1,4 +1,4 @@
-import { base64ToBytes, bytesToBase64 } from '../contract/base64.ts';
+import { base64ToBytes, bytesToBase64 } from '../../contract/base64.ts';
 import { webhookSecretKey } from './secret.ts';
 
 /**

@@ -2,7 +2,7 @@
 // metrics are for the platform and carry no job data.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { JobRequest, ReplayGuard, type JobAccepted } from '../../edge/contract/index.ts';
+import { JobRequest, ReplayGuard, type JobAccepted } from '../../contract/index.ts';
 import { errorResponse } from './http/errors.ts';
 import { verifySignature, type SignedVariables } from './http/signature.ts';
 import { InvalidInputError } from './jobs/executor.ts';

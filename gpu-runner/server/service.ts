@@ -1,7 +1,7 @@
 // The runner service: queue, execution, events and shutdown, without HTTP (app.ts adds that). A job's life here:
 // queued → running (`started`) → progress at most once per interval → `succeeded` or `failed`, every event written to
 // the outbox before it is sent, so nothing is lost while the edge is unreachable.
-import type { JobRequest, RunnerError, RunnerEvent } from '../../edge/contract/index.ts';
+import type { JobRequest, RunnerError, RunnerEvent } from '../../contract/index.ts';
 import type { RunnerConfig } from './config.ts';
 import type { Outbox, OutboxEntry } from './events/outbox.ts';
 import { EventSender } from './events/sender.ts';

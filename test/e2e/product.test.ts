@@ -2,7 +2,7 @@
 // (local R2, Queues), the runner on the tiny model pack, and a real webhook receiver. One stack for the file; the tests
 // run in order because the faults act on shared processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedFetch } from '../../edge/contract/index.ts';
+import { signedFetch } from '../../contract/index.ts';
 import { Api, eventually, sleep, type Job } from './support/api.ts';
 import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
 import { facePng } from './support/face.ts';

@@ -10,7 +10,7 @@ import { newId } from '../../edge/lib/ids.ts';
 import { call, createTenant, testEnv, withDb, type TestTenant } from './helpers.ts';
 import { file, form, png } from './images.ts';
 import { runnerJob, runnerSecret, runnerUrl, waitForRunnerJob } from './runner-double.ts';
-import { signMessage } from '../../edge/contract/index.ts';
+import { signMessage } from '../../contract/index.ts';
 
 const WEBHOOK_URL = 'http://127.0.0.1:9/hooks';
 const CLOSED_PORT_URL = 'http://127.0.0.1:9';

@@ -1,6 +1,6 @@
 // Large inputs reach the runner as short-lived signed URLs on the edge instead of inline bytes.
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../edge/contract/index.ts';
+import { sha256Hex } from '../../contract/index.ts';
 import { signedInputUrl } from '../../edge/jobs/input-urls.ts';
 import { INLINE_INPUT_LIMIT_BYTES } from '../../edge/jobs/runner-request.ts';
 import { call, createTenant, expectError, testEnv } from './helpers.ts';

@@ -4,7 +4,7 @@ import { env } from 'cloudflare:workers';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jobs, runnerEvents, webhookDeliveries } from '../../db/schema.ts';
-import { signMessage, verifyMessage } from '../../edge/contract/index.ts';
+import { signMessage, verifyMessage } from '../../contract/index.ts';
 import { call, createTenant, expectError, withDb, type TestTenant } from './helpers.ts';
 import { file, form, png } from './images.ts';
 import { deliver, deliverOk, runnerSecret, waitForRunnerJob, type SignedEvent } from './runner-double.ts';

@@ -1,7 +1,7 @@
 // Talks to the Node-side runner double (test/support/test-runner.ts) from inside workerd, and relays its signed
 // events to the Worker, which has no listening port in tests.
 import { inject, vi } from 'vitest';
-import type { JobRequest, RunnerEvent } from '../../edge/contract/index.ts';
+import type { JobRequest, RunnerEvent } from '../../contract/index.ts';
 import { call } from './helpers.ts';
 
 /** Mirrors ReceivedJob in test/support/test-runner.ts (Node side; not importable here). */

@@ -3,7 +3,7 @@
 // and a real local server standing in for the edge.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobRequest, type RunnerEvent } from '../../edge/contract/index.ts';
+import { JobRequest, type RunnerEvent } from '../../contract/index.ts';
 import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
 import { importTextualInversion } from '../../gpu-runner/personalize/weights/textual-inversion-format.ts';
 import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';

@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_PATHS, signMessage, type RunnerEvent } from '../../edge/contract/index.ts';
+import { RUNNER_PATHS, signMessage, type RunnerEvent } from '../../contract/index.ts';
 import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
 import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
 import { generationJob, inlineSource, personalizationJob, readJson, stepWeights, TEST_SECRET, testPhoto } from './support/jobs.ts';

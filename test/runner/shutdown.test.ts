@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunnerEvent } from '../../edge/contract/index.ts';
+import type { RunnerEvent } from '../../contract/index.ts';
 import { spawnRunner } from './support/child-runner.ts';
 import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
 import { personalizationJob, readJson, runnerClient, TEST_SECRET } from './support/jobs.ts';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunnerEvent } from '../../edge/contract/index.ts';
+import type { RunnerEvent } from '../../contract/index.ts';
 import { loadConfig } from '../../gpu-runner/server/config.ts';
 import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';
 import { WorkerPoolExecutor } from '../../gpu-runner/server/executors/worker-pool.ts';

@@ -1,4 +1,4 @@
-// A stand-in for the GPU runner (which has its own issue) that honours gpu-runner/CONTRACT.md: it verifies signed
+// A stand-in for the GPU runner (which has its own issue) that honours contract/CONTRACT.md: it verifies signed
 // job requests and cancellations, rejects replays, and prepares the signed events a real runner would send, with
 // well-formed results. Workers under test have no listening port, so tests fetch these events from the control API
 // and deliver them to the edge themselves.
@@ -15,7 +15,7 @@ import {
   signMessage,
   verifyMessage,
   type RunnerEvent,
-} from '../../edge/contract/index.ts';
+} from '../../contract/index.ts';
 
 export const TEST_RUNNER_SECRET = 'test-runner-secret-0123456789abcdefghij';
 export const BUSY_RETRY_AFTER_SECONDS = 7;

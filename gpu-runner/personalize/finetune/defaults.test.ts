@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FINETUNE_STEPS as CONTRACT_DEFAULT_STEPS, FinetuneOptions } from '../../../edge/contract/index.ts';
+import { DEFAULT_FINETUNE_STEPS as CONTRACT_DEFAULT_STEPS, FinetuneOptions } from '../../../contract/index.ts';
 import { DEFAULT_FINETUNE_STEPS } from './fast-finetune.ts';
 
 describe('the fast finetune default', () => {

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunnerEvent } from '../../../edge/contract/index.ts';
+import type { RunnerEvent } from '../../../contract/index.ts';
 import { createLogger } from '../log.ts';
 import { Outbox } from './outbox.ts';
 

@@ -4,7 +4,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { RunnerEvent } from '../../../edge/contract/index.ts';
+import { RunnerEvent } from '../../../contract/index.ts';
 import type { Logger } from '../log.ts';
 
 const StoredEntry = z.object({

@@ -1,7 +1,7 @@
 // Delivers outbox events to the edge, signed, one at a time in order, retrying with exponential backoff and jitter
 // until the edge acknowledges (CONTRACT.md: the edge answers 200 with an EventAck, also for duplicates and stale
 // events). An entry leaves the outbox only on acknowledgement, or to dead letters when the edge refuses it for good.
-import { EventAck, signMessage } from '../../../edge/contract/index.ts';
+import { EventAck, signMessage } from '../../../contract/index.ts';
 import type { Logger } from '../log.ts';
 import type { RunnerMetrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';

@@ -3,7 +3,7 @@ import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationParams } from '../../../edge/contract/index.ts';
+import { GenerationParams } from '../../../contract/index.ts';
 import { parseSafetensors, serializeSafetensors, type Tensor } from '../../io/safetensors.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
 import { InvalidInputError, type ExecutionContext, type RgbImage } from '../jobs/executor.ts';

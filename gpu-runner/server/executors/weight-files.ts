@@ -1,6 +1,6 @@
 // The files and figures a personalization returns, by method: the native file for every method, kohya and PEFT LoRA
 // exports for the LoRA-expressible methods, the kohya/A1111 embedding for textual inversion (CONTRACT.md "outputs").
-import { weightFormatsOf } from '../../../edge/contract/index.ts';
+import { weightFormatsOf } from '../../../contract/index.ts';
 import { TOKEN_EMBEDDING_PARAM } from '../../personalize/finetune/textual-inversion.ts';
 import { TEXT_ENCODER_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
 import type { AuxBasis } from '../../personalize/lidb/aux-basis.ts';

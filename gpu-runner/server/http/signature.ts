@@ -1,7 +1,7 @@
 // Verifies the edge's HMAC signature on every job request (CONTRACT.md "Signing"): bad or stale signatures and
 // replayed message ids are answered 401 before the body is parsed. The verified body is handed on as `rawBody`.
 import type { MiddlewareHandler } from 'hono';
-import { ReplayGuard, verifyRequest, type VerifyFailure } from '../../../edge/contract/index.ts';
+import { ReplayGuard, verifyRequest, type VerifyFailure } from '../../../contract/index.ts';
 import type { RunnerMetrics } from '../metrics.ts';
 import { errorResponse } from './errors.ts';
 

@@ -1,7 +1,7 @@
 // Binary job inputs (CONTRACT.md `source`): inline base64 or a short-lived edge URL. Either way the runner checks
 // the size and SHA-256 it was promised, and never reads more than that.
 import { createHash } from 'node:crypto';
-import type { BlobSource } from '../../../edge/contract/index.ts';
+import type { BlobSource } from '../../../contract/index.ts';
 import { InvalidInputError } from '../jobs/executor.ts';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -1,7 +1,7 @@
 // Decoding untrusted image bytes before any work starts: a pixel limit checked before pixels are allocated, only
 // the formats the edge accepts, truncated files refused instead of silently padded with grey.
 import sharp from 'sharp';
-import { LIMITS } from '../../../edge/contract/index.ts';
+import { LIMITS } from '../../../contract/index.ts';
 import { InvalidInputError, type RgbImage } from '../jobs/executor.ts';
 
 const ACCEPTED_FORMATS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };

@@ -1,7 +1,7 @@
 // What the service needs from the models, and nothing more: the service queues, reports and encodes; an executor
 // computes. Real executors call the personalization library and the sampler, whose onnxruntime runs happen in the
 // engine's session worker thread, so the service's event loop stays free for HTTP and events.
-import type { FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../edge/contract/index.ts';
+import type { FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../contract/index.ts';
 import type { AbortReason } from './job-queue.ts';
 
 export type PersonalizationMethod = PersonalizationPayload['method'];

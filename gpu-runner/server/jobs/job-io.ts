@@ -1,5 +1,5 @@
 // From a contract job to an executor's input, and from an executor's output to the contract's result.
-import type { BlobSource, GenerationResult, JobRequest, PersonalizationResult } from '../../../edge/contract/index.ts';
+import type { BlobSource, GenerationResult, JobRequest, PersonalizationResult } from '../../../contract/index.ts';
 import { decodeInlineBlob, readBlob, sha256Hex, type BlobLimits } from '../inputs/blobs.ts';
 import { decodeImage, encodePng } from '../inputs/images.ts';
 import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput, RgbImage } from './executor.ts';

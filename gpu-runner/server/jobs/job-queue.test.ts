@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobRequest } from '../../../edge/contract/index.ts';
+import { JobRequest } from '../../../contract/index.ts';
 import { JobQueue, type JobRecord } from './job-queue.ts';
 
 function request(jobId: string, attempt = 1): JobRequest {

@@ -1,7 +1,7 @@
 // A bounded in-memory queue with a fixed number of execution slots (one job per GPU by default, docs/architecture.md; a
 // full queue answers 503 with Retry-After; duplicate job ids accepted once). The queue owns job state; what running a
 // job means is the `run` function given to it.
-import type { JobRequest, RunnerError } from '../../../edge/contract/index.ts';
+import type { JobRequest, RunnerError } from '../../../contract/index.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 export type Progress = { step: number; total_steps: number };

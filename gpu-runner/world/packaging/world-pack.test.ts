@@ -5,7 +5,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationParams } from '../../../edge/contract/index.ts';
+import { GenerationParams } from '../../../contract/index.ts';
 import { defaultModelDir } from '../../pack/default-pack.ts';
 import { TINY_PACK_ID } from '../../pack/tiny-config.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';

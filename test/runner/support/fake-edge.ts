@@ -3,7 +3,7 @@
 // its first acknowledgements or to ask the runner to cancel a job.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { EDGE_PATHS, RunnerEvent, verifyRequest, type EventAck } from '../../../edge/contract/index.ts';
+import { EDGE_PATHS, RunnerEvent, verifyRequest, type EventAck } from '../../../contract/index.ts';
 
 export type FakeEdge = {
   url: string;

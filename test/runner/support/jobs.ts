@@ -7,7 +7,7 @@ import {
   signedFetch,
   type GenerationParams,
   type JobRequest as JobRequestType,
-} from '../../../edge/contract/index.ts';
+} from '../../../contract/index.ts';
 import { serializeSafetensors } from '../../../gpu-runner/io/safetensors.ts';
 
 export const TEST_SECRET = 'test-runner-secret-0123456789abcdef-0123456789';
