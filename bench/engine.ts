@@ -34,8 +34,8 @@ import {
 } from '../gpu-runner/onnx/index.ts';
 import { adamW } from '../gpu-runner/onnx/optim/adam.ts';
 import { constantSchedule } from '../gpu-runner/onnx/optim/schedule.ts';
-import { createTrainer } from '../gpu-runner/onnx/optim/trainer.ts';
-import type { StepTiming } from '../gpu-runner/onnx/optim/resident-trainer.ts';
+import { createTrainer } from '../gpu-runner/onnx/training/trainer.ts';
+import type { StepTiming } from '../gpu-runner/onnx/runtime/resident-trainer.ts';
 import type { ParamSet } from '../gpu-runner/onnx/optim/types.ts';
 import { INTRA_OP_SPINNING_ENV } from '../gpu-runner/onnx/runtime/session-cache.ts';
 import { SessionHost } from '../gpu-runner/onnx/runtime/session-host.ts';

@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { serializeModel } from '../index.ts';
 import { SessionHost } from '../runtime/session-host.ts';
+import { float32Data, float32Tensor, type RuntimeFeeds, type RuntimeOutputs } from '../runtime/tensor.ts';
 import { adam, adamW } from './adam.ts';
-import { createGraphOptimizer } from './adam-graph.ts';
-import { sgd } from './sgd.ts';
-import type { ParamSet } from './types.ts';
+import { adamGraphNames, buildAdamGraph, LR_INPUT, STEP_INPUT } from './adam-graph.ts';
+import type { OptimizerState, ParamSet } from './types.ts';
 
 const host = new SessionHost({ cacheDir: null, log: () => undefined });
 afterAll(() => host.shutdown());
@@ -31,6 +32,26 @@ function expectClose(actual: Float32Array, expected: Float32Array): void {
   }
 }
 
+/** One update through the graph, in place like `Optimizer.update` (what the trainer's 'graph' backend feeds). */
+async function graphUpdate(run: (feeds: RuntimeFeeds) => Promise<RuntimeOutputs>, params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number): Promise<void> {
+  const feeds: RuntimeFeeds = { [LR_INPUT]: float32Tensor(Float32Array.of(lr), []), [STEP_INPUT]: float32Tensor(Float32Array.of(state.step), []) };
+  for (const [name, shape] of Object.entries(shapes)) {
+    const names = adamGraphNames(name);
+    feeds[names.param] = float32Tensor(params[name]!, shape);
+    feeds[names.grad] = float32Tensor(grads[name]!, shape);
+    feeds[names.m] = float32Tensor(state.slots.m![name]!, shape);
+    feeds[names.v] = float32Tensor(state.slots.v![name]!, shape);
+  }
+  const outputs = await run(feeds);
+  for (const name of Object.keys(shapes)) {
+    const names = adamGraphNames(name);
+    params[name]!.set(float32Data(outputs, names.newParam));
+    state.slots.m![name] = float32Data(outputs, names.newM);
+    state.slots.v![name] = float32Data(outputs, names.newV);
+  }
+  state.step += 1;
+}
+
 describe('Adam as an ONNX graph', () => {
   for (const [label, make] of [
     ['adamw', () => adamW({ weightDecay: 0.1 })],
@@ -38,7 +59,7 @@ describe('Adam as an ONNX graph', () => {
   ] as const) {
     it(`${label}: matches the TypeScript optimizer over several steps`, async () => {
       const optimizer = make();
-      const graph = await createGraphOptimizer(optimizer, shapes, { host, executionProvider: 'cpu' });
+      const runner = await host.open(serializeModel(buildAdamGraph(shapes, optimizer.config)), { executionProvider: 'cpu' });
       const inTs = paramSet(1);
       const inGraph = paramSet(1);
       const tsState = optimizer.init(inTs);
@@ -47,7 +68,7 @@ describe('Adam as an ONNX graph', () => {
       for (const [step, lr] of lrs.entries()) {
         const grads = paramSet(100 + step);
         optimizer.update(inTs, grads, tsState, lr);
-        await graph.update(inGraph, grads, graphState, lr);
+        await graphUpdate((feeds) => runner.run(feeds), inGraph, grads, graphState, lr);
       }
       expect(graphState.step).toBe(4);
       for (const name of Object.keys(shapes)) {
@@ -57,17 +78,7 @@ describe('Adam as an ONNX graph', () => {
       }
       // The update moved the parameters: the comparison is not between two unchanged copies.
       expect(inGraph['proj.weight']).not.toEqual(paramSet(1)['proj.weight']);
-      await graph.close();
+      await runner.close();
     });
   }
-
-  it('refuses optimizers without an update graph and mismatched inputs', async () => {
-    await expect(createGraphOptimizer(sgd({ momentum: 0.9 }) as never, shapes, { host })).rejects.toThrow(/only adam and adamw/);
-    const optimizer = adamW();
-    const graph = await createGraphOptimizer(optimizer, shapes, { host, executionProvider: 'cpu' });
-    const params = paramSet(1);
-    const state = optimizer.init(params);
-    await expect(graph.update(params, { 'down.0.bias': new Float32Array(4) }, state, 1e-3)).rejects.toThrow(/no gradient for parameter "down.0.weight"/);
-    await graph.close();
-  });
 });

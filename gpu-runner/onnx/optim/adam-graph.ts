@@ -2,12 +2,10 @@
 // the training step itself (docs/engine.md): onnxruntime runs the elementwise update multi-threaded (or on the GPU).
 // Same arithmetic, slots and step convention as `adam.ts`, so the two are interchangeable mid-run and share
 // checkpoints.
-import { add, div, Graph, min, mul, pow, reduceSum, serializeModel, sqrt, sub, type Value } from '../index.ts';
-import { createSessionRunner, type SessionRunner, type SessionRunnerOptions } from '../runtime/session-host.ts';
-import { float32Data, float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
+import { add, div, Graph, min, mul, pow, reduceSum, sqrt, sub, type Value } from '../index.ts';
 import type { ResolvedAdamConfig } from './adam.ts';
 import { CLIP_NORM_EPS } from './clip.ts';
-import { assertMatchingSets, type Optimizer, type OptimizerState, type ParamSet } from './types.ts';
+import type { Optimizer } from './types.ts';
 
 /** Graph input/output names for one parameter. Prefixes keep parameter names (which contain dots) unambiguous. */
 export const adamGraphNames = (name: string) => ({
@@ -79,53 +77,4 @@ export function appendGlobalNormClip(g: Graph, grads: readonly Value[], maxNorm:
   if (maxNorm === undefined) return [...grads];
   const scale = min(div(g.scalar(maxNorm), add(norm, CLIP_NORM_EPS)), 1);
   return grads.map((gradient) => mul(gradient, scale));
-}
-
-export interface GraphOptimizer {
-  readonly optimizer: AdamFamilyOptimizer;
-  readonly runner: SessionRunner;
-  /** Same contract as `Optimizer.update`: params and state are updated in place, `state.step` advances. */
-  update(params: ParamSet, grads: ParamSet, state: OptimizerState, lr: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Compiles the update graph for these parameter shapes once and runs it through a (cached) session. */
-export async function createGraphOptimizer(
-  optimizer: AdamFamilyOptimizer,
-  shapes: Record<string, readonly number[]>,
-  runnerOptions: SessionRunnerOptions = {},
-): Promise<GraphOptimizer> {
-  if (optimizer.name !== 'adam' && optimizer.name !== 'adamw') {
-    throw new Error(`createGraphOptimizer: only adam and adamw have an update graph, got "${optimizer.name}"`);
-  }
-  const runner = await createSessionRunner(serializeModel(buildAdamGraph(shapes, optimizer.config)), runnerOptions);
-  return {
-    optimizer,
-    runner,
-    async update(params, grads, state, lr) {
-      assertMatchingSets(params, grads, state, optimizer.slotNames);
-      const feeds: RuntimeFeeds = {
-        [LR_INPUT]: float32Tensor(Float32Array.of(lr), []),
-        [STEP_INPUT]: float32Tensor(Float32Array.of(state.step), []),
-      };
-      for (const [name, shape] of Object.entries(shapes)) {
-        const names = adamGraphNames(name);
-        const p = params[name];
-        if (!p) throw new Error(`graph optimizer: no parameter "${name}"`);
-        feeds[names.param] = float32Tensor(p, shape);
-        feeds[names.grad] = float32Tensor(grads[name]!, shape);
-        feeds[names.m] = float32Tensor(state.slots.m![name]!, shape);
-        feeds[names.v] = float32Tensor(state.slots.v![name]!, shape);
-      }
-      const outputs = await runner.run(feeds);
-      for (const name of Object.keys(shapes)) {
-        const names = adamGraphNames(name);
-        params[name]!.set(float32Data(outputs, names.newParam));
-        state.slots.m![name] = float32Data(outputs, names.newM);
-        state.slots.v![name] = float32Data(outputs, names.newV);
-      }
-      state.step += 1;
-    },
-    close: () => runner.close(),
-  };
 }

@@ -4,5 +4,4 @@ export { sgd, type SgdConfig, type ResolvedSgdConfig } from './sgd.ts';
 export { constantSchedule, linearWarmupSchedule, cosineSchedule, type LearningRateSchedule, type CosineScheduleConfig } from './schedule.ts';
 export { clipByGlobalNorm, globalNorm, CLIP_NORM_EPS } from './clip.ts';
 export { saveCheckpoint, loadCheckpoint, restoreOptimizerState, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainingCheckpoint } from './checkpoint.ts';
-export { buildAdamGraph, createGraphOptimizer, adamGraphNames, type GraphOptimizer, type AdamFamilyOptimizer } from './adam-graph.ts';
-export { createTrainer, GRAPH_OPTIMIZER_MIN_ELEMENTS, type Trainer, type TrainerOptions, type TrainStepResult, type OptimizerBackend } from './trainer.ts';
+export { buildAdamGraph, appendAdamUpdate, appendGlobalNormClip, adamGraphNames, type AdamFamilyOptimizer } from './adam-graph.ts';

@@ -2,7 +2,7 @@
 import type { ModelSource, SessionOptions, SessionSource } from './session-cache.ts';
 import type { ExecutionProvider } from './execution-provider.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
-import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/resident-trainer.ts';
+import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from './resident-trainer.ts';
 import type { OptimizerState, ParamSet } from '../optim/types.ts';
 
 export interface WorkerInit {
@@ -17,7 +17,7 @@ export type HostRequest =
   | { kind: 'run'; id: number; key: string; feeds: RuntimeFeeds; fetches?: string[] }
   | { kind: 'close'; id: number; key: string }
   | { kind: 'shutdown'; id: number }
-  // Resident training state (see ../optim/resident-trainer.ts): sessions are referenced by their keys.
+  // Resident training state (see resident-trainer.ts): sessions are referenced by their keys.
   | { kind: 'trainer.open'; id: number; sessionKey: string; adamSessionKey?: string; spec: ResidentTrainerSpec }
   | { kind: 'trainer.step'; id: number; trainerId: number; request: ResidentStepRequest }
   // The forward graph's session (loss and extra outputs only) a trainer runs for loss-only requests.

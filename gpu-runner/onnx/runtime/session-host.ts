@@ -6,7 +6,7 @@ import type { ExecutionProvider } from './execution-provider.ts';
 import { transferList, type HostRequest, type OpenedSession, type WorkerInit, type WorkerReply } from './protocol.ts';
 import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './session-cache.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
-import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from '../optim/resident-trainer.ts';
+import type { ResidentStepRequest, ResidentStepResult, ResidentTrainerSpec } from './resident-trainer.ts';
 import type { OptimizerState, ParamSet } from '../optim/types.ts';
 
 /** `.cache/onnx` under the repository root, unless `HDB_ONNX_CACHE_DIR` says otherwise. */
@@ -91,7 +91,7 @@ export class SessionHost {
   }
 
   /**
-   * Parameters and optimizer state kept in the worker beside the gradient session (`../optim/trainer.ts` is the
+   * Parameters and optimizer state kept in the worker beside the gradient session (`../training/trainer.ts` is the
    * API; these are its transport). The sessions must be held by open runners for the trainer's lifetime.
    */
   async openTrainer(sessionKey: string, spec: ResidentTrainerSpec, adamSessionKey?: string): Promise<number> {

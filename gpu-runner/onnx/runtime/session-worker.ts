@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { transferList, type HostRequest, type WorkerInit, type WorkerReply } from './protocol.ts';
 import { SessionCache } from './session-cache.ts';
-import { ResidentTrainer } from '../optim/resident-trainer.ts';
+import { ResidentTrainer } from './resident-trainer.ts';
 import type { RuntimeOutputs, RuntimeTensorType } from './tensor.ts';
 
 if (!parentPort) throw new Error('session-worker.ts must run in a worker thread');

@@ -6,7 +6,7 @@ import { externalParams, type ParamSource } from '../../models/params.ts';
 import { isExternal } from '../../onnx/index.ts';
 import { adam } from '../../onnx/optim/adam.ts';
 import { constantSchedule } from '../../onnx/optim/schedule.ts';
-import { createTrainer, type Trainer } from '../../onnx/optim/trainer.ts';
+import { createTrainer, type Trainer } from '../../onnx/training/trainer.ts';
 import type { ParamSet } from '../../onnx/optim/types.ts';
 import { float32Tensor, int64Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
 import { fillGaussianFloat32, namedRng } from '../../random/index.ts';

@@ -5,7 +5,7 @@
 import { Graph } from '../../onnx/index.ts';
 import { adam } from '../../onnx/optim/adam.ts';
 import { cosineSchedule } from '../../onnx/optim/schedule.ts';
-import { createTrainer } from '../../onnx/optim/trainer.ts';
+import { createTrainer } from '../../onnx/training/trainer.ts';
 import type { ParamSet } from '../../onnx/optim/types.ts';
 import { float32Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
 import { namedRng } from '../../random/index.ts';

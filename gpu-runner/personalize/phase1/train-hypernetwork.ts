@@ -5,7 +5,7 @@
 // person, not the photo's background, accessory or style (docs/hypernetwork.md).
 import { adam } from '../../onnx/optim/adam.ts';
 import { constantSchedule, cosineSchedule } from '../../onnx/optim/schedule.ts';
-import { createTrainer, type Trainer } from '../../onnx/optim/trainer.ts';
+import { createTrainer, type Trainer } from '../../onnx/training/trainer.ts';
 import type { ParamSet } from '../../onnx/optim/types.ts';
 import { float32Tensor, int64Tensor, type RuntimeFeeds } from '../../onnx/runtime/tensor.ts';
 import { namedRng } from '../../random/index.ts';

@@ -4,8 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Graph, linear, mseLoss, mul, tensor } from '../index.ts';
 import { SessionHost } from '../runtime/session-host.ts';
 import { float32Tensor } from '../runtime/tensor.ts';
-import { adam } from './adam.ts';
-import { constantSchedule } from './schedule.ts';
+import { adam } from '../optim/adam.ts';
+import { constantSchedule } from '../optim/schedule.ts';
 import { createTrainer } from './trainer.ts';
 
 const host = new SessionHost({ cacheDir: null, log: () => undefined });

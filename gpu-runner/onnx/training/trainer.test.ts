@@ -7,11 +7,11 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { add, conv2d, grad, Graph, linear, mseLoss, mul, relu, safetensorsExternalTensors, serializeModel, tensor, type TensorValue } from '../index.ts';
 import { SessionHost } from '../runtime/session-host.ts';
 import { float32Tensor, type RuntimeFeeds } from '../runtime/tensor.ts';
-import { adamW } from './adam.ts';
-import { cosineSchedule, constantSchedule } from './schedule.ts';
-import { sgd } from './sgd.ts';
+import { adamW } from '../optim/adam.ts';
+import { cosineSchedule, constantSchedule } from '../optim/schedule.ts';
+import { sgd } from '../optim/sgd.ts';
 import { createTrainer, type TrainerOptions } from './trainer.ts';
-import type { ParamSet } from './types.ts';
+import type { ParamSet } from '../optim/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hdb-trainer-'));
 const host = new SessionHost({ cacheDir: null, log: () => undefined });

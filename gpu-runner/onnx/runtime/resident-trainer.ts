@@ -2,13 +2,13 @@
 // moves only the batch in and the loss/gradients out (copying an 8M-parameter set to the worker costs more than the
 // MLP's forward pass), and the optimizer loop never blocks the main event loop.
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../runtime/tensor.ts';
-import { adam, adamW, type ResolvedAdamConfig } from './adam.ts';
-import { AdamArena } from './adam-simd.ts';
-import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from './adam-graph.ts';
-import { clipByGlobalNorm, globalNorm } from './clip.ts';
-import { sgd, type ResolvedSgdConfig } from './sgd.ts';
-import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
+import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from './tensor.ts';
+import { adam, adamW, type ResolvedAdamConfig } from '../optim/adam.ts';
+import { AdamArena } from '../optim/adam-simd.ts';
+import { adamGraphNames, GRAD_NORM_OUTPUT, LR_INPUT, STEP_INPUT } from '../optim/adam-graph.ts';
+import { clipByGlobalNorm, globalNorm } from '../optim/clip.ts';
+import { sgd, type ResolvedSgdConfig } from '../optim/sgd.ts';
+import type { Optimizer, OptimizerState, ParamSet } from '../optim/types.ts';
 
 export interface ResidentTrainerSpec {
   lossName: string;

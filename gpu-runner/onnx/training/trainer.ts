@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { assertInsideModelFolder, grad, isExternal, prune, serializeModel, type Graph, type Value } from '../index.ts';
 import { sharedSessionHost, type SessionRunner, type SessionRunnerOptions } from '../runtime/session-host.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from '../runtime/tensor.ts';
-import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from './adam-graph.ts';
-import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from './checkpoint.ts';
-import type { LearningRateSchedule } from './schedule.ts';
-import type { StepTiming } from './resident-trainer.ts';
-import type { Optimizer, OptimizerState, ParamSet } from './types.ts';
+import { appendAdamUpdate, appendGlobalNormClip, buildAdamGraph, type AdamFamilyOptimizer } from '../optim/adam-graph.ts';
+import { loadCheckpoint, restoreOptimizerState, saveCheckpoint } from '../optim/checkpoint.ts';
+import type { LearningRateSchedule } from '../optim/schedule.ts';
+import type { StepTiming } from '../runtime/resident-trainer.ts';
+import type { Optimizer, OptimizerState, ParamSet } from '../optim/types.ts';
 
 /**
  * `auto` runs Adam as an onnxruntime graph only from this many trainable elements, i.e. never: on the 2-core CPU
