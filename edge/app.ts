@@ -45,16 +45,24 @@ export function createApp() {
   app.use('/internal/*', database());
   app.route('/', internalRunnerRouter());
 
-  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : database()(c, next)));
-  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : authenticate()(c, next)));
-  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/openapi.json' ? next() : rateLimit()(c, next)));
-  app.route('/', subjectsRouter());
-  app.route('/', personalizationsRouter());
-  app.route('/', weightsRouter());
-  app.route('/', generationsRouter());
-  app.route('/', webhooksRouter());
-  app.route('/', adminRouter());
+  app.route('/v1', v1Api());
   return app;
+}
+
+/**
+ * The public API, one router per resource. Mounted after the OpenAPI document, whose handler answers first, so the
+ * document needs no key; the sub-routers are mounted here before this app is mounted, so their paths reach the document.
+ */
+function v1Api() {
+  const v1 = new OpenAPIHono<AppEnv>();
+  v1.use('*', database(), authenticate(), rateLimit());
+  v1.route('/subjects', subjectsRouter());
+  v1.route('/personalizations', personalizationsRouter());
+  v1.route('/weights', weightsRouter());
+  v1.route('/generations', generationsRouter());
+  v1.route('/webhooks', webhooksRouter());
+  v1.route('/admin', adminRouter());
+  return v1;
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -89,7 +89,7 @@ const json = [limitBody(JSON_BODY_LIMIT_BYTES), requireContentType('application/
 const routes = {
   createTenant: createRoute({
     method: 'post',
-    path: '/v1/admin/tenants',
+    path: '/tenants',
     tags: ['admin'],
     summary: 'Create a tenant',
     security: bearer,
@@ -99,7 +99,7 @@ const routes = {
   }),
   listTenants: createRoute({
     method: 'get',
-    path: '/v1/admin/tenants',
+    path: '/tenants',
     tags: ['admin'],
     summary: 'List tenants, newest first',
     security: bearer,
@@ -108,7 +108,7 @@ const routes = {
   }),
   getTenant: createRoute({
     method: 'get',
-    path: '/v1/admin/tenants/{id}',
+    path: '/tenants/{id}',
     tags: ['admin'],
     summary: 'Get a tenant',
     security: bearer,
@@ -117,7 +117,7 @@ const routes = {
   }),
   createKey: createRoute({
     method: 'post',
-    path: '/v1/admin/tenants/{id}/keys',
+    path: '/tenants/{id}/keys',
     tags: ['admin'],
     summary: 'Create an API key for a tenant (the key is in this response only)',
     security: bearer,
@@ -127,7 +127,7 @@ const routes = {
   }),
   listKeys: createRoute({
     method: 'get',
-    path: '/v1/admin/tenants/{id}/keys',
+    path: '/tenants/{id}/keys',
     tags: ['admin'],
     summary: "List a tenant's API keys (never the keys themselves)",
     security: bearer,
@@ -136,7 +136,7 @@ const routes = {
   }),
   revokeKey: createRoute({
     method: 'post',
-    path: '/v1/admin/keys/{id}/revoke',
+    path: '/keys/{id}/revoke',
     tags: ['admin'],
     summary: 'Revoke an API key (idempotent)',
     security: bearer,
@@ -145,7 +145,7 @@ const routes = {
   }),
   queryWeights: createRoute({
     method: 'get',
-    path: '/v1/admin/weights',
+    path: '/weights',
     tags: ['admin'],
     summary: 'Query stored weights across tenants (filters, cursor, totals)',
     security: bearer,
@@ -156,7 +156,7 @@ const routes = {
 
 export function adminRouter() {
   const app = new OpenAPIHono<AppEnv>();
-  app.use('/v1/admin/*', requireRole('admin'));
+  app.use('*', requireRole('admin'));
 
   app.openapi(routes.createTenant, async (c) => {
     const [row] = await c.get('db').insert(tenants).values({ id: newId('tenant'), name: c.req.valid('json').name }).returning();

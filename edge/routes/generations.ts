@@ -54,7 +54,7 @@ const params = IdParam('generation', 'gen_0190b1f2a3c4d5e6f708192a3b4c');
 
 const create = createRoute({
   method: 'post',
-  path: '/v1/generations',
+  path: '/',
   tags: ['generations'],
   summary: 'Generate images with personalized weights',
   security: bearer,
@@ -68,7 +68,7 @@ const create = createRoute({
 
 const get = createRoute({
   method: 'get',
-  path: '/v1/generations/{id}',
+  path: '/{id}',
   tags: ['generations'],
   summary: 'Get a generation and its image URLs',
   security: bearer,
@@ -78,7 +78,7 @@ const get = createRoute({
 
 const list = createRoute({
   method: 'get',
-  path: '/v1/generations',
+  path: '/',
   tags: ['generations'],
   summary: 'List generations, newest first',
   security: bearer,
@@ -88,7 +88,7 @@ const list = createRoute({
 
 const image = createRoute({
   method: 'get',
-  path: '/v1/generations/{id}/images/{index}',
+  path: '/{id}/images/{index}',
   tags: ['generations'],
   summary: 'Download one generated image (PNG)',
   security: bearer,
@@ -106,9 +106,8 @@ const image = createRoute({
 
 export function generationsRouter() {
   const app = new OpenAPIHono<AppEnv>();
-  app.use('/v1/generations', requireRole('tenant'));
-  app.use('/v1/generations/*', requireRole('tenant'));
-  app.post('/v1/generations', idempotency());
+  app.use('*', requireRole('tenant'));
+  app.post('/', idempotency());
 
   app.openapi(create, async (c) => {
     const tenantId = tenantOf(c.get('principal'));

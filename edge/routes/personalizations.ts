@@ -128,7 +128,7 @@ async function findPersonalization(db: Database, tenantId: string, id: string): 
 
 const create = createRoute({
   method: 'post',
-  path: '/v1/personalizations',
+  path: '/',
   tags: ['personalizations'],
   summary: 'Start a personalization of a subject',
   security: bearer,
@@ -145,7 +145,7 @@ const create = createRoute({
 
 const get = createRoute({
   method: 'get',
-  path: '/v1/personalizations/{id}',
+  path: '/{id}',
   tags: ['personalizations'],
   summary: 'Get a personalization (status, progress, timings, error)',
   security: bearer,
@@ -155,7 +155,7 @@ const get = createRoute({
 
 const list = createRoute({
   method: 'get',
-  path: '/v1/personalizations',
+  path: '/',
   tags: ['personalizations'],
   summary: 'List personalizations, newest first',
   security: bearer,
@@ -165,7 +165,7 @@ const list = createRoute({
 
 const cancel = createRoute({
   method: 'post',
-  path: '/v1/personalizations/{id}/cancel',
+  path: '/{id}/cancel',
   tags: ['personalizations'],
   summary: 'Cancel a personalization that has not finished',
   security: bearer,
@@ -178,9 +178,8 @@ const cancel = createRoute({
 
 export function personalizationsRouter() {
   const app = new OpenAPIHono<AppEnv>();
-  app.use('/v1/personalizations', requireRole('tenant'));
-  app.use('/v1/personalizations/*', requireRole('tenant'));
-  app.post('/v1/personalizations', idempotency());
+  app.use('*', requireRole('tenant'));
+  app.post('/', idempotency());
 
   app.openapi(create, async (c) => {
     const tenantId = tenantOf(c.get('principal'));

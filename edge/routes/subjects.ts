@@ -154,7 +154,7 @@ function asFiles(value: File | File[]): File[] {
 
 const create = createRoute({
   method: 'post',
-  path: '/v1/subjects',
+  path: '/',
   tags: ['subjects'],
   summary: 'Create a subject with its photos (multipart)',
   security: bearer,
@@ -171,7 +171,7 @@ const create = createRoute({
 
 const addImages = createRoute({
   method: 'post',
-  path: '/v1/subjects/{id}/images',
+  path: '/{id}/images',
   tags: ['subjects'],
   summary: 'Add photos to a subject',
   security: bearer,
@@ -189,7 +189,7 @@ const addImages = createRoute({
 
 const list = createRoute({
   method: 'get',
-  path: '/v1/subjects',
+  path: '/',
   tags: ['subjects'],
   summary: 'List subjects, newest first',
   security: bearer,
@@ -199,7 +199,7 @@ const list = createRoute({
 
 const get = createRoute({
   method: 'get',
-  path: '/v1/subjects/{id}',
+  path: '/{id}',
   tags: ['subjects'],
   summary: 'Get a subject',
   security: bearer,
@@ -209,7 +209,7 @@ const get = createRoute({
 
 const remove = createRoute({
   method: 'delete',
-  path: '/v1/subjects/{id}',
+  path: '/{id}',
   tags: ['subjects'],
   summary: 'Delete a subject and its photos',
   security: bearer,
@@ -219,7 +219,7 @@ const remove = createRoute({
 
 const getImage = createRoute({
   method: 'get',
-  path: '/v1/subjects/{id}/images/{image_id}',
+  path: '/{id}/images/{image_id}',
   tags: ['subjects'],
   summary: 'Download one photo of a subject',
   security: bearer,
@@ -237,10 +237,9 @@ const getImage = createRoute({
 
 export function subjectsRouter() {
   const app = new OpenAPIHono<AppEnv>();
-  app.use('/v1/subjects', requireRole('tenant'));
-  app.use('/v1/subjects/*', requireRole('tenant'));
-  app.post('/v1/subjects', idempotency());
-  app.post('/v1/subjects/:id/images', idempotency());
+  app.use('*', requireRole('tenant'));
+  app.post('/', idempotency());
+  app.post('/:id/images', idempotency());
 
   app.openapi(create, async (c) => {
     const tenantId = tenantOf(c.get('principal'));

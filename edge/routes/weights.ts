@@ -87,7 +87,7 @@ const params = IdParam('weights', 'wts_0190b1f2a3c4d5e6f708192a3b4c');
 
 const list = createRoute({
   method: 'get',
-  path: '/v1/weights',
+  path: '/',
   tags: ['weights'],
   summary: 'List weights, newest first',
   security: bearer,
@@ -97,7 +97,7 @@ const list = createRoute({
 
 const get = createRoute({
   method: 'get',
-  path: '/v1/weights/{id}',
+  path: '/{id}',
   tags: ['weights'],
   summary: 'Get weights metadata',
   security: bearer,
@@ -107,7 +107,7 @@ const get = createRoute({
 
 const download = createRoute({
   method: 'get',
-  path: '/v1/weights/{id}/download',
+  path: '/{id}/download',
   tags: ['weights'],
   summary: 'Download a weights file (.safetensors): native (lidb), kohya LoRA or PEFT LoRA; for textual inversion, native or the kohya/A1111 embedding (kohya)',
   security: bearer,
@@ -120,7 +120,7 @@ const download = createRoute({
 
 const remove = createRoute({
   method: 'delete',
-  path: '/v1/weights/{id}',
+  path: '/{id}',
   tags: ['weights'],
   summary: 'Delete weights and their files',
   security: bearer,
@@ -130,8 +130,7 @@ const remove = createRoute({
 
 export function weightsRouter() {
   const app = new OpenAPIHono<AppEnv>();
-  app.use('/v1/weights', requireRole('tenant'));
-  app.use('/v1/weights/*', requireRole('tenant'));
+  app.use('*', requireRole('tenant'));
 
   app.openapi(list, async (c) => {
     const tenantId = tenantOf(c.get('principal'));

@@ -1,6 +1,6 @@
 // Tenant-facing webhook endpoints under /v1/webhooks: deliveries and dead letters (list, get, replay) and the signing
-// secrets (read, rotate). Mounted by the app at '/' behind authentication; every query is scoped by the key's tenant,
-// so another tenant's delivery is a 404.
+// secrets (read, rotate). Mounted at /webhooks in the app's /v1 API, behind authentication; every query is scoped by
+// the key's tenant, so another tenant's delivery is a 404.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-types.ts';
@@ -96,7 +96,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 const routes = {
   list: createRoute({
     method: 'get',
-    path: '/v1/webhooks/deliveries',
+    path: '/deliveries',
     tags: ['webhooks'],
     summary: "The tenant's webhook deliveries, newest first",
     security: bearer,
@@ -105,7 +105,7 @@ const routes = {
   }),
   deadLetters: createRoute({
     method: 'get',
-    path: '/v1/webhooks/dead-letters',
+    path: '/dead-letters',
     tags: ['webhooks'],
     summary: 'Deliveries that exhausted their retries (or whose URL was refused), newest first',
     security: bearer,
@@ -114,7 +114,7 @@ const routes = {
   }),
   get: createRoute({
     method: 'get',
-    path: '/v1/webhooks/deliveries/{id}',
+    path: '/deliveries/{id}',
     tags: ['webhooks'],
     summary: 'One delivery, with its payload',
     security: bearer,
@@ -123,7 +123,7 @@ const routes = {
   }),
   replay: createRoute({
     method: 'post',
-    path: '/v1/webhooks/deliveries/{id}/replay',
+    path: '/deliveries/{id}/replay',
     tags: ['webhooks'],
     summary: 'Send a dead or delivered webhook again (same webhook-id, fresh retry schedule)',
     security: bearer,
@@ -132,7 +132,7 @@ const routes = {
   }),
   secrets: createRoute({
     method: 'get',
-    path: '/v1/webhooks/secrets',
+    path: '/secrets',
     tags: ['webhooks'],
     summary: 'The live signing secrets, current first (created on first use)',
     security: bearer,
@@ -140,7 +140,7 @@ const routes = {
   }),
   rotate: createRoute({
     method: 'post',
-    path: '/v1/webhooks/secrets/rotate',
+    path: '/secrets/rotate',
     tags: ['webhooks'],
     summary: 'Start signing with a new secret; older ones keep signing for the overlap',
     security: bearer,

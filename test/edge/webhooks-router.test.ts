@@ -22,7 +22,7 @@ function testApp() {
   app.notFound(handleNotFound);
   app.use('/v1/*', database());
   app.use('/v1/*', authenticate());
-  app.route('/', webhooksRouter());
+  app.route('/v1/webhooks', webhooksRouter());
   return app;
 }
 
