@@ -54,9 +54,21 @@ function readJsonFile(path: string): unknown {
   }
 }
 
+const SHARD_SUFFIX = /-\d+-of-\d+$/;
+
+/** `<stem>.<variant>.safetensors` or its shard index: the variants a folder holds for one weight stem. */
+function variantsIn(dir: string, stem: string): string[] {
+  if (!existsSync(dir)) return [];
+  const pattern = new RegExp(`^${stem.replaceAll('.', '\\.')}\\.([A-Za-z0-9_-]+)\\.safetensors(?:\\.index\\.json)?$`);
+  const variants = readdirSync(dir).flatMap((name) => pattern.exec(name)?.[1] ?? []);
+  // Shards of a variant (`<stem>.fp16-00001-of-00002.safetensors`) belong to its index, not to a variant of their own.
+  return [...new Set(variants.filter((v) => !SHARD_SUFFIX.test(v)))].sort();
+}
+
 /**
  * The safetensors file(s) of a model folder: `<stem>[.<variant>].safetensors`, or the shards listed by
- * `<stem>[.<variant>].safetensors.index.json`.
+ * `<stem>[.<variant>].safetensors.index.json`. Without a variant, a folder holding only one variant's files (most
+ * downloads carry `*.fp16.safetensors` alone) uses that variant; several variants and no plain file need a choice.
  */
 export function weightFiles(dir: string, stem: string, variant?: string): string[] {
   const base = variant ? `${stem}.${variant}` : stem;
@@ -66,7 +78,16 @@ export function weightFiles(dir: string, stem: string, variant?: string): string
   if (existsSync(index)) {
     const parsed = indexSchema.safeParse(readJsonFile(index));
     if (!parsed.success) throw new CheckpointError(`${index}: not a safetensors index (needs weight_map)`);
-    return [...new Set(Object.values(parsed.data.weight_map))].map((shard) => join(dir, shard));
+    const shards = [...new Set(Object.values(parsed.data.weight_map))].map((shard) => join(dir, shard));
+    const absent = shards.filter((shard) => !existsSync(shard));
+    if (absent.length > 0) throw new CheckpointError(`${index} lists shard(s) that are missing: ${absent.join(', ')}`);
+    return shards;
+  }
+  const variants = variantsIn(dir, stem);
+  if (variant === undefined && variants.length === 1) return weightFiles(dir, stem, variants[0]);
+  if (variants.length > 0) {
+    const held = `${dir} holds variant(s) ${variants.map((v) => `"${v}"`).join(', ')} of ${stem}.safetensors`;
+    throw new CheckpointError(variant === undefined ? `${held} and no plain file; choose one (RUNNER_MODEL_VARIANT)` : `${held}, not "${variant}"`);
   }
   const present = existsSync(dir) ? readdirSync(dir) : [];
   const pickled = present.filter((name) => name.endsWith('.bin') || name.endsWith('.ckpt'));

@@ -96,7 +96,47 @@ describe('opening model folders', () => {
     const maxDiff = Math.max(...widened.map((v, i) => Math.abs(v - reference[i]!)));
     expect(maxDiff).toBeGreaterThan(0);
     expect(maxDiff).toBeLessThan(1e-3);
-    expect(() => openUnetFolder(dir)).toThrow(/no diffusion_pytorch_model\.safetensors/);
+    expect(() => openUnetFolder(dir, { variant: 'ema' })).toThrow(/holds variant\(s\) "fp16" of diffusion_pytorch_model\.safetensors, not "ema"/);
+  });
+
+  it('uses the only variant a folder holds, and asks for a choice between several', () => {
+    const toFp16 = (t: Map<string, Tensor>) => {
+      for (const [name, tensor] of t) t.set(name, { dtype: 'F16', shape: tensor.shape, data: float32ToFloat16Bits(tensor.data as Float32Array) });
+    };
+    const dir = editedFolder('unet', 'diffusion_pytorch_model.safetensors', toFp16, 'diffusion_pytorch_model.fp16.safetensors');
+    expect(openUnetFolder(dir).weights.dtype).toBe('float16');
+    expect(openUnetFolder(dir).weights.tensor('conv_in.weight').file).toBe(join(dir, 'diffusion_pytorch_model.fp16.safetensors'));
+
+    copyFileSync(join(dir, 'diffusion_pytorch_model.fp16.safetensors'), join(dir, 'diffusion_pytorch_model.ema.safetensors'));
+    expect(() => openUnetFolder(dir)).toThrow(/holds variant\(s\) "ema", "fp16" of .* and no plain file; choose one \(RUNNER_MODEL_VARIANT\)/);
+    expect(openUnetFolder(dir, { variant: 'ema' }).weights.tensor('conv_in.weight').file).toMatch(/\.ema\.safetensors$/);
+  });
+
+  it('loads sharded weights through their index, plain or variant', () => {
+    for (const variant of [undefined, 'fp16']) {
+      const base = variant ? `diffusion_pytorch_model.${variant}` : 'diffusion_pytorch_model';
+      const dir = mkdtempSync(join(scratch, 'sharded-'));
+      copyFileSync(join(tiny('vae'), 'config.json'), join(dir, 'config.json'));
+      const { tensors } = loadSafetensors(join(tiny('vae'), 'diffusion_pytorch_model.safetensors'));
+      const names = [...tensors.keys()];
+      const shards = [names.slice(0, 100), names.slice(100)].map((part, i) => {
+        const shard = `${base}-0000${i + 1}-of-00002.safetensors`;
+        writeSafetensors(join(dir, shard), new Map(part.map((name) => [name, tensors.get(name)!])));
+        return [shard, part] as const;
+      });
+      const weightMap = Object.fromEntries(shards.flatMap(([shard, part]) => part.map((name) => [name, shard])));
+      writeFileSync(join(dir, `${base}.safetensors.index.json`), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+
+      const weights = openVaeFolder(dir, variant ? { variant } : {}).weights;
+      expect(weights.names.length).toBe(248);
+      expect(weights.tensor(names[0]!).file).toBe(join(dir, shards[0]![0]));
+      expect(weights.tensor(names[200]!).file).toBe(join(dir, shards[1]![0]));
+      expect(weights.readFloat32(names[200]!)).toEqual(tensors.get(names[200]!)!.data);
+      if (variant) expect(openVaeFolder(dir).weights.names.length).toBe(248);
+
+      rmSync(join(dir, shards[1]![0]));
+      expect(() => openVaeFolder(dir, variant ? { variant } : {})).toThrow(/lists shard\(s\) that are missing: .*-00002-of-00002\.safetensors/);
+    }
   });
 
   it('explains that pickle checkpoints are not loaded', () => {

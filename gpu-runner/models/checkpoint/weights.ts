@@ -56,22 +56,39 @@ export class ModelWeights {
     const label = options.label ?? 'checkpoint';
     const rename = options.rename ?? ((key: string) => key);
     const ignore = new Set(options.ignore ?? []);
-    const byName = new Map<string, StoredTensor>();
+    const stored: StoredTensor[] = [];
     for (const file of files) {
       const opened = SafetensorsFile.open(file);
       const { tensors } = opened.header;
       opened.close();
       for (const info of tensors) {
         if (ignore.has(info.name)) continue;
-        const name = rename(info.name);
-        if (byName.has(name)) throw new CheckpointError(`${label}: tensor "${name}" appears twice (${file})`);
-        byName.set(name, storedTensor(label, name, info, file));
+        stored.push(storedTensor(label, rename(info.name), info, file));
       }
+    }
+    return ModelWeights.fromStored(label, stored, inventory);
+  }
+
+  /**
+   * Weights from tensors already located (e.g. one network's share of a single-file checkpoint), checked against the
+   * inventory the same way; `describe` names a tensor in errors (default: its parameter name).
+   */
+  static fromStored(
+    label: string,
+    stored: readonly StoredTensor[],
+    inventory: readonly ParameterSpec[],
+    describe: (tensor: StoredTensor) => string = (tensor) => tensor.name,
+  ): ModelWeights {
+    const byName = new Map<string, StoredTensor>();
+    for (const tensor of stored) {
+      if (byName.has(tensor.name)) throw new CheckpointError(`${label}: tensor "${tensor.name}" appears twice (${tensor.file})`);
+      byName.set(tensor.name, tensor);
     }
     const diff = compareInventory(
       inventory,
       [...byName.values()].map((t) => ({ name: t.name, shape: t.shape })),
     );
+    diff.unexpected = diff.unexpected.map((name) => describe(byName.get(name)!));
     if (!isCleanDiff(diff)) throw new CheckpointError(`${label}: checkpoint does not fit the model config: ${describeDiff(diff)}`);
     return new ModelWeights(label, byName, inventory);
   }
@@ -133,8 +150,9 @@ export class ModelWeights {
   }
 }
 
-function storedTensor(label: string, name: string, info: TensorInfo, file: string): StoredTensor {
+/** Locates one tensor of a safetensors file under the parameter name `name` (shape `shape`, default the stored one). */
+export function storedTensor(label: string, name: string, info: TensorInfo, file: string, shape: TensorShape = info.shape): StoredTensor {
   const dtype = SAFETENSORS_TO_STORED[info.dtype];
   if (!dtype) throw new CheckpointError(`${label}: tensor "${info.name}" is ${info.dtype}; only F32 and F16 checkpoints are supported`);
-  return { name, key: info.name, dtype, shape: info.shape, file, byteOffset: info.byteOffset, byteLength: info.byteLength };
+  return { name, key: info.name, dtype, shape, file, byteOffset: info.byteOffset, byteLength: info.byteLength };
 }
