@@ -1,9 +1,9 @@
 // ResnetBlock2D (diffusers v0.24 resnet.py, `time_embedding_norm="default"`, pre-norm):
 // norm1 → SiLU → conv1 (+ time_emb_proj(SiLU(temb)) broadcast over H×W) → norm2 → SiLU → conv2,
 // plus the input (through a 1×1 `conv_shortcut` when the widths differ), divided by `output_scale_factor`.
-import { add, div, reshape, type Value } from '../../onnx/index.ts';
+import { add, div, reshape, silu, type Value } from '../../onnx/index.ts';
 import type { InventoryBuilder } from '../inventory.ts';
-import { type ModelBuilder, silu } from '../layers.ts';
+import type { ModelBuilder } from '../layers.ts';
 
 export interface ResnetPlan {
   path: string;

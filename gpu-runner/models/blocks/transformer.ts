@@ -1,9 +1,9 @@
 // Transformer2DModel with BasicTransformerBlocks (diffusers v0.24 transformer_2d.py, attention.py):
 // GroupNorm → proj_in (1×1 conv, or linear after flattening when use_linear_projection) → blocks → proj_out → + input.
 // Each block: x += attn1(norm1(x)); x += attn2(norm2(x), text); x += ff(norm3(x)), ff = GEGLU(4·dim) → linear.
-import { add, chunk, gelu, mul, reshape, transpose, type Value } from '../../onnx/index.ts';
+import { add, attention, geglu, reshape, transpose, type Value } from '../../onnx/index.ts';
 import type { AdaptableLinear, InventoryBuilder } from '../inventory.ts';
-import { type ModelBuilder, multiHeadAttention } from '../layers.ts';
+import type { ModelBuilder } from '../layers.ts';
 
 /** Transformer2DModel hard-codes its GroupNorm eps (transformer_2d.py), unlike the ResNets' `norm_eps`. */
 export const TRANSFORMER_GROUP_NORM_EPS = 1e-6;
@@ -75,29 +75,22 @@ export function transformerInventory(inventory: InventoryBuilder, plan: Transfor
   else inventory.conv2d(`${plan.path}.proj_out`, plan.innerDim, plan.inChannels, 1);
 }
 
-function attention(mb: ModelBuilder, plan: AttentionPlan, which: 'attn1' | 'attn2', x: Value, context: Value): Value {
+function attentionLayer(mb: ModelBuilder, plan: AttentionPlan, which: 'attn1' | 'attn2', x: Value, context: Value): Value {
   const [q, k, v, out] = attentionLinears(plan, which) as [AdaptableLinear, AdaptableLinear, AdaptableLinear, AdaptableLinear];
   const source = plan.cross ? context : x;
-  const attended = multiHeadAttention(mb.linear(q, x), mb.linear(k, source), mb.linear(v, source), plan.heads, {
-    scale: 1 / Math.sqrt(plan.headDim),
-  });
+  const attended = attention(mb.linear(q, x), mb.linear(k, source), mb.linear(v, source), { heads: plan.heads });
   return mb.linear(out, attended);
 }
 
 function buildTransformerBlock(mb: ModelBuilder, plan: TransformerBlockPlan, x: Value, context: Value): Value {
-  let h = add(attention(mb, plan.attn1, 'attn1', mb.layerNorm(`${plan.path}.norm1`, x, TRANSFORMER_LAYER_NORM_EPS), context), x);
-  h = add(attention(mb, plan.attn2, 'attn2', mb.layerNorm(`${plan.path}.norm2`, h, TRANSFORMER_LAYER_NORM_EPS), context), h);
+  let h = add(attentionLayer(mb, plan.attn1, 'attn1', mb.layerNorm(`${plan.path}.norm1`, x, TRANSFORMER_LAYER_NORM_EPS), context), x);
+  h = add(attentionLayer(mb, plan.attn2, 'attn2', mb.layerNorm(`${plan.path}.norm2`, h, TRANSFORMER_LAYER_NORM_EPS), context), h);
   const normed = mb.layerNorm(`${plan.path}.norm3`, h, TRANSFORMER_LAYER_NORM_EPS);
   const projected = mb.linear(
     { name: `${plan.path}.ff.net.0.proj`, inFeatures: plan.dim, outFeatures: 2 * plan.ffInner, bias: true, kind: 'ff.net.0.proj' },
     normed,
   );
-  // GEGLU (activations.py): the first half is the value, the second the gate through exact (erf) GELU.
-  const [value, gate] = chunk(projected, 2, -1) as [Value, Value];
-  const ff = mb.linear(
-    { name: `${plan.path}.ff.net.2`, inFeatures: plan.ffInner, outFeatures: plan.dim, bias: true, kind: 'ff.net.2' },
-    mul(value, gelu(gate)),
-  );
+  const ff = mb.linear({ name: `${plan.path}.ff.net.2`, inFeatures: plan.ffInner, outFeatures: plan.dim, bias: true, kind: 'ff.net.2' }, geglu(projected));
   return add(ff, h);
 }
 

@@ -1,8 +1,8 @@
 // transformers' CLIPTextModel forward (modeling_clip.py, v4.3x text path): token + position embeddings, pre-LN
 // encoder layers with causal self-attention (q scaled before q·kᵀ, mask filled with float32's lowest value),
 // quick_gelu MLP, final LayerNorm; pooled output = the row at the EOS position.
-import { add, cast, equal, gather, gelu, Graph, matmul, mul, reduceMax, reshape, slice, type Value } from '../../onnx/index.ts';
-import { type LinearAdapter, ModelBuilder, multiHeadAttention, quickGelu } from '../layers.ts';
+import { add, attention, cast, equal, gather, gelu, Graph, matmul, mul, quickGelu, reduceMax, reshape, slice, type Value } from '../../onnx/index.ts';
+import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { AdaptableLinear } from '../inventory.ts';
 import type { ParamSource } from '../params.ts';
 import { type ClipTextConfig, LEGACY_EOS_TOKEN_ID } from './config.ts';
@@ -81,12 +81,11 @@ export function buildClipTextGraph(config: ClipTextConfig, params: ParamSource, 
   for (let layer = 0; layer < config.numHiddenLayers; layer++) {
     const path = clipLayerPath(layer);
     const normed = mb.layerNorm(`${path}.layer_norm1`, hidden, config.layerNormEps);
-    const attended = multiHeadAttention(
+    const attended = attention(
       mb.linear(layerLinear(layer, 'self_attn.q_proj'), normed),
       mb.linear(layerLinear(layer, 'self_attn.k_proj'), normed),
       mb.linear(layerLinear(layer, 'self_attn.v_proj'), normed),
-      config.numAttentionHeads,
-      { scale: 1 / Math.sqrt(config.headDim), mask },
+      { heads: config.numAttentionHeads, scale: 1 / Math.sqrt(config.headDim), mask },
     );
     hidden = add(hidden, mb.linear(layerLinear(layer, 'self_attn.out_proj'), attended));
     const mlpIn = mb.layerNorm(`${path}.layer_norm2`, hidden, config.layerNormEps);

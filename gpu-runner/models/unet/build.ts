@@ -1,14 +1,11 @@
 // The UNet2DConditionModel forward pass (diffusers v0.24 unet_2d_condition.py `forward`, without the ControlNet,
 // adapter, class and added-condition branches the SD 1.5 config leaves unused), as an ONNX graph.
-import { add, concat, cos, Graph, mul, pad, reshape, sin, type Value } from '../../onnx/index.ts';
+import { add, concat, Graph, mul, pad, silu, timestepEmbedding, upsampleNearestTo, type Value } from '../../onnx/index.ts';
 import { buildResnet } from '../blocks/resnet.ts';
 import { buildTransformer2D } from '../blocks/transformer.ts';
-import { type LinearAdapter, ModelBuilder, silu, upsampleNearestTo } from '../layers.ts';
+import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { ParamSource } from '../params.ts';
 import type { UnetPlan } from './plan.ts';
-
-/** get_timestep_embedding's `max_period` (embeddings.py; Vaswani et al. 2017 §3.5). */
-export const TIMESTEP_MAX_PERIOD = 10000;
 
 export const UNET_INPUTS = { sample: 'sample', timestep: 'timestep', encoderHiddenStates: 'encoder_hidden_states' } as const;
 export const UNET_OUTPUT = 'out_sample';
@@ -35,32 +32,6 @@ export interface UnetGraph {
   output: Value;
 }
 
-/**
- * The sinusoidal frequencies exactly as torch computes them in float32:
- * exp(−ln(max_period)·i / (half − shift)), each step rounded to float32.
- */
-export function timestepFrequencies(dim: number, shift: number): Float32Array {
-  const half = Math.floor(dim / 2);
-  const out = new Float32Array(half);
-  const negLog = Math.fround(-Math.log(TIMESTEP_MAX_PERIOD));
-  for (let i = 0; i < half; i++) out[i] = Math.fround(Math.exp(Math.fround(Math.fround(negLog * i) / Math.fround(half - shift))));
-  return out;
-}
-
-/** Timesteps [B] (float32, fractional allowed) → [B, dim] sinusoidal embedding, [cos, sin] when flipped. */
-export function timestepEmbedding(t: Value, dim: number, flipSinToCos: boolean, shift: number): Value {
-  const g = t.graph;
-  const [batch] = t.staticShape as [number];
-  const freqs = timestepFrequencies(dim, shift);
-  const args = mul(
-    reshape(t, [batch, 1]),
-    g.constant({ dtype: 'float32', dims: [1, freqs.length], data: freqs }, 'timestep_freqs'),
-  );
-  const parts = flipSinToCos ? [cos(args), sin(args)] : [sin(args), cos(args)];
-  const emb = concat(parts, 1);
-  return dim % 2 === 1 ? pad(emb, [0, 0, 0, 1]) : emb;
-}
-
 export function buildUnetGraph(plan: UnetPlan, params: ParamSource, options: UnetGraphOptions): UnetGraph {
   const { config } = plan;
   const g = options.graph ?? new Graph('unet');
@@ -77,7 +48,7 @@ export function buildUnetGraph(plan: UnetPlan, params: ParamSource, options: Une
 
   if (config.centerInputSample) sample = add(mul(sample, 2), -1);
 
-  const timeProj = timestepEmbedding(timestep, plan.timeProjDim, config.flipSinToCos, config.freqShift);
+  const timeProj = timestepEmbedding(timestep, plan.timeProjDim, { flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift });
   debug('time_proj', timeProj);
   const linear1 = { name: 'time_embedding.linear_1', inFeatures: plan.timeProjDim, outFeatures: plan.timeEmbedDim, bias: true, kind: 'time_embedding' };
   const linear2 = { name: 'time_embedding.linear_2', inFeatures: plan.timeEmbedDim, outFeatures: plan.timeEmbedDim, bias: true, kind: 'time_embedding' };

@@ -2,9 +2,9 @@
 // diagonal Gaussian's mean / log-variance (clamped to [−30, 20]) / std; decode = post_quant_conv → decoder.
 // The latent scaling factor belongs to the pipeline, never to the VAE; `scaledLatents` divides by it in-graph as a
 // pipeline would (`vae.decode(latents / scaling_factor)`).
-import { add, chunk, div, exp, Graph, max, min, mul, pad, reshape, transpose, type Value } from '../../onnx/index.ts';
+import { add, attention, chunk, div, exp, Graph, max, min, mul, pad, reshape, silu, transpose, upsampleNearestTo, type Value } from '../../onnx/index.ts';
 import { buildResnet } from '../blocks/resnet.ts';
-import { type LinearAdapter, ModelBuilder, multiHeadAttention, silu, upsampleNearestTo } from '../layers.ts';
+import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { ParamSource } from '../params.ts';
 import { VAE_NORM_EPS, type VaeMidBlockPlan, type VaePlan } from './plan.ts';
 
@@ -37,9 +37,7 @@ function midAttention(mb: ModelBuilder, mid: VaeMidBlockPlan, x: Value): Value {
   const [b, c, h, w] = x.staticShape as [number, number, number, number];
   const tokens = reshape(transpose(mb.groupNorm(`${path}.group_norm`, x, groups, eps), [0, 2, 3, 1]), [b, h * w, c]);
   const linear = (proj: string) => ({ name: `${path}.${proj}`, inFeatures: channels, outFeatures: channels, bias: true, kind: `vae.${proj}` });
-  const attended = multiHeadAttention(mb.linear(linear('to_q'), tokens), mb.linear(linear('to_k'), tokens), mb.linear(linear('to_v'), tokens), 1, {
-    scale: 1 / Math.sqrt(channels),
-  });
+  const attended = attention(mb.linear(linear('to_q'), tokens), mb.linear(linear('to_k'), tokens), mb.linear(linear('to_v'), tokens), { heads: 1 });
   const out = transpose(reshape(mb.linear(linear('to_out.0'), attended), [b, h, w, c]), [0, 3, 1, 2]);
   return add(out, x);
 }

@@ -56,15 +56,36 @@ export class Graph {
   readonly initializers = new Map<string, TensorValue>();
   private readonly producers = new Map<string, number>();
   private readonly nodeNames = new Set<string>();
+  private readonly boundInputs = new Map<string, Value>();
   private counter = 0;
 
   constructor(readonly name = 'graph') {}
 
-  /** A graph input (fed at run time). Use string dims such as 'batch' for symbolic sizes. */
+  /**
+   * A graph input (fed at run time). Use string dims such as 'batch' for symbolic sizes. A name bound with
+   * `bindInput` returns its bound value instead, after checking that dtype and shape agree.
+   */
   input(name: string, dtype: DType, shape: Shape): Value {
+    const bound = this.boundInputs.get(name);
+    if (bound) {
+      if (bound.dtype !== dtype || bound.shape.join() !== shape.join()) {
+        throw new Error(`input "${name}" is bound to ${bound.toString()}, but ${dtype}[${shape.join(', ')}] was asked for`);
+      }
+      return bound;
+    }
     const v = this.declare(name, { dtype, shape: [...shape] });
     this.inputs.push(name);
     return v;
+  }
+
+  /**
+   * Makes a later `input(name, …)` return `value`, a value already computed in this graph, instead of declaring an
+   * input: two builders compose unchanged (the UNet's `encoder_hidden_states` becomes the text encoder's output).
+   */
+  bindInput(name: string, value: Value): void {
+    this.assertOwn(value);
+    if (this.inputs.includes(name)) throw new Error(`graph '${this.name}': input "${name}" is already declared, bind it before building its consumer`);
+    this.boundInputs.set(name, value);
   }
 
   /** A named initializer (weights). Its data may be in memory or external. */

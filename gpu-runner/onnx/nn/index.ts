@@ -4,4 +4,5 @@ export * from './group-norm.ts';
 export * from './attention.ts';
 export * from './geglu.ts';
 export * from './timestep-embedding.ts';
+export * from './upsample.ts';
 export * from './losses.ts';

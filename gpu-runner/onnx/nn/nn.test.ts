@@ -74,7 +74,7 @@ describe('composites: forward', () => {
     const g = new E.Graph('geglu');
     const x = g.input('x', 'float32', [2, 3, 4]);
     const w = g.input('w', 'float32', [6, 4]);
-    g.output(E.geglu(x, w), 'y');
+    g.output(E.geglu(E.linear(x, w)), 'y');
     const feeds = { x: randomTensor('float32', [2, 3, 4], rng), w: randomTensor('float32', [6, 4], rng) };
     const y = (await runGraph(g, feeds)).y!;
     const proj = R.matmul(R.nd([2, 3, 4], feeds.x.data as Float32Array), R.transpose(R.nd([6, 4], feeds.w.data as Float32Array), [1, 0]));
@@ -103,6 +103,17 @@ describe('composites: forward', () => {
     });
     // float32 arguments up to ~1000 rad: sin/cos of a float32-rounded argument differ by up to ~1000·2⁻²⁴
     expect(R.expectClose(y.data as Float32Array, expected, 1e-4)).toBeUndefined();
+  });
+
+  it('timestepEmbedding takes fractional float32 timesteps and pads an odd dim with one zero column', async () => {
+    const g = new E.Graph('temb_odd');
+    const t = g.input('t', 'float32', [2]);
+    g.output(E.timestepEmbedding(t, 5, { flipSinToCos: true, downscaleFreqShift: 0 }), 'y');
+    const y = (await runGraph(g, { t: E.tensor('float32', [2], [0.5, 10.25]) })).y!;
+    expect(y.dims).toEqual([2, 5]);
+    const freqs = E.timestepFrequencies(5, 0);
+    const expected = [0.5, 10.25].flatMap((s) => [...[0, 1].map((i) => Math.cos(s * freqs[i]!)), ...[0, 1].map((i) => Math.sin(s * freqs[i]!)), 0]);
+    expect(R.expectClose(y.data as Float32Array, expected, 1e-6)).toBeUndefined();
   });
 
   it('mseLoss is the mean of squared differences', async () => {
@@ -148,7 +159,7 @@ describe('composites: gradients', () => {
         return E.attention(g.input('q', 'float64', [2, 3, 4]), g.input('k', 'float64', [2, 3, 4]), g.input('v', 'float64', [2, 3, 4]), { heads: 2, mask });
       },
     },
-    { name: 'geglu', dtype: 'float32' as const, build: (g: E.Graph) => E.geglu(g.input('x', 'float32', [2, 3]), g.input('w', 'float32', [4, 3]), g.input('b', 'float32', [4])) },
+    { name: 'geglu', dtype: 'float32' as const, build: (g: E.Graph) => E.geglu(E.linear(g.input('x', 'float32', [2, 3]), g.input('w', 'float32', [4, 3]), g.input('b', 'float32', [4]))) },
     { name: 'silu + quickGelu (float32, fused by onnxruntime)', dtype: 'float32' as const, build: (g: E.Graph) => E.quickGelu(E.silu(g.input('x', 'float32', [2, 3]))) },
     {
       // a miniature SD block: resnet (group norm, SiLU, convs, residual), downsample, transformer (layer norm,
@@ -164,7 +175,7 @@ describe('composites: gradients', () => {
         const n = E.layerNorm(tokens, p('ln.w', [4]), p('ln.b', [4]));
         const mask = g.constant(E.tensor('float32', [9, 9], Array.from({ length: 81 }, (_, i) => (i % 9 > Math.floor(i / 9) ? -1e9 : 0))));
         let t = E.add(tokens, E.linear(E.attention(E.linear(n, p('q.w', [4, 4])), E.linear(n, p('k.w', [4, 4])), E.linear(n, p('v.w', [4, 4])), { heads: 2, mask }), p('o.w', [4, 4]), p('o.b', [4])));
-        t = E.add(t, E.linear(E.geglu(t, p('ff.w', [8, 4]), p('ff.b', [8])), p('ff2.w', [4, 4])));
+        t = E.add(t, E.linear(E.geglu(E.linear(t, p('ff.w', [8, 4]), p('ff.b', [8]))), p('ff2.w', [4, 4])));
         return E.upsampleNearest(E.reshape(E.transpose(t, [0, 2, 1]), [1, 4, 3, 3]));
       },
     },

@@ -1,6 +1,6 @@
 // One composed graph for the diffusion loss of a personalization: CLIP text encoder (LiDB on its layers) → UNet (LiDB
 // on its attention) → MSE to the noise. Gradients then flow into every adapted layer of both models in one session.
-import type { DType, Shape, TensorValue } from '../../onnx/index.ts';
+import type { TensorValue } from '../../onnx/index.ts';
 import { Graph, mseLoss, type Value, weightedMseLoss } from '../../onnx/index.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
@@ -13,16 +13,11 @@ export const LOSS_INPUTS = { inputIds: CLIP_TEXT_INPUT, noisyLatents: UNET_INPUT
 export const LOSS_OUTPUT = 'loss';
 
 /**
- * A graph whose named inputs can be bound to values computed earlier in the same graph: the UNet builder asks for an
- * `encoder_hidden_states` input and receives the text encoder's output instead, so the two builders compose unchanged.
+ * A graph whose named parameters can be replaced by values computed from them (an embedding table with trainable
+ * rows); inputs are bound with `Graph.bindInput`.
  */
 export class BindingGraph extends Graph {
-  private readonly bindings = new Map<string, Value>();
   private readonly redirects = new Map<string, (stored: Value) => Value>();
-
-  bind(name: string, value: Value): void {
-    this.bindings.set(name, value);
-  }
 
   /** Builders asking for parameter `name` get `replace(stored)` instead (e.g. an embedding table with trainable rows). */
   redirectParam(name: string, replace: (stored: Value) => Value): void {
@@ -33,15 +28,6 @@ export class BindingGraph extends Graph {
     const stored = super.param(name, t);
     const replace = this.redirects.get(name);
     return replace ? replace(stored) : stored;
-  }
-
-  override input(name: string, dtype: DType, shape: Shape): Value {
-    const bound = this.bindings.get(name);
-    if (!bound) return super.input(name, dtype, shape);
-    if (bound.dtype !== dtype || bound.shape.join() !== shape.join()) {
-      throw new Error(`input "${name}" is bound to ${bound.toString()}, but ${dtype}[${shape.join(', ')}] was asked for`);
-    }
-    return bound;
   }
 }
 
@@ -92,7 +78,7 @@ export function buildDiffusionLossGraph(model: PersonalizationModel, options: Di
     adapters: [textAdapter],
     graph: g,
   });
-  g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
+  g.bindInput(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
   const latentSide = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
   const channels = model.unet.plan.config.inChannels;
   const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, {

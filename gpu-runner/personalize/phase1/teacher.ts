@@ -24,7 +24,7 @@ export async function openNoiseTeacher(pack: PersonalizationModel, batch: number
   const { model, modelDir } = trainingLayout(pack);
   const g = new BindingGraph('phase1_teacher');
   const text = buildClipTextGraph(model.textEncoder.config, model.paramSources.textEncoder, { batch, length: CLIP_MAX_LENGTH, graph: g });
-  g.bind(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
+  g.bindInput(UNET_INPUTS.encoderHiddenStates, text.lastHiddenState);
   const side = model.resolution / 2 ** (model.vae.plan.config.blockOutChannels.length - 1);
   const channels = model.unet.plan.config.inChannels;
   const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, { batch, height: side, width: side, textLength: CLIP_MAX_LENGTH, graph: g });

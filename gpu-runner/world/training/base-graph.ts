@@ -35,7 +35,7 @@ export function buildBaseTrainingGraph(model: BaseModel, batch: number): BaseTra
   const names = baseParameterNames(model);
   const g = new TrainableGraph('world_base_train', new Set([...names.unet, ...names.textEncoder]));
   const { lastHiddenState } = buildClipTextGraph(model.text, placeholderParams(), { batch, length: BASE_TEXT_LENGTH, graph: g });
-  g.bind(UNET_INPUTS.encoderHiddenStates, lastHiddenState);
+  g.bindInput(UNET_INPUTS.encoderHiddenStates, lastHiddenState);
   const side = model.unet.config.sampleSize;
   if (side === null) throw new Error('the base UNet config needs a sample_size (the latent side)');
   const { output } = buildUnetGraph(model.unet, placeholderParams(), { batch, height: side, width: side, textLength: BASE_TEXT_LENGTH, graph: g });

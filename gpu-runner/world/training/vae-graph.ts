@@ -42,7 +42,7 @@ export function buildVaeTrainingGraph(vae: WorldVae, batch: number, klWeight: nu
   const logvar = g.value(VAE_ENCODE.logvar);
   const std = g.value(VAE_ENCODE.std);
   const noise = g.input(VAE_TRAIN_INPUTS.noise, 'float32', [batch, vae.config.latentChannels, vae.latentSize, vae.latentSize]);
-  g.bind(VAE_DECODE.input, add(mean, mul(std, noise)));
+  g.bindInput(VAE_DECODE.input, add(mean, mul(std, noise)));
   buildVaeDecoderGraph(vae.plan, placeholderParams(), { batch, height: vae.latentSize, width: vae.latentSize, graph: g });
   const reconstruction = g.value(VAE_DECODE.output);
 
@@ -70,7 +70,7 @@ export function buildVaeReconstructionGraph(vae: WorldVae, batch: number): Graph
   const g = new TrainableGraph('world_vae_reconstruct', new Set(vaeInventory(vae.plan).map((p) => p.name)));
   const side = vae.imageSize;
   buildVaeEncoderGraph(vae.plan, placeholderParams(), { batch, height: side, width: side, graph: g });
-  g.bind(VAE_DECODE.input, g.value(VAE_ENCODE.mean));
+  g.bindInput(VAE_DECODE.input, g.value(VAE_ENCODE.mean));
   buildVaeDecoderGraph(vae.plan, placeholderParams(), { batch, height: vae.latentSize, width: vae.latentSize, graph: g });
   g.outputs.splice(0, g.outputs.length, VAE_RECONSTRUCT.latents, VAE_RECONSTRUCT.output);
   return g;
