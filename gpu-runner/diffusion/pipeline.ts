@@ -1,22 +1,18 @@
 // The sampler's networks from loaded model components (gpu-runner/models): one onnxruntime session per model and
 // input shape (graphs have static shapes), built on first use and kept for later calls.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parsePythonJson } from '../io/python-json.ts';
 import { type Graph, type HostTensor, saveModel } from '../onnx/index.ts';
 import type { ModelWeights } from '../models/checkpoint/weights.ts';
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
 import {
-  type LoadOptions,
   type TextEncoderComponent,
   type UnetComponent,
   type VaeComponent,
-  openDiffusersFolder,
 } from '../models/checkpoint/diffusers-folder.ts';
 import { type ParamSource, externalParams, inlineParams } from '../models/params.ts';
 import { type GraphSession, openGraphSession } from '../models/session.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
+import { type OpenOptions, openStableDiffusion } from './checkpoint.ts';
 import type { DiffusionModels, SchedulerChoice } from './sampler.ts';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
 
@@ -166,16 +162,18 @@ export interface StableDiffusion {
   scheduler: SchedulerChoice;
 }
 
-/** Loads a diffusers SD 1.5 folder: model_index.json, unet/, text_encoder/, vae/, tokenizer/, scheduler/. */
-export function loadStableDiffusion(root: string, options: PipelineOptions & LoadOptions = {}): StableDiffusion {
-  const folder = openDiffusersFolder(root, options);
-  const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
-  if (!existsSync(schedulerPath)) throw new Error(`missing ${schedulerPath}`);
-  const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as { _class_name?: string };
-  if (typeof schedulerConfig._class_name !== 'string') throw new Error(`${schedulerPath}: no "_class_name"`);
+/**
+ * Loads SD 1.5 from a diffusers folder (model_index.json, unet/, text_encoder/, vae/, tokenizer/, scheduler/) or a
+ * single-file checkpoint with the original key names (checkpoint.ts).
+ */
+export function loadStableDiffusion(path: string, options: PipelineOptions & OpenOptions = {}): StableDiffusion {
+  const { variant, singleFileConfigs } = options;
+  const checkpoint = openStableDiffusion(path, { ...(variant ? { variant } : {}), ...(singleFileConfigs ? { singleFileConfigs } : {}) });
+  const className = checkpoint.schedulerConfig._class_name;
+  if (typeof className !== 'string') throw new Error(`${path}: the scheduler config has no "_class_name"`);
   return {
-    models: createDiffusionModels(folder, options),
-    tokenizer: ClipTokenizer.load(folder.tokenizerDir),
-    scheduler: { className: schedulerConfig._class_name, config: schedulerConfig },
+    models: createDiffusionModels(checkpoint, options),
+    tokenizer: ClipTokenizer.load(checkpoint.tokenizer),
+    scheduler: { className, config: checkpoint.schedulerConfig },
   };
 }

@@ -30,6 +30,8 @@ const EnvSchema = z.object({
   RUNNER_STATE_DIR: z.string().min(1).default('.data/runner'),
   /** The model pack folder; empty selects the default pack (the trained world pack when complete, else the tiny pack). */
   RUNNER_MODEL_DIR: z.string().optional(),
+  /** The diffusers weight variant (`fp16` loads `*.fp16.safetensors`); unset, a folder holding only one variant uses it. */
+  RUNNER_MODEL_VARIANT: z.string().regex(/^[A-Za-z0-9_-]+$/, 'RUNNER_MODEL_VARIANT is a name like fp16').optional(),
   RUNNER_EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   RUNNER_SHUTDOWN_GRACE_MS: integer(0, DEFAULT_SHUTDOWN_GRACE_MS),
   RUNNER_PROGRESS_INTERVAL_MS: integer(0, DEFAULT_PROGRESS_INTERVAL_MS),
@@ -53,6 +55,7 @@ export type RunnerConfig = {
   queueCapacity: number;
   stateDir: string;
   modelDir: string | undefined;
+  modelVariant: string | undefined;
   executionProvider: 'auto' | 'cpu' | 'cuda';
   shutdownGraceMs: number;
   progressIntervalMs: number;
@@ -88,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queueCapacity: e.RUNNER_QUEUE_CAPACITY,
     stateDir: e.RUNNER_STATE_DIR,
     modelDir: e.RUNNER_MODEL_DIR,
+    modelVariant: e.RUNNER_MODEL_VARIANT,
     executionProvider: e.RUNNER_EXECUTION_PROVIDER,
     shutdownGraceMs: e.RUNNER_SHUTDOWN_GRACE_MS,
     progressIntervalMs: e.RUNNER_PROGRESS_INTERVAL_MS,
