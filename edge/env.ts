@@ -21,6 +21,11 @@ export type Env = {
   JOB_MAX_ATTEMPTS?: string;
   DISPATCH_MAX_RETRIES?: string;
   WEBHOOK_ALLOW_HTTP_LOOPBACK?: string;
+  /**
+   * Secret: the key-encryption keys that seal webhook signing secrets at rest, `id:base64(32 bytes)[,id:base64…]`,
+   * the first one active (edge/webhooks/README.md, "Sealed at rest").
+   */
+  WEBHOOK_SEALING_KEYS?: string;
   /** Multiplies every wait of the webhook retry schedule (0 < scale <= 1; tests only): edge/webhooks/retry-schedule.ts. */
   WEBHOOK_RETRY_SCALE?: string;
 };

@@ -7,6 +7,7 @@ import { consumeJobsBatch, type DispatchMessage } from './jobs/dispatch.ts';
 import { consumeWebhookBatch } from './webhooks/consumer.ts';
 import type { WebhookQueue } from './webhooks/queue-message.ts';
 import { retryScheduleFromEnv } from './webhooks/retry-schedule.ts';
+import { webhookKeyringFromEnv } from './webhooks/secrets-store.ts';
 import { targetPolicyFromEnv } from './webhooks/target-policy.ts';
 
 const app = createApp();
@@ -25,6 +26,7 @@ export default {
           db: handle.db,
           queue: env.WEBHOOKS_QUEUE as unknown as WebhookQueue,
           policy: targetPolicyFromEnv(env),
+          keyring: await webhookKeyringFromEnv(env),
           schedule: retryScheduleFromEnv(env),
         });
       } finally {

@@ -15,6 +15,7 @@ export const edgeProject: TestProjectInlineConfiguration = {
           DATABASE_URL: inject('databaseUrl'),
           RUNNER_URL: inject('runnerUrl'),
           RUNNER_SECRET: inject('runnerSecret'),
+          WEBHOOK_SEALING_KEYS: inject('webhookSealingKeys'),
           PUBLIC_URL: 'http://edge.test',
           WEBHOOK_ALLOW_HTTP_LOOPBACK: 'true',
           JOB_LEASE_SECONDS: '600',

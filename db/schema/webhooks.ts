@@ -57,7 +57,8 @@ export const webhookDeliveries = pgTable(
 /**
  * Per-tenant signing secrets (`whsec_…`). Rotation adds a new row and gives the previous ones an `expires_at`; until
  * then deliveries carry one signature per live secret, so the receiver can switch keys without losing events.
- * The secret is stored as-is because signing needs it (unlike API keys, which are only ever compared by hash).
+ * Signing needs the secret itself (unlike API keys, which are only ever compared by hash), so it is stored sealed
+ * under a key-encryption key from a Worker secret (edge/lib/sealing.ts), with the id of that key beside it.
  */
 export const webhookSecrets = pgTable(
   'webhook_secrets',
@@ -66,9 +67,21 @@ export const webhookSecrets = pgTable(
     tenantId: text('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
-    secret: text('secret').notNull(),
+    /**
+     * The clear secret of a row written before sealing existed, kept until the re-seal step replaces it (in the same
+     * update that writes `sealed_secret`); null on every row written since. A later migration drops the column.
+     */
+    secret: text('secret'),
+    /** base64(IV ‖ AES-GCM ciphertext ‖ tag) of the `whsec_` secret. */
+    sealedSecret: text('sealed_secret'),
+    /** Which key-encryption key sealed it (`WEBHOOK_SEALING_KEYS`), so the keys can rotate. */
+    keyId: text('key_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
   },
-  (t) => [index('webhook_secrets_tenant_created_idx').on(t.tenantId, t.createdAt)],
+  (t) => [
+    index('webhook_secrets_tenant_created_idx').on(t.tenantId, t.createdAt),
+    // Exactly one form per row: clear (legacy) or sealed with its key id.
+    check('webhook_secrets_one_form_check', sql`(${t.secret} IS NULL) <> (${t.sealedSecret} IS NULL) AND (${t.sealedSecret} IS NULL) = (${t.keyId} IS NULL)`),
+  ],
 );

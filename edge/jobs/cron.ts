@@ -1,11 +1,12 @@
 // The scheduled handler: re-dispatch jobs whose lease expired (bounded by max attempts), clean stale uploads and
-// old idempotency records, and hand overdue webhook deliveries back to their queue.
+// old idempotency records, hand overdue webhook deliveries back to their queue and re-seal webhook secrets.
 import { and, eq, inArray, lt } from 'drizzle-orm';
 import { idempotencyKeys, jobs, subjectImages } from '../../db/schema.ts';
 import type { Database } from '../db/client.ts';
 import type { Env } from '../env.ts';
 import { redispatchOverdueWebhooks } from '../webhooks/consumer.ts';
 import type { WebhookQueue } from '../webhooks/queue-message.ts';
+import { resealWebhookSecrets, webhookKeyringFromEnv } from '../webhooks/secrets-store.ts';
 import { EDGE_ERROR_CODES, LIVE_STATUSES } from './state.ts';
 import { enqueueDispatch, failJob, leaseFrom, requeueJob } from './transitions.ts';
 
@@ -15,7 +16,16 @@ export const STALE_UPLOAD_SECONDS = 3600;
 export const IDEMPOTENCY_RETENTION_SECONDS = 24 * 3600;
 const BATCH = 100;
 
-export type SweepReport = { redispatched: number; requeued: number; failed: number; staleUploads: number; idempotencyKeys: number; webhooks: number };
+export type SweepReport = {
+  redispatched: number;
+  requeued: number;
+  failed: number;
+  staleUploads: number;
+  idempotencyKeys: number;
+  webhooks: number;
+  /** Webhook secrets sealed or moved to the active key this run (edge/webhooks/README.md, "Sealed at rest"). */
+  resealedSecrets: number;
+};
 
 export async function sweepExpiredLeases(db: Database, env: Env, now = new Date()): Promise<Pick<SweepReport, 'redispatched' | 'requeued' | 'failed'>> {
   const expired = await db
@@ -75,12 +85,27 @@ export async function cleanIdempotencyKeys(db: Database, now = new Date()): Prom
   return deleted.length;
 }
 
+/** A missing or wrong key configuration is logged loudly but must not stop the lease sweep above. */
+async function resealSecrets(db: Database, env: Env): Promise<number> {
+  try {
+    const report = await resealWebhookSecrets(db, await webhookKeyringFromEnv(env));
+    if (Object.keys(report.missingKeys).length > 0) {
+      console.error(JSON.stringify({ level: 'error', component: 'cron', msg: 'webhook secrets sealed under keys missing from WEBHOOK_SEALING_KEYS', missing_keys: report.missingKeys }));
+    }
+    return report.resealed;
+  } catch (error) {
+    console.error(JSON.stringify({ level: 'error', component: 'cron', msg: 'webhook secrets were not re-sealed', error: String(error) }));
+    return 0;
+  }
+}
+
 export async function runCron(db: Database, env: Env, now = new Date()): Promise<SweepReport> {
   const leases = await sweepExpiredLeases(db, env, now);
   const staleUploads = await cleanStaleUploads(db, env, now);
   const idempotency = await cleanIdempotencyKeys(db, now);
   const webhooks = await redispatchOverdueWebhooks({ db, queue: env.WEBHOOKS_QUEUE as unknown as WebhookQueue, now: () => now });
-  const report = { ...leases, staleUploads, idempotencyKeys: idempotency, webhooks };
+  const resealedSecrets = await resealSecrets(db, env);
+  const report = { ...leases, staleUploads, idempotencyKeys: idempotency, webhooks, resealedSecrets };
   console.log(JSON.stringify({ level: 'info', component: 'cron', ...report }));
   return report;
 }

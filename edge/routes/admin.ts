@@ -1,4 +1,5 @@
-// Admin: tenants, API keys (create shows the key once, revoke), and the stored-weights query across tenants.
+// Admin: tenants, API keys (create shows the key once, revoke), the stored-weights query across tenants, and the
+// re-seal of webhook secrets (edge/webhooks/README.md, "Sealed at rest").
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, desc, eq, gte, isNull, lt, lte, sum, type SQL } from 'drizzle-orm';
 import { apiKeys, tenants, weights } from '../../db/schema.ts';
@@ -14,6 +15,7 @@ import { requireRole } from '../middleware/auth.ts';
 import { JSON_BODY_LIMIT_BYTES, limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { bearer, errorResponses, iso } from './common.ts';
+import { resealWebhookSecrets, webhookKeyringFromEnv } from '../webhooks/secrets-store.ts';
 import { filesOf, presentWeights, WeightsSchema } from './weights.ts';
 
 const TenantSchema = z.object({ object: z.literal('tenant'), id: z.string(), name: z.string(), created_at: z.string() }).openapi('Tenant');
@@ -58,6 +60,14 @@ const AdminWeightsPage = z
     totals: z.object({ count: z.number().int(), total_bytes: z.number().int() }).openapi({ description: 'Over every row matching the filters, not only this page' }),
   })
   .openapi('AdminWeightsPage');
+
+const ResealReport = z
+  .object({
+    resealed: z.number().int().openapi({ description: 'Rows sealed or moved to the active key by this call' }),
+    remaining: z.number().int().openapi({ description: 'Rows still in clear or under an older key; call again until 0' }),
+    missing_keys: z.record(z.string(), z.number().int()).openapi({ description: 'Rows sealed under keys absent from WEBHOOK_SEALING_KEYS, by key id; left untouched' }),
+  })
+  .openapi('WebhookSecretsResealReport');
 
 type KeyRow = typeof apiKeys.$inferSelect;
 type TenantRow = typeof tenants.$inferSelect;
@@ -152,6 +162,14 @@ const routes = {
     request: { query: WeightsQuery },
     responses: { 200: { description: 'A page and totals', content: { 'application/json': { schema: AdminWeightsPage } } }, ...errorResponses(400, 401, 403, 422) },
   }),
+  resealWebhookSecrets: createRoute({
+    method: 'post',
+    path: '/webhook-secrets/reseal',
+    tags: ['admin'],
+    summary: 'Seal clear webhook secrets and move sealed ones to the active key (one batch; the cron runs it too)',
+    security: bearer,
+    responses: { 200: { description: 'What moved and what is left', content: { 'application/json': { schema: ResealReport } } }, ...errorResponses(401, 403) },
+  }),
 };
 
 export function adminRouter() {
@@ -233,6 +251,11 @@ export function adminRouter() {
       },
       200,
     );
+  });
+
+  app.openapi(routes.resealWebhookSecrets, async (c) => {
+    const report = await resealWebhookSecrets(c.get('db'), await webhookKeyringFromEnv(c.env));
+    return c.json({ resealed: report.resealed, remaining: report.remaining, missing_keys: report.missingKeys }, 200);
   });
 
   return app;

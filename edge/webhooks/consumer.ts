@@ -4,6 +4,7 @@ import type { WebhookDb } from './db.ts';
 import { logWebhook } from './log.ts';
 import { newDispatchToken, sendAttemptMessage, webhookQueueMessageSchema, type WebhookQueue } from './queue-message.ts';
 import { nextRetryDelaySeconds, type WebhookRetrySchedule } from './retry-schedule.ts';
+import type { Keyring } from '../lib/sealing.ts';
 import { ensureWebhookSecrets } from './secrets-store.ts';
 import { postWebhook, WEBHOOK_TIMEOUT_MS, type AttemptOutcome, type FetchLike } from './send.ts';
 import { signWebhook } from './sign.ts';
@@ -23,6 +24,8 @@ export interface WebhookConsumerDeps {
   db: WebhookDb;
   queue: WebhookQueue;
   policy: WebhookTargetPolicy;
+  /** Opens the tenant's sealed signing secrets (`webhookKeyringFromEnv`). */
+  keyring: Keyring;
   now?: () => Date;
   /** Uniform in [0, 1), for the retry jitter. */
   random?: () => number;
@@ -93,7 +96,7 @@ export async function handleAttemptMessage(body: unknown, deps: WebhookConsumerD
     .returning({ id: webhookDeliveries.id });
   if (claimed.length === 0) return 'stale';
 
-  const secrets = await ensureWebhookSecrets(db, row.tenantId, now);
+  const secrets = await ensureWebhookSecrets(db, deps.keyring, row.tenantId, now);
   const timestampSeconds = Math.floor(now.getTime() / 1000);
   const headers = await signWebhook({ id: row.id, timestampSeconds, body: row.body, secrets: secrets.map((s) => s.secret) });
   const outcome = await postWebhook({

@@ -21,6 +21,7 @@ import {
   ensureWebhookSecrets,
   MAX_ROTATION_OVERLAP_SECONDS,
   rotateWebhookSecret,
+  webhookKeyringFromEnv,
   type WebhookSecretRecord,
 } from './secrets-store.ts';
 
@@ -224,13 +225,13 @@ export function webhooksRouter(options: WebhooksRouterOptions = {}) {
   });
 
   router.openapi(routes.secrets, async (c) => {
-    const secrets = await ensureWebhookSecrets(c.get('db'), tenantId(c), now());
+    const secrets = await ensureWebhookSecrets(c.get('db'), await webhookKeyringFromEnv(c.env), tenantId(c), now());
     return c.json({ data: secrets.map(presentSecret) }, 200);
   });
 
   router.openapi(routes.rotate, async (c) => {
     const body = c.req.valid('json') ?? { overlap_seconds: DEFAULT_ROTATION_OVERLAP_SECONDS };
-    const rotated = await rotateWebhookSecret(c.get('db'), tenantId(c), now(), body.overlap_seconds);
+    const rotated = await rotateWebhookSecret(c.get('db'), await webhookKeyringFromEnv(c.env), tenantId(c), now(), body.overlap_seconds);
     return c.json({ secret: presentSecret(rotated.created), previous_expire_at: rotated.previousExpireAt.toISOString() }, 201);
   });
 

@@ -1,11 +1,15 @@
 // Seeds the local stack's first keys: an admin key and a demo tenant with its key. Keys are stored hashed and shown
-// once, so they are printed only on the start that creates them.
+// once, so they are printed only on the start that creates them. Also the installation's key-encryption key for
+// webhook secrets.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import * as schema from '../../db/schema.ts';
 import { generateApiKey, hashApiKey, type KeyRole } from '../../edge/lib/api-keys.ts';
 import { newId } from '../../edge/lib/ids.ts';
+import { generateSealingKey } from '../../edge/lib/sealing.ts';
 
 export interface SeededKeys {
   readonly adminKey: string;
@@ -49,4 +53,14 @@ export async function mintTenantKeys(url: string, tenantId: string, count: numbe
   } finally {
     await client.end();
   }
+}
+
+/**
+ * `WEBHOOK_SEALING_KEYS` of this installation (edge/webhooks/README.md), made once and kept in the data folder
+ * beside the runner secret, never committed: the webhook secrets in the local database open only with it.
+ */
+export function sealingKeysIn(dataDir: string): string {
+  const path = join(dataDir, 'webhook-sealing-keys');
+  if (!existsSync(path)) writeFileSync(path, generateSealingKey('local1'), { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { applyMigrations } from '../../db/migrate.ts';
 import { defaultModelDir } from '../../gpu-runner/pack/default-pack.ts';
 import { freePort, portAnswers } from '../../test/support/postgres.ts';
+import { sealingKeysIn } from './keys.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { startChild, waitUntilReady, type Child } from './processes.ts';
 
@@ -116,6 +117,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       DATABASE_URL: edgeDatabaseUrl,
       RUNNER_URL: runnerUrl,
       RUNNER_SECRET: secret,
+      WEBHOOK_SEALING_KEYS: sealingKeysIn(options.dataDir),
       PUBLIC_URL: edgeUrl,
       ...options.edgeVars,
     };

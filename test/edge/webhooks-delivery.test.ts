@@ -11,7 +11,9 @@ import { listWebhookDeliveries, replayWebhookDelivery } from '../../edge/webhook
 import { enqueueWebhook } from '../../edge/webhooks/enqueue.ts';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../edge/webhooks/queue-message.ts';
 import { MIN_RETRY_SPAN_SECONDS, retryScheduleFromEnv, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_CEILINGS_SECONDS } from '../../edge/webhooks/retry-schedule.ts';
-import { ensureWebhookSecrets, rotateWebhookSecret } from '../../edge/webhooks/secrets-store.ts';
+import type { Env } from '../../edge/env.ts';
+import type { Keyring } from '../../edge/lib/sealing.ts';
+import { ensureWebhookSecrets, rotateWebhookSecret, webhookKeyringFromEnv } from '../../edge/webhooks/secrets-store.ts';
 import { PRODUCTION_TARGET_POLICY } from '../../edge/webhooks/target-policy.ts';
 import { Clock, createTenant, drainQueue, openTestDb, receivedBy, receiverScenario, RecordingQueue } from './webhooks-support.ts';
 
@@ -20,8 +22,10 @@ const START = new Date('2030-03-01T12:00:00Z');
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
 let handle: ReturnType<typeof openTestDb>;
-beforeAll(() => {
+let keyring: Keyring;
+beforeAll(async () => {
   handle = openTestDb();
+  keyring = await webhookKeyringFromEnv(env as unknown as Env);
 });
 afterAll(() => handle.close());
 
@@ -29,7 +33,7 @@ async function setup(options: { failFirst?: number; mode?: 'normal' | 'redirect'
   const { db } = handle;
   const tenantId = await createTenant(db);
   const clock = new Clock(START);
-  const [secret] = await ensureWebhookSecrets(db, tenantId, clock.now());
+  const [secret] = await ensureWebhookSecrets(db, keyring, tenantId, clock.now());
   const scenario = await receiverScenario({ secrets: [secret!.secret], ...options });
   const queue = new RecordingQueue();
   return { db, tenantId, clock, scenario, queue, secret: secret!.secret };
@@ -46,7 +50,7 @@ describe('webhook delivery', () => {
     const data = { id: 'psn_1', status: 'succeeded', weights_id: 'wts_1', note: 'ünïcødé ✓' };
     const enqueued = await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.succeeded', data });
     expect(enqueued).not.toBeNull();
-    await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
 
     const { attempts } = await receivedBy(scenario.id);
     expect(attempts).toHaveLength(1);
@@ -67,7 +71,7 @@ describe('webhook delivery', () => {
   it('retries after receiver failures with backoff, then succeeds; same webhook-id and body, fresh timestamps', async () => {
     const { db, tenantId, clock, scenario, queue } = await setup({ failFirst: 3, failStatus: 500 });
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'generation.failed', data: { id: 'gen_1' } }))!;
-    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
 
     // random 0.5 → half of each ceiling: 30 s, 120 s, 480 s.
     expect(log.handled.map((m) => m.delaySeconds)).toEqual([0, 30, 120, 480]);
@@ -84,7 +88,7 @@ describe('webhook delivery', () => {
     const { db, tenantId, clock, scenario, queue } = await setup({ failFirst: WEBHOOK_MAX_ATTEMPTS, failStatus: 503 });
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.failed', data: {} }))!;
     // Jitter drawing 0 every time is the worst case for the span guarantee.
-    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0 });
+    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0 });
 
     const { attempts } = await receivedBy(scenario.id);
     expect(attempts).toHaveLength(WEBHOOK_MAX_ATTEMPTS);
@@ -103,7 +107,7 @@ describe('webhook delivery', () => {
 
     const replay = await replayWebhookDelivery({ db, queue, now: clock.now }, tenantId, deliveryId);
     expect(replay.kind).toBe('replayed');
-    await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0 });
+    await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0 });
     const after = await receivedBy(scenario.id);
     expect(after.attempts).toHaveLength(WEBHOOK_MAX_ATTEMPTS + 1);
     expect(after.attempts.at(-1)).toMatchObject({ answered: 204, webhookId: deliveryId });
@@ -115,7 +119,7 @@ describe('webhook delivery', () => {
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'generation.failed', data: {} }))!;
     const schedule = retryScheduleFromEnv({ WEBHOOK_RETRY_SCALE: String(1 / 3600) });
     // Jitter drawing 0 every time: every wait is 0 s but the last, which keeps the (scaled) 24 h span.
-    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0, schedule });
+    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0, schedule });
 
     const { attempts } = await receivedBy(scenario.id);
     expect(attempts.map((a) => a.answered)).toEqual(Array(WEBHOOK_MAX_ATTEMPTS).fill(503));
@@ -127,7 +131,7 @@ describe('webhook delivery', () => {
   it('honours Retry-After on 429', async () => {
     const { db, tenantId, clock, scenario, queue } = await setup({ failFirst: 1, failStatus: 429, retryAfter: '900' });
     await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.started', data: {} });
-    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    const log = await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
     expect(log.handled.map((m) => m.delaySeconds)).toEqual([0, 900]);
   });
 
@@ -136,7 +140,7 @@ describe('webhook delivery', () => {
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.started', data: {} }))!;
     await consumeWebhookBatch(
       { messages: [{ body: queue.sent.shift()!.body, attempts: 1, ack() {}, retry() {} }] },
-      { db, queue, now: clock.now, policy: DEV_POLICY, random: () => 0.5 },
+      { db, queue, now: clock.now, policy: DEV_POLICY, keyring, random: () => 0.5 },
     );
     const received = await receivedBy(scenario.id);
     expect(received.attempts.map((a) => a.answered)).toEqual([307]);
@@ -150,7 +154,7 @@ describe('webhook delivery', () => {
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.started', data: {} }))!;
     await consumeWebhookBatch(
       { messages: [{ body: queue.sent.shift()!.body, attempts: 1, ack() {}, retry() {} }] },
-      { db, queue, now: clock.now, policy: DEV_POLICY, random: () => 0.5, timeoutMs: 200 },
+      { db, queue, now: clock.now, policy: DEV_POLICY, keyring, random: () => 0.5, timeoutMs: 200 },
     );
     const row = await deliveryRow(deliveryId);
     expect(row).toMatchObject({ state: 'pending', attempts: 1, lastStatus: null });
@@ -161,7 +165,7 @@ describe('webhook delivery', () => {
   it('checks the target again at send time: a forbidden URL is dead at once and nothing is sent', async () => {
     const { db, tenantId, clock, scenario, queue } = await setup();
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.started', data: {} }))!;
-    await drainQueue(queue, clock, { db, policy: PRODUCTION_TARGET_POLICY, random: () => 0.5 });
+    await drainQueue(queue, clock, { db, policy: PRODUCTION_TARGET_POLICY, keyring, random: () => 0.5 });
     expect((await receivedBy(scenario.id)).attempts).toHaveLength(0);
     const row = await deliveryRow(deliveryId);
     expect(row).toMatchObject({ state: 'dead', attempts: 1, lastStatus: null });
@@ -184,7 +188,7 @@ describe('webhook delivery', () => {
     const { db, tenantId, clock, scenario, queue } = await setup();
     const { deliveryId } = (await enqueueWebhook({ db, queue, now: clock.now }, { tenantId, url: scenario.url, events: null, type: 'personalization.started', data: {} }))!;
     const message = queue.sent.shift()!.body;
-    const deps = { db, queue, now: clock.now, policy: DEV_POLICY, random: () => 0.5 };
+    const deps = { db, queue, now: clock.now, policy: DEV_POLICY, keyring, random: () => 0.5 };
     let acks = 0;
     const twice = [0, 1].map(() => ({ body: message, attempts: 1, ack: () => void acks++, retry() {} }));
     await consumeWebhookBatch({ messages: twice }, deps);
@@ -195,7 +199,7 @@ describe('webhook delivery', () => {
     await replayWebhookDelivery({ db, queue, now: clock.now }, tenantId, deliveryId);
     await consumeWebhookBatch({ messages: [twice[0]!] }, deps);
     expect((await receivedBy(scenario.id)).attempts).toHaveLength(1);
-    await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
     expect((await receivedBy(scenario.id)).attempts).toHaveLength(2);
   });
 
@@ -214,13 +218,13 @@ describe('webhook delivery', () => {
     clock.advance(SWEEP_GRACE_SECONDS + 1);
     await redispatchOverdueWebhooks({ db, queue, now: clock.now });
     expect(queue.sent.map((m) => m.body.deliveryId)).toEqual([deliveryId]);
-    await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
     expect(await deliveryRow(deliveryId)).toMatchObject({ state: 'delivered', attempts: 1 });
   });
 
   it('retries a message whose row is not visible yet, then drops it; acks a malformed one', async () => {
     const { db, clock, queue } = await setup();
-    const deps = { db, queue, now: clock.now, policy: DEV_POLICY };
+    const deps = { db, queue, now: clock.now, policy: DEV_POLICY, keyring };
     const calls: string[] = [];
     const message = (label: string, body: unknown, attempts: number) => ({
       body,
@@ -244,7 +248,7 @@ describe('webhook delivery', () => {
     const calls: string[] = [];
     await consumeWebhookBatch(
       { messages: [{ body: { kind: 'webhook.attempt', deliveryId: 'msg_x', token: 't' }, attempts: 1, ack: () => void calls.push('ack'), retry: () => void calls.push('retry') }] },
-      { db: drizzle(sql), queue: new RecordingQueue(), policy: DEV_POLICY },
+      { db: drizzle(sql), queue: new RecordingQueue(), policy: DEV_POLICY, keyring },
     );
     expect(calls).toEqual(['retry']);
     await sql.end({ timeout: 1 });
@@ -255,7 +259,7 @@ describe('webhook secret rotation', () => {
   it('signs with both secrets during the overlap, so receivers on either key verify; only the new one afterwards', async () => {
     const { db, tenantId, clock, queue, secret: oldSecret } = await setup();
     clock.advance(60);
-    const { created } = await rotateWebhookSecret(db, tenantId, clock.now(), 3600);
+    const { created } = await rotateWebhookSecret(db, keyring, tenantId, clock.now(), 3600);
     const onOld = await receiverScenario({ secrets: [oldSecret] });
     const onNew = await receiverScenario({ secrets: [created.secret] });
     const deps = { db, queue, now: clock.now };
@@ -263,7 +267,7 @@ describe('webhook secret rotation', () => {
 
     await send(onOld.url);
     await send(onNew.url);
-    await drainQueue(queue, clock, { db, policy: DEV_POLICY, random: () => 0.5 });
+    await drainQueue(queue, clock, { db, policy: DEV_POLICY, keyring, random: () => 0.5 });
     for (const scenario of [onOld, onNew]) {
       const [attempt] = (await receivedBy(scenario.id)).attempts;
       expect(attempt!.webhookSignature!.split(' ')).toHaveLength(2);
@@ -278,7 +282,7 @@ describe('webhook secret rotation', () => {
     await send(lateNew.url);
     // One attempt each is enough to see the signatures.
     for (const message of queue.sent.splice(0)) {
-      await consumeWebhookBatch({ messages: [{ body: message.body, attempts: 1, ack() {}, retry() {} }] }, { db, queue, now: clock.now, policy: DEV_POLICY, random: () => 0.5 });
+      await consumeWebhookBatch({ messages: [{ body: message.body, attempts: 1, ack() {}, retry() {} }] }, { db, queue, now: clock.now, policy: DEV_POLICY, keyring, random: () => 0.5 });
     }
     const [oldAttempt] = (await receivedBy(lateOld.id)).attempts;
     const [newAttempt] = (await receivedBy(lateNew.id)).attempts;
@@ -290,17 +294,17 @@ describe('webhook secret rotation', () => {
 
   it('an overlap of 0 revokes the previous secret at once', async () => {
     const { db, tenantId, clock, secret: oldSecret } = await setup();
-    const { created } = await rotateWebhookSecret(db, tenantId, clock.now(), 0);
-    const live = await ensureWebhookSecrets(db, tenantId, clock.now());
+    const { created } = await rotateWebhookSecret(db, keyring, tenantId, clock.now(), 0);
+    const live = await ensureWebhookSecrets(db, keyring, tenantId, clock.now());
     expect(live.map((s) => s.secret)).toEqual([created.secret]);
     expect(live.map((s) => s.secret)).not.toContain(oldSecret);
-    await expect(rotateWebhookSecret(db, tenantId, clock.now(), -1)).rejects.toThrow(RangeError);
+    await expect(rotateWebhookSecret(db, keyring, tenantId, clock.now(), -1)).rejects.toThrow(RangeError);
   });
 
   it('concurrent first uses create exactly one secret per tenant', async () => {
     const { db } = handle;
     const tenantId = await createTenant(db);
-    const results = await Promise.all([1, 2, 3].map(() => ensureWebhookSecrets(db, tenantId, START)));
+    const results = await Promise.all([1, 2, 3].map(() => ensureWebhookSecrets(db, keyring, tenantId, START)));
     expect(new Set(results.map((r) => r[0]!.secret)).size).toBe(1);
   });
 });

@@ -8,6 +8,9 @@ import { inject } from 'vitest';
 import * as schema from '../../db/schema.ts';
 import { consumeWebhookBatch, type WebhookConsumerDeps } from '../../edge/webhooks/consumer.ts';
 import type { WebhookQueue, WebhookQueueMessage } from '../../edge/webhooks/queue-message.ts';
+import { webhookKeyringFromEnv } from '../../edge/webhooks/secrets-store.ts';
+import type { Env } from '../../edge/env.ts';
+import type { Keyring } from '../../edge/lib/sealing.ts';
 import type { ReceivedAttempt, ReceiverScenario } from './webhooks-receiver.ts';
 
 type TestEnv = { DATABASE_URL: string };
@@ -78,7 +81,13 @@ export interface DrainLog {
  * Plays the queue: takes messages in send order, advances the clock by each one's delay (messages are sent one at a
  * time per delivery, so order is time order), and hands them to the consumer.
  */
-export async function drainQueue(queue: RecordingQueue, clock: Clock, deps: Omit<WebhookConsumerDeps, 'queue' | 'now'>): Promise<DrainLog> {
+export async function drainQueue(
+  queue: RecordingQueue,
+  clock: Clock,
+  given: Omit<WebhookConsumerDeps, 'queue' | 'now' | 'keyring'> & { keyring?: Keyring },
+): Promise<DrainLog> {
+  // The Worker's own keys unless a test brings others.
+  const deps = { ...given, keyring: given.keyring ?? (await webhookKeyringFromEnv(env as unknown as Env)) };
   const log: DrainLog = { handled: [], acked: 0, retried: 0 };
   for (let guard = 0; queue.sent.length > 0; guard++) {
     if (guard > 100) throw new Error('webhook queue did not drain in 100 messages');

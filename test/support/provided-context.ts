@@ -6,5 +6,7 @@ declare module 'vitest' {
     databaseUrl: string;
     runnerUrl: string;
     runnerSecret: string;
+    /** WEBHOOK_SEALING_KEYS of the Worker under test. */
+    webhookSealingKeys: string;
   }
 }
