@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
 import type { PersonalizationModel } from '../gpu-runner/personalize/model.ts';
-import { loadModelPack, type LoadedPack } from '../gpu-runner/server/executors/model-pack.ts';
+import { loadModelPack, type LoadedPack } from '../gpu-runner/pack/model-pack.ts';
 import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
 import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';
 import { type BenchmarkMethod, FULL_SETTINGS, parseSettings } from '../gpu-runner/world/benchmark/settings.ts';

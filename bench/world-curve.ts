@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
-import { loadModelPack } from '../gpu-runner/server/executors/model-pack.ts';
+import { loadModelPack } from '../gpu-runner/pack/model-pack.ts';
 import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
 import { type CurvePoint, curveSvg, type MethodCurve, timeToReach } from '../gpu-runner/world/benchmark/curve.ts';
 import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
-import { loadModelPack } from '../gpu-runner/server/executors/model-pack.ts';
+import { loadModelPack } from '../gpu-runner/pack/model-pack.ts';
 import { WorldEvaluator } from '../gpu-runner/world/evaluators/evaluator.ts';
 import { sampleGrid } from '../gpu-runner/world/benchmark/grid.ts';
 import { runWorldBenchmark } from '../gpu-runner/world/benchmark/harness.ts';

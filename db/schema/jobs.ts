@@ -1,11 +1,19 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { GenerationParams, PersonalizationPayload } from '../../contract/index.ts';
 import { subjects } from './subjects.ts';
 import { tenants } from './tenants.ts';
 
 export const jobKind = pgEnum('job_kind', ['personalization', 'generation']);
 /** queued → dispatched → running → succeeded | failed | canceled (docs/architecture.md); never backwards. */
 export const jobStatus = pgEnum('job_status', ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'canceled']);
+
+/** A personalization's stored request: the runner payload without the images, which come from the subject. */
+export type PersonalizationJobParams = Pick<PersonalizationPayload, 'method' | 'finetune' | 'outputs'>;
+/** A generation's stored request: the sampling parameters and the base model the weights were trained on. */
+export type GenerationJobParams = GenerationParams & { base_model_id: string };
+/** Which one a row holds follows its `kind`; `'finetune' in params` tells them apart in TypeScript. */
+export type JobParams = PersonalizationJobParams | GenerationJobParams;
 
 export const jobs = pgTable(
   'jobs',
@@ -22,7 +30,7 @@ export const jobs = pgTable(
     weightsId: text('weights_id'),
     method: text('method'),
     /** The public request as validated (finetune options or generation parameters). */
-    params: jsonb('params').notNull(),
+    params: jsonb('params').$type<JobParams>().notNull(),
     progressStep: integer('progress_step').notNull().default(0),
     progressTotal: integer('progress_total'),
     attempts: integer('attempts').notNull().default(0),

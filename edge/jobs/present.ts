@@ -1,6 +1,6 @@
 // The public JSON of jobs (personalizations and generations), shared by the API and the webhook payloads.
 import type { generationImages } from '../../db/schema.ts';
-import type { JobRow } from './state.ts';
+import { generationParams, personalizationParams, type JobRow } from './state.ts';
 
 export type GenerationImageRow = typeof generationImages.$inferSelect;
 
@@ -28,14 +28,8 @@ function common(job: JobRow) {
   };
 }
 
-export type PersonalizationParams = {
-  method: string;
-  finetune: Record<string, unknown>;
-  outputs: { format: string; dtype: string }[];
-};
-
 export function presentPersonalization(job: JobRow, weightsId: string | null) {
-  const params = job.params as PersonalizationParams;
+  const params = personalizationParams(job);
   return {
     object: 'personalization' as const,
     ...common(job),
@@ -52,7 +46,7 @@ export function presentGeneration(job: JobRow, images: GenerationImageRow[], pub
     object: 'generation' as const,
     ...common(job),
     weights_id: job.weightsId,
-    params: job.params as Record<string, unknown>,
+    params: generationParams(job),
     images: [...images]
       .sort((a, b) => a.index - b.index)
       .map((image) => ({

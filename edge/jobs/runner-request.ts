@@ -5,17 +5,13 @@ import {
   EDGE_PATHS,
   bytesToBase64,
   type BlobSource,
-  type FinetuneOptions,
-  type GenerationParams,
   type InputImage,
   type JobRequest,
-  type PersonalizationMethod,
 } from '../../contract/index.ts';
 import type { Queryable as Database } from '../db/client.ts';
 import { settingsOf, type Env } from '../env.ts';
 import { signedInputUrl } from './input-urls.ts';
-import type { JobRow } from './state.ts';
-import type { z } from 'zod';
+import { generationParams, personalizationParams, type JobRow } from './state.ts';
 
 /** Inputs up to this total size travel inline in the job request; bigger ones as signed URLs. */
 export const INLINE_INPUT_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -39,11 +35,7 @@ export async function buildJobRequest(db: Database, env: Env, job: JobRow, attem
     lease_seconds: settings.leaseSeconds,
   };
   if (job.kind === 'personalization') {
-    const params = job.params as {
-      method: z.infer<typeof PersonalizationMethod>;
-      finetune: FinetuneOptions;
-      outputs: { format: 'lidb' | 'kohya' | 'peft'; dtype: 'fp16' | 'fp32' }[];
-    };
+    const params = personalizationParams(job);
     if (!job.subjectId) throw new MissingInputError('the subject of this personalization was deleted');
     const images = await db
       .select()
@@ -63,7 +55,7 @@ export async function buildJobRequest(db: Database, env: Env, job: JobRow, attem
     }
     return { ...envelope, kind: 'personalization', payload: { method: params.method, images: inputs, finetune: params.finetune, outputs: params.outputs } };
   }
-  const params = job.params as GenerationParams & { base_model_id: string };
+  const params = generationParams(job);
   if (!job.weightsId) throw new MissingInputError('the generation names no weights');
   const files = await db.select().from(weightFiles).where(and(eq(weightFiles.weightsId, job.weightsId), eq(weightFiles.format, 'lidb')));
   // fp16 is what the runner computes in on GPU anyway; fp32 when that is all there is.

@@ -26,7 +26,7 @@ import {
 } from './tiny-config.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Where the runner looks for the pack's hypernetwork (gpu-runner/server/executors/model-pack.ts). */
+/** Where the runner looks for the pack's hypernetwork (model-pack.ts). */
 export const PACK_HYPERNETWORK_FILE = join('hypernetwork', 'model.safetensors');
 export const DEFAULT_TINY_PACK_DIR = join(REPO_ROOT, '.cache', 'packs', TINY_PACK_ID);
 const MERGES_HEADER = '#version: 0.2';

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTinyPack } from '../pack/write-tiny-pack.ts';
-import { loadModelPack } from '../server/executors/model-pack.ts';
+import { loadModelPack } from '../pack/model-pack.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
 import { fastFinetune, personalize, predict } from './api.ts';
 import { trainingLayout } from './finetune/fast-finetune.ts';
 import { preparePhase1Subject, preparePhase1View, trainHypernetwork } from './phase1/train-hypernetwork.ts';
-import { WORLD_ATTRIBUTE_GROUPS, worldPhase1Identities } from './phase1/world-identities.ts';
+import { WORLD_ATTRIBUTE_GROUPS, worldPhase1Identities } from '../world/phase1-identities.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-external-pack-'));
 const packDir = ensureTinyPack(join(root, 'sd15-tiny'));

@@ -1,5 +1,6 @@
 // Admin: tenants, API keys (shown once, revocable) and the stored-weights query with filters, cursor and totals.
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { PersonalizationMethodName } from '../../contract/index.ts';
 import { jobs, weightFiles, weights } from '../../db/schema.ts';
 import { newId } from '../../edge/lib/ids.ts';
 import { call, createAdminKey, createTenant, expectError, withDb } from './helpers.ts';
@@ -10,12 +11,18 @@ beforeAll(async () => {
   admin = await createAdminKey();
 });
 
-async function seedWeights(tenantId: string, rows: { method: string; totalBytes: number; createdAt: Date }[]) {
+const personalizationParams = (method: PersonalizationMethodName) => ({
+  method,
+  finetune: { steps: 2, rank: 4, relax: 'lora' as const, seed: 0, identifier_token: '[V]' },
+  outputs: [{ format: 'lidb' as const, dtype: 'fp16' as const }],
+});
+
+async function seedWeights(tenantId: string, rows: { method: PersonalizationMethodName; totalBytes: number; createdAt: Date }[]) {
   return withDb(async ({ db }) => {
     const ids: string[] = [];
     for (const row of rows) {
       const jobId = newId('personalization');
-      await db.insert(jobs).values({ id: jobId, tenantId, kind: 'personalization', status: 'succeeded', method: row.method, params: {}, maxAttempts: 1 });
+      await db.insert(jobs).values({ id: jobId, tenantId, kind: 'personalization', status: 'succeeded', method: row.method, params: personalizationParams(row.method), maxAttempts: 1 });
       const id = `wts_${jobId.slice(4)}`;
       await db.insert(weights).values({ id, tenantId, jobId, method: row.method, baseModelId: 'sd15', rank: 4, layers: ['l'], numParameters: 10, totalBytes: row.totalBytes, createdAt: row.createdAt });
       await db.insert(weightFiles).values({ weightsId: id, format: 'lidb', dtype: 'fp16', r2Key: `k/${id}`, byteSize: row.totalBytes, sha256: '0'.repeat(64) });

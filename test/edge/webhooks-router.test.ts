@@ -91,7 +91,13 @@ describe('webhook endpoints', () => {
     const { db } = handle;
     const { tenantId, key, queue, clock } = await tenantWithDeliveries();
     const jobId = newId('personalization');
-    await db.insert(jobs).values({ id: jobId, tenantId, kind: 'personalization', params: {}, maxAttempts: 1 });
+    await db.insert(jobs).values({
+      id: jobId,
+      tenantId,
+      kind: 'personalization',
+      params: { method: 'hyperdreambooth', finetune: { steps: 2, rank: 4, relax: 'lora', seed: 0, identifier_token: '[V]' }, outputs: [{ format: 'lidb', dtype: 'fp16' }] },
+      maxAttempts: 1,
+    });
     const receiver = await receiverScenario({ secrets: [] });
     const { deliveryId } = (await enqueueWebhook(
       { db, queue, now: clock.now },

@@ -9,13 +9,13 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModelPack } from '../../server/executors/model-pack.ts';
+import { loadModelPack } from '../../pack/model-pack.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
 import { claimRunFolder, MANIFEST_FILE, preOptimizeRun, writeManifest } from './manifest.ts';
 import { preOptimizedPath, preOptimizeIdentities, readPreOptimized } from './pre-optimize.ts';
 import { createProgress, progressLine } from './progress.ts';
 import { preparePhase1Subject, trainHypernetwork } from './train-hypernetwork.ts';
-import { assertHeldOut, worldIdentityImages } from './world-identities.ts';
+import { assertHeldOut, worldIdentityImages } from '../../world/phase1-identities.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hdb-phase1-run-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

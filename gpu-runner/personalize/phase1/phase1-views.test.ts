@@ -15,7 +15,7 @@ import { attributeAccuracy } from './attribute-probe.ts';
 import { type LabelledFace, pretrainFaceEncoder } from './pretrain-encoder.ts';
 import { openNoiseTeacher } from './teacher.ts';
 import { preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
-import { WORLD_ATTRIBUTE_GROUPS, worldPhase1Identities } from './world-identities.ts';
+import { WORLD_ATTRIBUTE_GROUPS, worldPhase1Identities } from '../../world/phase1-identities.ts';
 
 const components = tinyModelComponents();
 const base = createPersonalizationModel(components);

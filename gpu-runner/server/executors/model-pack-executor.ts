@@ -21,8 +21,8 @@ import {
   type PersonalizeOutput,
   type RgbImage,
 } from '../jobs/executor.ts';
-import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from './model-pack.ts';
-import { PersonalizedSessions } from './personalized-diffusion.ts';
+import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from '../../pack/model-pack.ts';
+import { PersonalizedSessions } from '../../personalize/personalized-diffusion.ts';
 import { drawnSize, enlarge } from './native-resolution.ts';
 import { checkOutputs, checkTextualInversion, resultFigures, weightFiles } from './weight-files.ts';
 

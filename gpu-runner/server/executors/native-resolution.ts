@@ -1,7 +1,7 @@
 // Packs that draw one size well (the world pack: 32 px renders, below the API's 64 px minimum) are sampled at their own
 // scale and the images enlarged to the requested size, instead of asking a 32 px model for pictures it never saw.
 import { InvalidInputError, type RgbImage } from '../jobs/executor.ts';
-import type { LoadedPack } from './model-pack.ts';
+import type { LoadedPack } from '../../pack/model-pack.ts';
 
 /**
  * The size the sampler draws for a requested size. A pack with a native resolution draws the request divided by

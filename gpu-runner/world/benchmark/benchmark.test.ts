@@ -1,7 +1,7 @@
 // The world benchmark's core on the tiny pack (random weights: only the form of the results is checked, not their
 // values): 1 identity × 1 prompt, the cheapest methods with minimal steps, the real evaluator, sampler and library.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModelPack, type LoadedPack } from '../../server/executors/model-pack.ts';
+import { loadModelPack, type LoadedPack } from '../../pack/model-pack.ts';
 import { DEFAULT_WORLD, identityIds } from '../dataset.ts';
 import { WorldEvaluator } from '../evaluators/evaluator.ts';
 import { sampleGrid } from './grid.ts';

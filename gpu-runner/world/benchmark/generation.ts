@@ -5,7 +5,7 @@ import { generate, type DiffusionModels, type SchedulerChoice } from '../../diff
 import { createDiffusionModels, type LoadedModels } from '../../diffusion/pipeline.ts';
 import type { PersonalizationModel } from '../../personalize/model.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
-import { PersonalizedSessions } from '../../server/executors/personalized-diffusion.ts';
+import { PersonalizedSessions } from '../../personalize/personalized-diffusion.ts';
 import type { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import type { RgbImage } from '../render.ts';
 

@@ -1,8 +1,8 @@
 // The world benchmark's core (issue 8, "The benchmark"; the paper's Tables 1 and 3 in this world): on test identities
 // never seen in training, one reference image each, every method personalizes, then the same prompts with the same
 // seeds are sampled from each method's weights and scored by the world evaluator.
-import type { LoadedPack } from '../../server/executors/model-pack.ts';
-import { schedulerChoice } from '../../server/executors/model-pack.ts';
+import type { LoadedPack } from '../../pack/model-pack.ts';
+import { schedulerChoice } from '../../pack/model-pack.ts';
 import type { Context, Identity } from '../attributes.ts';
 import { DEFAULT_WORLD, identityIds, type WorldConfig } from '../dataset.ts';
 import { identitySimilarity, promptFidelity, referenceSimilarity, type ImageScores, type WorldEvaluator } from '../evaluators/evaluator.ts';

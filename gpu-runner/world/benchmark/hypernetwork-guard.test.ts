@@ -2,9 +2,9 @@
 // face it is shown clearly better than the base model does, so a change that breaks the hypernetwork, its training
 // or its loading turns the suite red. Small and seeded; the full-size numbers are `npm run bench:world`'s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModelPack } from '../../server/executors/model-pack.ts';
+import { loadModelPack } from '../../pack/model-pack.ts';
 import { WorldEvaluator } from '../evaluators/evaluator.ts';
-import { WORLD_PACK_DIR } from '../packaging/world-pack.ts';
+import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 import { runWorldBenchmark, subjectLabel, type WorldBenchmarkResult } from './harness.ts';
 import { parseSettings, QUICK_SETTINGS } from './settings.ts';
 import { summarize } from './summary.ts';

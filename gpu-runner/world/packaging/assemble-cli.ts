@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writePackScaffold } from './assemble.ts';
 import { modelCard } from './model-card.ts';
-import { assertPackWithinBudget, missingPackFiles, WORLD_PACK_DIR } from './world-pack.ts';
+import { assertPackWithinBudget, missingPackFiles, WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } }, strict: true });
 const dir = resolve(values.dir ?? WORLD_PACK_DIR);

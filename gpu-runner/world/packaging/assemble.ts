@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { writeTokenizer } from '../../pack/write-tiny-pack.ts';
 import { BASE_SCHEDULER_CONFIG } from '../training/base-config.ts';
 import { WORLD_IMAGE_SIZE } from '../training/vae-config.ts';
-import { WORLD_PACK_ID } from './world-pack.ts';
+import { WORLD_PACK_ID } from '../../pack/world-pack.ts';
 
 /**
  * diffusers' StableDiffusionPipeline index. Keys starting with "_" are ignored by diffusers' loader; the runner reads

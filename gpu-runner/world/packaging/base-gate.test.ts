@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModelPack } from '../../server/executors/model-pack.ts';
+import { loadModelPack } from '../../pack/model-pack.ts';
 import { type Context } from '../attributes.ts';
 import { sampleGrid } from '../benchmark/grid.ts';
 import { PROMPT_CONTEXTS } from '../benchmark/prompts.ts';

@@ -3,8 +3,8 @@
 // benchmark's held-out contexts; images come from the pack with the benchmark's sampler code (DDIM 25 steps, CFG 4)
 // and are read by the world evaluator (trained on renders only). Per head: accuracy against the caption's truth, its
 // chance level, and the world's own renders of the same prompts as the ceiling.
-import type { LoadedPack } from '../../server/executors/model-pack.ts';
-import { schedulerChoice } from '../../server/executors/model-pack.ts';
+import type { LoadedPack } from '../../pack/model-pack.ts';
+import { schedulerChoice } from '../../pack/model-pack.ts';
 import { BACKGROUNDS, type Context, type Identity } from '../attributes.ts';
 import { BenchmarkSamplers, type SamplingOptions } from '../benchmark/generation.ts';
 import type { SampleSheet } from '../benchmark/grid.ts';

@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensorsHeader } from '../../io/safetensors.ts';
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
-import { PACK_CARD_FOLDER as CARD_FOLDER, packDigest } from '../../server/executors/model-pack.ts';
-import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from './world-pack.ts';
+import { PACK_CARD_FOLDER as CARD_FOLDER, packDigest } from '../../pack/model-pack.ts';
+import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from '../../pack/world-pack.ts';
 
 export const BASE_GATE_JSON = 'base-gate.json';
 export const BASE_GATE_GRID = 'base-gate-grid.png';
@@ -256,7 +256,7 @@ export async function modelCard(dir: string): Promise<string> {
     ...[...folderBytes.entries()].map(([part, bytes]) => `| \`${part}\` | ${mb(bytes)} |`),
     '',
     'Rebuild this card and the shared parts with `npm run world:assemble-pack`; the budget is checked by',
-    '`gpu-runner/world/packaging/world-pack.test.ts`.',
+    '`gpu-runner/pack/world-pack.test.ts`.',
     '',
   ].join('\n');
 }

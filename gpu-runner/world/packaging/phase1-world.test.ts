@@ -11,10 +11,10 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../io/safetensors.ts';
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
-import { loadModelPack } from '../../server/executors/model-pack.ts';
+import { loadModelPack } from '../../pack/model-pack.ts';
 import { DEFAULT_WORLD, identityIds } from '../dataset.ts';
 import { writeStandInPack } from './stand-in.ts';
-import { WORLD_PACK_ID } from './world-pack.ts';
+import { WORLD_PACK_ID } from '../../pack/world-pack.ts';
 
 const run = promisify(execFile);
 const root = mkdtempSync(join(tmpdir(), 'hdb-world-phase1-'));

@@ -11,7 +11,7 @@ import { writeInitialHypernetworkCheckpoint } from '../../personalize/hypernetwo
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
 import { BASE_FILES, BASE_FOLDERS, baseModel } from '../training/base-config.ts';
 import { writePackScaffold } from './assemble.ts';
-import { WORLD_PACK_DIR } from './world-pack.ts';
+import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 
 /** Rewrites a safetensors file's F32 tensors as F16. */
 function toHalf(path: string): void {

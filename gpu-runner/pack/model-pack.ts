@@ -4,20 +4,21 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { parsePythonJson } from '../../io/python-json.ts';
-import { openDiffusersFolder } from '../../models/checkpoint/diffusers-folder.ts';
-import type { ModelWeights } from '../../models/checkpoint/weights.ts';
-import { externalParams, inlineParams, type ParamSource } from '../../models/params.ts';
-import { INLINE_WEIGHT_LIMIT } from '../../diffusion/pipeline.ts';
-import { ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
-import type { SchedulerChoice } from '../../diffusion/sampler.ts';
-import { defaultModelDir } from '../../pack/default-pack.ts';
-import { packIndex } from '../../pack/pack-index.ts';
-import { trainingScheduleSchema } from '../../diffusion/schedulers/noise-schedule.ts';
-import { decodeHypernetworkCheckpoint } from '../../personalize/hypernetwork/checkpoint.ts';
-import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../../personalize/hypernetwork/config.ts';
-import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../../personalize/hypernetwork/inventory.ts';
-import { createPersonalizationModel, type PersonalizationModel } from '../../personalize/model.ts';
+import { parsePythonJson } from '../io/python-json.ts';
+import { openDiffusersFolder } from '../models/checkpoint/diffusers-folder.ts';
+import type { ModelWeights } from '../models/checkpoint/weights.ts';
+import { externalParams, inlineParams, type ParamSource } from '../models/params.ts';
+import { INLINE_WEIGHT_LIMIT } from '../diffusion/pipeline.ts';
+import { ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer.ts';
+import type { SchedulerChoice } from '../diffusion/sampler.ts';
+import { defaultModelDir } from './default-pack.ts';
+import { packIndex } from './pack-index.ts';
+import { trainingScheduleSchema } from '../diffusion/schedulers/noise-schedule.ts';
+import { decodeHypernetworkCheckpoint } from '../personalize/hypernetwork/checkpoint.ts';
+import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../personalize/hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../personalize/hypernetwork/inventory.ts';
+import { createPersonalizationModel, type PersonalizationModel } from '../personalize/model.ts';
+import type { ExternalWeightDirs } from '../personalize/personalized-diffusion.ts';
 
 const HYPERNETWORK_FOLDER = 'hypernetwork';
 export const HYPERNETWORK_CHECKPOINT = join(HYPERNETWORK_FOLDER, 'model.safetensors');
@@ -27,9 +28,6 @@ export const PACK_CARD_FOLDER = 'card';
  * Seed of the stand-in hypernetwork of a pack that ships none (predicts ΔW ≈ 0: heads start near zero, docs/method.md).
  */
 const UNTRAINED_HYPERNETWORK_SEED = 0;
-
-/** Where each network's weights live when graphs reference them in place (external data) instead of copying them. */
-export type ExternalWeightDirs = { unet?: string; textEncoder?: string; vae?: string };
 
 export type LoadedPack = {
   dir: string;

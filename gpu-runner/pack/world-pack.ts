@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const WORLD_PACK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'pack');
+export const WORLD_PACK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'world', 'pack');
 
 /** Distinct from the random tiny pack's id (`hdb-tiny-sd15-random-v2`): weight files record which base they were made for. */
 export const WORLD_PACK_ID = 'hdb-world-faces-32px-v1';

@@ -1,14 +1,14 @@
 // Textual-inversion weights in the runner's generation sessions: the text encoder takes the learned rows and their
 // token ids as inputs and must compute what the TI finetune trained through (the trainer's constant-selector graph).
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../../models/clip-text/build.ts';
-import { openGraphSession } from '../../models/session.ts';
-import { BindingGraph } from '../../personalize/finetune/diffusion-loss-graph.ts';
-import { weightsOf } from '../../personalize/finetune/fast-finetune.ts';
-import { embeddingRows, identifierTokenIds, TI_EMBEDDING_INPUT, TOKEN_EMBEDDING_PARAM, withTrainableRows } from '../../personalize/finetune/textual-inversion.ts';
-import { tinyPersonalizationModel } from '../../personalize/testing/tiny-model.ts';
-import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
-import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
+import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
+import { openGraphSession } from '../models/session.ts';
+import { BindingGraph } from './finetune/diffusion-loss-graph.ts';
+import { weightsOf } from './finetune/fast-finetune.ts';
+import { embeddingRows, identifierTokenIds, TI_EMBEDDING_INPUT, TOKEN_EMBEDDING_PARAM, withTrainableRows } from './finetune/textual-inversion.ts';
+import { tinyPersonalizationModel } from './testing/tiny-model.ts';
+import type { PersonalizedWeights } from './weights/personalized-weights.ts';
+import { fillGaussianFloat32, namedRng } from '../random/index.ts';
 import { PersonalizedSessions } from './personalized-diffusion.ts';
 
 const model = tinyPersonalizationModel();

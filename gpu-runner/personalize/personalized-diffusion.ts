@@ -5,11 +5,11 @@
 // host: CUDA when present (else CPU), built once and cached on disk (gpu-runner/onnx/runtime). Textual-inversion
 // weights enter the same way: the text encoder's token table takes the learned rows and their token ids as inputs
 // (the substitution the TI finetune trained through, personalize/finetune/textual-inversion.ts).
-import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../../models/clip-text/build.ts';
-import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../../models/unet/build.ts';
-import { VAE_DECODE, buildVaeDecoderGraph } from '../../models/vae/build.ts';
-import type { DiffusionModels } from '../../diffusion/sampler.ts';
-import { saveModel, serializeModel, type Graph, type HostTensor } from '../../onnx/index.ts';
+import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
+import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
+import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
+import type { DiffusionModels } from '../diffusion/sampler.ts';
+import { saveModel, serializeModel, type Graph, type HostTensor } from '../onnx/index.ts';
 import {
   createSessionRunner,
   float32Data,
@@ -17,14 +17,16 @@ import {
   type ExecutionProviderPreference,
   type RuntimeFeeds,
   type SessionRunner,
-} from '../../onnx/runtime/index.ts';
-import { BindingGraph } from '../../personalize/finetune/diffusion-loss-graph.ts';
-import { TI_EMBEDDING_INPUT, TI_TOKEN_IDS_INPUT, TOKEN_EMBEDDING_PARAM, withFedRows } from '../../personalize/finetune/textual-inversion.ts';
-import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from '../../personalize/lidb/adapted-layers.ts';
-import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from '../../personalize/lidb/graph-adapter.ts';
-import type { PersonalizationModel } from '../../personalize/model.ts';
-import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
-import type { ExternalWeightDirs } from './model-pack.ts';
+} from '../onnx/runtime/index.ts';
+import { BindingGraph } from './finetune/diffusion-loss-graph.ts';
+import { TI_EMBEDDING_INPUT, TI_TOKEN_IDS_INPUT, TOKEN_EMBEDDING_PARAM, withFedRows } from './finetune/textual-inversion.ts';
+import { TEXT_ENCODER_COMPONENT, UNET_COMPONENT } from './lidb/adapted-layers.ts';
+import { createLidbAdapter, lidbAdapterFeeds, type AdapterFeedValues, type LidbAdapterValues } from './lidb/graph-adapter.ts';
+import type { PersonalizationModel } from './model.ts';
+import type { PersonalizedWeights } from './weights/personalized-weights.ts';
+
+/** Where each network's weights live when graphs reference them in place (external data) instead of copying them. */
+export type ExternalWeightDirs = { unet?: string; textEncoder?: string; vae?: string };
 
 const SD15_LATENT_SIDE = 64;
 /** CLIP's context length for SD 1.x. */

@@ -1,6 +1,6 @@
 // `npm run pack:tiny [-- <dir>] [--seed N]`: writes the tiny model pack.
 import { parseArgs } from 'node:util';
-import { DEFAULT_TINY_PACK_DIR, writeTinyPack } from './write-tiny-pack.ts';
+import { DEFAULT_TINY_PACK_DIR, writeTinyPack } from '../pack/write-tiny-pack.ts';
 
 const { values, positionals } = parseArgs({ options: { seed: { type: 'string', default: '0' } }, allowPositionals: true });
 const seed = Number(values.seed);

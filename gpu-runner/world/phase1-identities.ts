@@ -1,6 +1,6 @@
 // One reference photo per identity of the synthetic world (issue 8), the phase-1 training set until real faces exist:
 // photo style (the paper's inputs are photos), with the identity's own background, accessory and framing jitter.
-import { namedRng } from '../../random/index.ts';
+import { namedRng } from '../random/index.ts';
 import {
   BEARDS,
   captionWithDescription,
@@ -22,10 +22,10 @@ import {
   type Split,
   toRgbBytes,
   type WorldConfig,
-} from '../../world/index.ts';
-import { PROMPT_CONTEXTS } from '../../world/benchmark/prompts.ts';
-import type { RgbPixels } from '../face/preprocess.ts';
-import type { IdentityImage } from './pre-optimize.ts';
+} from './index.ts';
+import { PROMPT_CONTEXTS } from './benchmark/prompts.ts';
+import type { RgbPixels } from '../personalize/face/preprocess.ts';
+import type { IdentityImage } from '../personalize/phase1/pre-optimize.ts';
 
 export function worldIdentityImages(split: Split, count: number, world: WorldConfig = DEFAULT_WORLD): IdentityImage[] {
   const ids = identityIds(world, split).slice(0, count);

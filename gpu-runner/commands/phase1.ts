@@ -23,22 +23,22 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../../server/executors/model-pack.ts';
-import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
-import { decodeHypernetworkCheckpoint, encodeHypernetworkCheckpoint } from '../hypernetwork/checkpoint.ts';
-import { pretrainFaceEncoder } from './pretrain-encoder.ts';
-import { parseHypernetworkConfig } from '../hypernetwork/config.ts';
-import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../hypernetwork/inventory.ts';
-import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from './manifest.ts';
-import { runShardPool } from './pool.ts';
-import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from './pre-optimize.ts';
-import { createProgress, type ProgressMode } from './progress.ts';
-import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from './train-hypernetwork.ts';
-import { folderPhase1Subjects, readFaceFolder } from './face-folder.ts';
-import { ENCODER_FORMATS, type EncoderFormat, withImportedEncoder } from './encoder-import.ts';
-import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from './world-identities.ts';
-import { DEFAULT_WORLD } from '../../world/dataset.ts';
-import { sampleIdentity } from '../../world/sample.ts';
+import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../pack/model-pack.ts';
+import { shutdownSharedSessionHost } from '../onnx/runtime/index.ts';
+import { decodeHypernetworkCheckpoint, encodeHypernetworkCheckpoint } from '../personalize/hypernetwork/checkpoint.ts';
+import { pretrainFaceEncoder } from '../personalize/phase1/pretrain-encoder.ts';
+import { parseHypernetworkConfig } from '../personalize/hypernetwork/config.ts';
+import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../personalize/hypernetwork/inventory.ts';
+import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest } from '../personalize/phase1/manifest.ts';
+import { runShardPool } from '../personalize/phase1/pool.ts';
+import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from '../personalize/phase1/pre-optimize.ts';
+import { createProgress, type ProgressMode } from '../personalize/phase1/progress.ts';
+import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from '../personalize/phase1/train-hypernetwork.ts';
+import { folderPhase1Subjects, readFaceFolder } from '../personalize/phase1/face-folder.ts';
+import { ENCODER_FORMATS, type EncoderFormat, withImportedEncoder } from '../personalize/phase1/encoder-import.ts';
+import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from '../world/phase1-identities.ts';
+import { DEFAULT_WORLD } from '../world/dataset.ts';
+import { sampleIdentity } from '../world/sample.ts';
 
 /** The identities are the world's, whose pretraining captions carry this identifier ("a photo of a sks face, …"). */
 const DEFAULT_IDENTIFIER = DEFAULT_WORLD.identifier;
@@ -321,6 +321,6 @@ if (command === 'pre-optimize') {
   writeHypernetwork(values.out, result.params, { encoder_pretraining: JSON.stringify({ steps, faces: faces.length, identities: count, extraIdentities: extraCount, validation: result.validation.at(-1) ?? null }) });
   console.log(JSON.stringify({ checkpoint: values.out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
 } else {
-  throw new Error('usage: npm run phase1 -- <pre-optimize | pretrain-encoder | train> [options] (see gpu-runner/personalize/phase1/cli.ts)');
+  throw new Error('usage: npm run phase1 -- <pre-optimize | pretrain-encoder | train> [options] (see gpu-runner/commands/phase1.ts)');
 }
 await shutdownSharedSessionHost();
