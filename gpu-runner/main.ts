@@ -31,6 +31,7 @@ const threadsPerWorker = config.concurrency > 1 ? Math.max(1, Math.floor(availab
 const modelDir = config.modelDir ?? defaultModelDir();
 const executorOptions: ModelPackExecutorOptions = {
   modelDir,
+  ...(config.modelVariant ? { modelVariant: config.modelVariant } : {}),
   ...(threadsPerWorker ? { threads: threadsPerWorker } : {}),
   executionProvider: config.executionProvider,
 };

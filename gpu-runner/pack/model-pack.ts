@@ -1,13 +1,14 @@
 // A model pack as the runner serves it: a diffusers SD 1.5 folder (model_index.json, unet/, text_encoder/, vae/,
-// tokenizer/, scheduler/) plus a hypernetwork checkpoint (`hypernetwork/model.safetensors`). Without a RUNNER_MODEL_DIR
+// tokenizer/, scheduler/), or a folder holding one single-file SD 1.x checkpoint (diffusion/checkpoint.ts), plus a
+// hypernetwork checkpoint (`hypernetwork/model.safetensors`). Without a RUNNER_MODEL_DIR
 // the trained world pack is used once complete, else the bundled tiny pack is written (seeded, deterministic) and used.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { parsePythonJson } from '../io/python-json.ts';
-import { openDiffusersFolder } from '../models/checkpoint/diffusers-folder.ts';
+import type { LoadOptions } from '../models/checkpoint/diffusers-folder.ts';
 import type { ModelWeights } from '../models/checkpoint/weights.ts';
 import { externalParams, inlineParams, type ParamSource } from '../models/params.ts';
+import { openStableDiffusion } from '../diffusion/checkpoint.ts';
 import { INLINE_WEIGHT_LIMIT } from '../diffusion/pipeline.ts';
 import { ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer.ts';
 import type { SchedulerChoice } from '../diffusion/sampler.ts';
@@ -61,10 +62,14 @@ export async function loadModelPack(
   modelDir: string | undefined,
   warn: (message: string) => void,
   placement: WeightPlacement = 'auto',
+  load: LoadOptions = {},
 ): Promise<LoadedPack> {
   const dir = modelDir ?? defaultModelDir();
   const index = packIndex(dir);
-  const folder = openDiffusersFolder(dir);
+  const folder = openStableDiffusion(dir, load);
+  // Schedule buffers and position ids go unremarked; a second copy of the UNet that is not used deserves a line.
+  const ema = folder.ignored.filter((tensor) => tensor.key.startsWith('model_ema.')).length;
+  if (ema > 100) warn(`${folder.path} holds EMA weights beside the UNet (${ema} tensors): model.diffusion_model.* is used, as diffusers does`);
   const externalWeights: ExternalWeightDirs = {};
   const source = (key: keyof ExternalWeightDirs, component: { dir: string; weights: ModelWeights }): ParamSource => {
     const external = placement === 'auto' ? weightBytes(component.weights) > INLINE_WEIGHT_LIMIT : placement === 'external';
@@ -77,9 +82,8 @@ export async function loadModelPack(
     textEncoder: source('textEncoder', folder.textEncoder),
     vae: source('vae', folder.vae),
   };
-  const tokenizer = ClipTokenizer.load(folder.tokenizerDir);
-  const schedulerPath = join(folder.schedulerDir, 'scheduler_config.json');
-  const schedulerConfig = parsePythonJson(readFileSync(schedulerPath, 'utf8')) as Record<string, unknown>;
+  const tokenizer = ClipTokenizer.load(folder.tokenizer);
+  const { schedulerConfig } = folder;
   const id = index.id ?? basename(dir);
   const sha256 = await packDigest(dir);
   // Personalization's noise schedule is the one the base model was trained with (the pack's scheduler config).

@@ -32,6 +32,8 @@ const CLASS_SAMPLE_SCHEDULER = 'ddim';
 export type ModelPackExecutorOptions = {
   /** A diffusers SD 1.5 folder with `hypernetwork/model.safetensors`; the default pack when absent (pack/default-pack.ts). */
   modelDir?: string;
+  /** The diffusers weight variant to load (`fp16` → `*.fp16.safetensors`); detected when a folder holds only one. */
+  modelVariant?: string;
   /** onnxruntime intra-op threads per session; its default (all cores) when absent. */
   threads?: number;
   /** How graphs get their weights: copied in, or referenced in the checkpoint (default: by size, above 1 GiB). */
@@ -62,7 +64,12 @@ export class ModelPackExecutor implements JobExecutor {
   }
 
   async warmup(): Promise<void> {
-    this.pack = await loadModelPack(this.options.modelDir, (message) => this.loadWarnings.push(message), this.options.weights);
+    this.pack = await loadModelPack(
+      this.options.modelDir,
+      (message) => this.loadWarnings.push(message),
+      this.options.weights,
+      this.options.modelVariant ? { variant: this.options.modelVariant } : {},
+    );
     const requested = this.options.executionProvider ?? 'auto';
     this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights, requested);
     this.provider = await this.sessions.warm();
