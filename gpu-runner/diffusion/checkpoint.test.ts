@@ -43,6 +43,8 @@ describe('opening the Stable Diffusion checkpoints people have', () => {
     const empty = mkdtempSync(join(scratch, 'empty-'));
     writeFileSync(join(empty, 'notes.txt'), 'no weights');
     expect(() => openStableDiffusion(empty)).toThrow(/no model_index\.json \(a diffusers folder\) and no \.safetensors file/);
+    writeFileSync(join(empty, 'v1-5-pruned-emaonly.ckpt'), 'not read');
+    expect(() => openStableDiffusion(empty)).toThrow(/found v1-5-pruned-emaonly\.ckpt: pickle checkpoints are not loaded/);
   });
 
   it('a diffusers folder with its tokenizer and scheduler config', () => {

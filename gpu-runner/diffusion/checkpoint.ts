@@ -38,7 +38,9 @@ function singleFileIn(dir: string): string {
   const files = readdirSync(dir).filter((name) => name.endsWith('.safetensors'));
   if (files.length === 1) return join(dir, files[0]!);
   if (files.length === 0) {
-    throw new CheckpointError(`${dir}: no model_index.json (a diffusers folder) and no .safetensors file (a single-file checkpoint)`);
+    const pickled = readdirSync(dir).filter((name) => name.endsWith('.ckpt') || name.endsWith('.bin'));
+    const hint = pickled.length > 0 ? `; found ${pickled.join(', ')}: pickle checkpoints are not loaded, convert them to safetensors` : '';
+    throw new CheckpointError(`${dir}: no model_index.json (a diffusers folder) and no .safetensors file (a single-file checkpoint)${hint}`);
   }
   throw new CheckpointError(`${dir}: no model_index.json and several .safetensors files (${files.join(', ')}); keep one single-file checkpoint there`);
 }
