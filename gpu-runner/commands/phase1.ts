@@ -22,6 +22,7 @@
 //                                                                          --attribute-weight: γ of the attribute probe
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HYPERNETWORK_CHECKPOINT, loadModelPack } from '../pack/model-pack.ts';
 import { shutdownSharedSessionHost } from '../onnx/runtime/index.ts';
@@ -171,7 +172,7 @@ if (command === 'pre-optimize') {
   if (workers > 1) {
     // The pool's children get `--workers 1 --shard i/n --progress json` appended (later flags win).
     const shardSizes = Array.from({ length: workers }, (_, i) => shardOf(identities, { index: i, count: workers }).length);
-    await runShardPool({ workers, args: process.argv.slice(2), shardSizes, progress });
+    await runShardPool({ command: fileURLToPath(import.meta.url), workers, args: process.argv.slice(2), shardSizes, progress });
   } else {
     await preOptimizeIdentities(model, identities, {
       outDir: values.out,

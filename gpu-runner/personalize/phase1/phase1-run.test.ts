@@ -82,7 +82,7 @@ describe('phase 1 runs', () => {
 
   it('pre-optimizes across a pool of processes into one manifest', async () => {
     const outDir = join(root, 'pool');
-    const cli = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts');
+    const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'commands', 'phase1.ts');
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', cli, 'pre-optimize', '--out', outDir, '--identities', '2', '--steps', '2', '--eval-samples', '0', '--workers', '2', '--progress', 'json'],

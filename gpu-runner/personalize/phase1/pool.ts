@@ -1,13 +1,12 @@
-// A small process pool for pre-optimization: `workers` children of the CLI, child i taking shard i/n, each printing
+// A small process pool for pre-optimization: `workers` children of a command, child i taking shard i/n, each printing
 // JSON-line progress on stdout; the parent sums them into one progress bar and fails if any child fails.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Progress } from './progress.ts';
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
-
 export interface PoolOptions {
+  /** The command file every child runs (the phase-1 command, gpu-runner/commands/phase1.ts). */
+  readonly command: string;
   readonly workers: number;
   /** The subcommand and its flags, forwarded to every child (later flags win, so the shard flags are appended). */
   readonly args: readonly string[];
@@ -24,7 +23,7 @@ export async function runShardPool(options: PoolOptions): Promise<void> {
     new Promise<void>((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', CLI, ...options.args, '--workers', '1', '--shard', `${index}/${options.workers}`, '--progress', 'json'],
+        ['--import', 'tsx', options.command, ...options.args, '--workers', '1', '--shard', `${index}/${options.workers}`, '--progress', 'json'],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       children.push(child);

@@ -21,7 +21,7 @@ const root = mkdtempSync(join(tmpdir(), 'hdb-world-phase1-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(REPO_ROOT, 'gpu-runner', 'personalize', 'phase1', 'cli.ts');
+const CLI = join(REPO_ROOT, 'gpu-runner', 'commands', 'phase1.ts');
 async function phase1(...args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', CLI, ...args, '--progress', 'json'], { cwd: REPO_ROOT, maxBuffer: 1 << 24 });
   return stdout;
