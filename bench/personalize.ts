@@ -22,7 +22,7 @@ import { planUnet } from '../gpu-runner/models/unet/plan.ts';
 import { parseVaeConfig } from '../gpu-runner/models/vae/config.ts';
 import { planVae } from '../gpu-runner/models/vae/plan.ts';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
-import { referencePath } from '../gpu-runner/parity/reference-dir.ts';
+import { referencePath } from '../test/fixtures/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../gpu-runner/random/index.ts';
 import { fastFinetune, personalize, predict } from '../gpu-runner/personalize/api.ts';
 import { optimizeOnSubject } from '../gpu-runner/personalize/finetune/fast-finetune.ts';

@@ -17,7 +17,7 @@ import { parseUnetConfig } from '../gpu-runner/models/unet/config.ts';
 import { unetInventory } from '../gpu-runner/models/unet/inventory.ts';
 import { planUnet, type UnetPlan } from '../gpu-runner/models/unet/plan.ts';
 import { saveModel } from '../gpu-runner/onnx/index.ts';
-import { referencePath } from '../gpu-runner/parity/reference-dir.ts';
+import { referencePath } from '../test/fixtures/reference-dir.ts';
 import { medianMs, printTable, type Row, writeResults } from './report.ts';
 
 const TINY_ONLY = process.argv.includes('--tiny-only');

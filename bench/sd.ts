@@ -19,7 +19,7 @@ import { SCHEDULER_CLASSES } from '../gpu-runner/diffusion/schedulers/index.ts';
 import { SD15_SCHEDULER_CONFIG } from '../gpu-runner/diffusion/schedulers/sd15-config.ts';
 import { loadBpeVocab } from '../gpu-runner/diffusion/tokenizer/bpe-vocab.ts';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../gpu-runner/diffusion/tokenizer/clip-tokenizer.ts';
-import { referenceDir } from '../gpu-runner/parity/reference-dir.ts';
+import { referenceDir } from '../test/fixtures/reference-dir.ts';
 import { medianMs, printTable, type Row, writeResults } from './report.ts';
 
 const QUICK = process.argv.includes('--quick');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_CONFIGS, writeTinyLdmCheckpoint } from '../models/checkpoint/testing/ldm-file.ts';
-import { referencePath } from '../parity/reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import { openStableDiffusion } from './checkpoint.ts';
 import { loadStableDiffusion } from './pipeline.ts';
 import { type GenerateRequest, generate } from './sampler.ts';

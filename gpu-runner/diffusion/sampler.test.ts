@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../models/checkpoint/diffusers-folder.ts';
-import { referencePath } from '../parity/reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import { type LoadedModels, createDiffusionModels, loadStableDiffusion } from './pipeline.ts';
 import { type GenerateRequest, applyGuidance, generate, imagesToPng } from './sampler.ts';
 import { SCHEDULER_CLASSES } from './schedulers/index.ts';

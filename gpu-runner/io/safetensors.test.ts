@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { referencePath } from '../parity/reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import {
   SafetensorsFile,
   bfloat16BitsToFloat32,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToFloat16Bits, loadSafetensors, type Tensor, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { Graph, grad, mseLoss, saveModel, timestepFrequencies, upsampleNearestTo, type Value } from '../onnx/index.ts';
 import { maxAbsDiff } from '../parity/check.ts';
-import { referencePath } from '../parity/reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import { LoraAdapter, loraFeeds } from './adapters/lora.ts';
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from './checkpoint/diffusers-folder.ts';
 import { stageWeightsFile } from './checkpoint/staging.ts';

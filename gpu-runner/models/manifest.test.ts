@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { readSafetensorsHeader } from '../io/safetensors.ts';
-import { referencePath } from '../parity/reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import { compareInventory, describeDiff } from './checkpoint/compare.ts';
 import { parseClipTextConfig } from './clip-text/config.ts';
 import { clipTextInventory, clipTextLinears } from './clip-text/inventory.ts';

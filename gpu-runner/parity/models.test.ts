@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { ParityCheck, ParityResult } from './check.ts';
 import { loraParity } from './lora.ts';
-import { referencePath } from './reference-dir.ts';
+import { referencePath } from '../../test/fixtures/reference-dir.ts';
 import { textEncoderParity } from './text-encoder.ts';
 import { unetParity } from './unet.ts';
 import { vaeParity } from './vae.ts';

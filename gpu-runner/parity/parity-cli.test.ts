@@ -8,7 +8,7 @@ import { writeDiffusersFolder } from '../diffusion/reference-folder.ts';
 import { BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
 import { loadSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { ParityCheck, ParityResult } from './check.ts';
-import { REPOSITORY_ROOT, referencePath } from './reference-dir.ts';
+import { REPOSITORY_ROOT, referencePath } from '../../test/fixtures/reference-dir.ts';
 import { runParity } from './run.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'parity-cli-test-'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile, toFloat32 } from '../../io/safetensors.ts';
 import { parsePythonJson } from '../../io/python-json.ts';
-import { referenceDir, referencePath } from '../../parity/reference-dir.ts';
+import { referenceDir, referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { schedulerParity } from '../../parity/schedulers.ts';
 import type { ParityResult } from '../../parity/check.ts';
 import { DpmSolverMultistepScheduler } from './dpm-solver-multistep.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { bytesToUnicode, loadBpeVocab } from './bpe-vocab.ts';
 import { cleanPrompt, fixText, pythonHtmlUnescape } from './clean-text.ts';
 import { looksLikeMojibake } from './mojibake.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSafetensors, type Tensor } from '../../io/safetensors.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import type { AdaptableLinear } from '../inventory.ts';
 import { readLoraFile } from './lora-file.ts';
 

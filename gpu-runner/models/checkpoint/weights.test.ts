@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { float32ToFloat16Bits, loadSafetensors, type Tensor, writeSafetensors } from '../../io/safetensors.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { unetInventory } from '../unet/inventory.ts';
 import { openDiffusersFolder, openTextEncoderFolder, openUnetFolder, openVaeFolder } from './diffusers-folder.ts';
 import { writeRandomCheckpoint } from './random-weights.ts';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../../models/checkpoint/diffusers-folder.ts';
 import { externalParams } from '../../models/params.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { createPersonalizationModel } from '../model.ts';
 import { encodeSubject } from './subject.ts';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseClipTextConfig } from '../../models/clip-text/config.ts';
 import { parseUnetConfig } from '../../models/unet/config.ts';
 import { planUnet } from '../../models/unet/plan.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { adaptedLayers } from '../lidb/adapted-layers.ts';
 import { initialHypernetworkCheckpoint } from './initial-checkpoint.ts';
 import { serializeSafetensors, type Tensor } from '../../io/safetensors.ts';

@@ -7,7 +7,7 @@ import { inlineParams } from '../../models/params.ts';
 import { buildUnetGraph, UNET_OUTPUT } from '../../models/unet/build.ts';
 import { Graph, grad, type HostTensor, mul, reduceSum } from '../../onnx/index.ts';
 import { createSession, runSession } from '../../onnx/testing/ort.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { fillGaussianFloat32, fillUniformFloat32, namedRng } from '../../random/index.ts';
 import { adaptedLayers } from '../lidb/adapted-layers.ts';
 import { auxBases } from '../lidb/aux-bases.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseClipTextConfig } from '../../models/clip-text/config.ts';
 import { parseUnetConfig } from '../../models/unet/config.ts';
 import { planUnet } from '../../models/unet/plan.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { adaptedLayers, trainableCount } from './adapted-layers.ts';
 
 function manifestConfig(file: string): unknown {

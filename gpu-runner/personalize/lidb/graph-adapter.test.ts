@@ -11,7 +11,7 @@ import { buildUnetGraph, UNET_OUTPUT } from '../../models/unet/build.ts';
 import { add, Graph, grad, mul, reduceSum, type HostTensor } from '../../onnx/index.ts';
 import { gradCheck } from '../../onnx/testing/gradcheck.ts';
 import { createSession, runSession } from '../../onnx/testing/ort.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
 import { exportLora } from '../weights/lora-export.ts';
 import { importLora } from '../weights/lora-import.ts';

@@ -2,7 +2,7 @@
 // topology at tiny widths) with the bundled CLIP tokenizer, optionally with a freshly initialized tiny hypernetwork.
 import { BUNDLED_CLIP_VOCAB, ClipTokenizer } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from '../../models/checkpoint/diffusers-folder.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { parseHypernetworkConfig, TINY_HYPERNETWORK_CONFIG } from '../hypernetwork/config.ts';
 import { headLayouts, hypernetworkInventory, initHypernetworkParams } from '../hypernetwork/inventory.ts';
 import { createPersonalizationModel, type PersonalizationModel, type PersonalizationModelInput } from '../model.ts';

@@ -4,7 +4,7 @@ import { loadSafetensors, toFloat32 } from '../../io/safetensors.ts';
 import { parseClipTextConfig } from '../../models/clip-text/config.ts';
 import { parseUnetConfig } from '../../models/unet/config.ts';
 import { planUnet } from '../../models/unet/plan.ts';
-import { referencePath } from '../../parity/reference-dir.ts';
+import { referencePath } from '../../../test/fixtures/reference-dir.ts';
 import { fillGaussianFloat32, namedRng } from '../../random/index.ts';
 import { type AdaptedLayer, adaptedLayers, adaptedLayerSelectionSchema } from '../lidb/adapted-layers.ts';
 import { auxBases } from '../lidb/aux-bases.ts';

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { float32ToFloat16Bits, loadSafetensors, type Tensor, writeSafetensors } from '../../../io/safetensors.ts';
-import { referencePath } from '../../../parity/reference-dir.ts';
+import { referencePath } from '../../../../test/fixtures/reference-dir.ts';
 import type { LdmLayout } from '../ldm-names.ts';
 import { SD15_UNET_CONFIG, SD15_VAE_CONFIG, type SingleFileConfigs } from '../sd15-configs.ts';
 
