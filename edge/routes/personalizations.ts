@@ -16,7 +16,7 @@ import { PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { JSON_BODY_LIMIT_BYTES, limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
-import { idempotency } from '../middleware/idempotency.ts';
+import { afterCommit, idempotency } from '../middleware/idempotency.ts';
 import { webhookEventsFilterSchema } from '../webhooks/events.ts';
 import { checkWebhookTarget, targetPolicyFromEnv } from '../webhooks/target-policy.ts';
 import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
@@ -218,7 +218,8 @@ export function personalizationsRouter() {
       })
       .returning();
     if (!job) throw new Error('job insert returned nothing');
-    await c.env.JOBS_QUEUE.send({ job_id: job.id });
+    // The job is accepted once its row commits; a lost queue message is re-sent by the cron (edge/jobs/cron.ts).
+    await afterCommit(c, () => c.env.JOBS_QUEUE.send({ job_id: job.id }));
     return c.json(presentPersonalization(job, null), 202);
   });
 

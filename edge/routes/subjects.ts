@@ -110,7 +110,11 @@ export async function checkImages(files: File[]): Promise<CheckedImage[]> {
   return checked;
 }
 
-/** Rows first (pending), then R2, then the rows are marked stored; the cron removes pendings that never completed. */
+/**
+ * Rows (pending), then R2, then the rows are marked stored. Both callers run it inside a transaction, so the rows are
+ * all or nothing; an object written before a rollback has no row and is never served. The cron removes pending rows
+ * that never completed.
+ */
 async function storeImages(db: Database, bucket: R2Bucket, tenantId: string, subjectId: string, images: CheckedImage[]) {
   const rows = images.map((image) => {
     const id = newId('subjectImage');
@@ -250,9 +254,13 @@ export function subjectsRouter() {
     }
     const images = await checkImages(files);
     const db = c.get('db');
-    const [subject] = await db.insert(subjects).values({ id: newId('subject'), tenantId, name: form.name ?? '' }).returning();
-    if (!subject) throw new Error('subject insert returned nothing');
-    await storeImages(db, c.env.BUCKET, tenantId, subject.id, images);
+    // One transaction: a subject is never left without its images (a database outage mid-upload changes nothing).
+    const subject = await db.transaction(async (tx) => {
+      const [row] = await tx.insert(subjects).values({ id: newId('subject'), tenantId, name: form.name ?? '' }).returning();
+      if (!row) throw new Error('subject insert returned nothing');
+      await storeImages(tx as unknown as Database, c.env.BUCKET, tenantId, row.id, images);
+      return row;
+    });
     return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 201);
   });
 

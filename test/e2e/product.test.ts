@@ -293,15 +293,18 @@ describe.sequential('the product end to end', () => {
     expect((await e2e.tenant.bytes(`/v1/weights/${done.weights_id as string}/download?format=kohya&dtype=fp16`)).status).toBe(200);
   }, TEST_TIMEOUT_MS);
 
-  it('rides out a PostgreSQL restart mid-job: the API answers 5xx meanwhile, the runner keeps its events, the job completes', async () => {
+  it('rides out a PostgreSQL restart mid-job: the API answers 503 with Retry-After meanwhile, the runner keeps its events, the job completes', async () => {
     const created = await personalize(e2e.tenant, subjectId, 2 * LONG_STEPS);
     await e2e.tenant.waitFor(`/v1/personalizations/${created.id}`, (job) => job.status === 'running' && job.progress.step > 0, JOB_TIMEOUT_MS);
     const mark = e2e.outputMark();
     const outage = e2e.stack.restartPostgres(DATABASE_OUTAGE_MS);
+    // Every answer is either the job or the outage, said plainly: 503, Retry-After, the one error shape.
     await eventually('an API answer during the outage', async () => {
       const response = await e2e.tenant.request('GET', `/v1/personalizations/${created.id}`);
-      if (response.status < 500) return undefined;
-      expect((await response.json()) as { error: { code: string } }).toMatchObject({ error: { code: expect.any(String) } });
+      if (response.status === 200) return undefined;
+      expect(response.status).toBe(503);
+      expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await response.json()).toEqual({ error: { code: 'database_unavailable', message: expect.any(String), details: null } });
       return true;
     });
     await outage;
