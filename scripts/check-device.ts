@@ -174,8 +174,10 @@ async function main(): Promise<void> {
     channels: 3,
     data: new Uint8Array(RUN.side * RUN.side * 3).map((_, i) => (i * 7) % 251),
   };
+  const resultsName = SMOKE ? 'device-cpu-smoke' : 'device';
+  const describeProviders = (providers: Record<string, string>) => Object.entries(providers).map(([kind, provider]) => `${kind} → ${provider}`).join(', ');
   try {
-    const { result, peakMiB } = await withPeakGpuMemory(async () => {
+    const measured = withPeakGpuMemory(async () => {
       const warmup = await timed(() => executor.warmup());
       log(`warm in ${warmup.s} s: ${executor.description}`);
       const personalization = await timed(() =>
@@ -199,9 +201,16 @@ async function main(): Promise<void> {
       log(`generation (${RUN.side} px, ${RUN.steps} steps) in ${generation.s} s`);
       return { warmupS: warmup.s, personalizationS: personalization.s, generationS: generation.s };
     });
+    const { result, peakMiB } = await measured.catch((error: unknown) => {
+      // A session kind that cannot run on CUDA fails its job: keep what was learned, then say it in one line.
+      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+      const providers = sessionProviders(executor);
+      writeResults(resultsName, { gpu, onnxruntimeNode: ortVersion, providers, error: message });
+      return fail(`the run failed: ${message} (providers so far: ${describeProviders(providers) || 'none reported'})`);
+    });
     const providers = sessionProviders(executor);
     const notCuda = Object.entries(providers).filter(([, provider]) => provider !== (SMOKE ? 'cpu' : 'cuda'));
-    const path = writeResults(SMOKE ? 'device-cpu-smoke' : 'device', {
+    const path = writeResults(resultsName, {
       gpu,
       onnxruntimeNode: ortVersion,
       providers,
@@ -212,7 +221,7 @@ async function main(): Promise<void> {
       peakGpuMemoryMiB: peakMiB,
     });
     log(`wrote ${path}`);
-    if (notCuda.length > 0) fail(`session kind(s) not on ${SMOKE ? 'cpu' : 'CUDA'}: ${notCuda.map(([kind, provider]) => `${kind} → ${provider}`).join(', ')}`);
+    if (notCuda.length > 0) fail(`session kind(s) not on ${SMOKE ? 'cpu' : 'CUDA'}: ${describeProviders(Object.fromEntries(notCuda))}`);
   } finally {
     await executor.close();
     await shutdownSharedSessionHost();
