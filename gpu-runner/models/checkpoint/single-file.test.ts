@@ -152,6 +152,10 @@ describe('opening a full-size single-file SD 1.5 checkpoint', () => {
     writeSparseFullSize(unknown, (keys) => keys.set('control_model.zero_convs.0.0.weight', [320, 320, 1, 1]));
     expect(() => openSingleFileCheckpoint(unknown)).toThrow(/unknown tensor\(s\) for an SD 1\.x checkpoint: control_model\.zero_convs\.0\.0\.weight/);
 
+    const sdxl = join(scratch, 'sdxl-like.safetensors');
+    writeSparseFullSize(sdxl, (keys) => keys.set('conditioner.embedders.1.model.ln_final.weight', [1280]));
+    expect(() => openSingleFileCheckpoint(sdxl)).toThrow(/\(this looks like SDXL, which the runner does not load\): conditioner\.embedders\.1/);
+
     const sd2 = join(scratch, 'sd2-shaped.safetensors');
     writeSparseFullSize(sd2, (keys) => keys.set('model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight', [320, 1024]));
     expect(() => openSingleFileCheckpoint(sd2)).toThrow(/attn2\.to_k\.weight is \[320, 1024\], expected \[320, 768\]/);

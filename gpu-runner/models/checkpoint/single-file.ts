@@ -33,6 +33,17 @@ function listed(keys: readonly string[]): string {
   return keys.slice(0, LISTED).join(', ') + (keys.length > LISTED ? `, … (${keys.length} in all)` : '');
 }
 
+/** Key prefixes that mark the checkpoint families people most often mistake for SD 1.x (their text encoders differ). */
+const OTHER_FAMILIES: readonly (readonly [string, string])[] = [
+  ['conditioner.embedders.', 'SDXL'],
+  ['cond_stage_model.model.', 'SD 2.x (OpenCLIP text encoder)'],
+];
+
+function otherFamily(unknown: readonly string[]): string {
+  const family = OTHER_FAMILIES.find(([prefix]) => unknown.some((key) => key.startsWith(prefix)))?.[1];
+  return family ? ` (this looks like ${family}, which the runner does not load)` : '';
+}
+
 /** A 1×1 convolution's weight [C, C, 1, 1] (or a Conv1d's [C, C, 1]) viewed as a linear weight [C, C]: same bytes. */
 function squeezed(info: TensorInfo): TensorShape {
   const [rows, cols, ...rest] = info.shape;
@@ -71,7 +82,9 @@ export function openSingleFileCheckpoint(file: string, configs: SingleFileConfig
     else if (mapping.kind === 'unknown') unknown.push(info.name);
     else stored[mapping.component].push(storedTensor(mapping.component, mapping.name, info, path, mapping.squeeze ? squeezed(info) : info.shape));
   }
-  if (unknown.length > 0) throw new CheckpointError(`${path}: unknown tensor(s) for an SD 1.x checkpoint: ${listed(unknown)}`);
+  if (unknown.length > 0) {
+    throw new CheckpointError(`${path}: unknown tensor(s) for an SD 1.x checkpoint${otherFamily(unknown)}: ${listed(unknown)}`);
+  }
 
   // A parameter the model does not have is named by its key in the file, which is what a user can look up.
   const describe = (tensor: StoredTensor) => `${tensor.key} (as ${tensor.name})`;
