@@ -34,9 +34,10 @@ const QUIET_WRANGLER = ['--log-level=warn'];
  * below KEY_POOL × 10 requests/s. Each key is used once before measuring: a key's first use writes its last_used_at.
  */
 /**
- * The Worker opens a database connection per request. As in production (Hyperdrive), the local stack's pool answers
- * it and lends a warm server connection; BENCH_EDGE_POOL=0 connects the Worker straight to PostgreSQL instead, one
- * backend per request, and then 200 connections of load need more than PostgreSQL's default 100 connections.
+ * The Worker opens a database connection per request. As in production (Hyperdrive), the local stack's PgBouncer
+ * answers it and lends a warm server connection; BENCH_EDGE_POOL=0 (or no PgBouncer installed) connects the Worker
+ * straight to PostgreSQL instead, one backend per request, and then 200 connections of load need more than
+ * PostgreSQL's default 100 connections.
  */
 const DATABASE_POOL = process.env.BENCH_EDGE_POOL !== '0';
 const POSTGRES_MAX_CONNECTIONS = 800;
@@ -171,7 +172,7 @@ try {
     databasePool: DATABASE_POOL,
     targetP99Ms: TARGET_P99_MS,
     meetsTarget,
-    note: `autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production; the Worker reaches PostgreSQL ${DATABASE_POOL ? "through the local stack's pool (standing in for Hyperdrive)" : 'directly, one backend per request'}`,
+    note: `autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production; the Worker reaches PostgreSQL ${DATABASE_POOL ? "through the local stack's PgBouncer where installed (standing in for Hyperdrive)" : 'directly, one backend per request'}`,
     rows,
   });
   console.log(`results: ${path}`);

@@ -8,3 +8,7 @@ export declare function browserPlan(context: {
   isRoot: boolean;
   hasAptGet: boolean;
 }): 'present' | 'install' | 'missing';
+export declare const DEBIAN_PGBOUNCER: string;
+export declare const MISSING_PGBOUNCER_MESSAGE: string;
+export declare function pgbouncerPath(exists?: (path: string) => boolean, hasCommand?: (command: string) => boolean): string | undefined;
+export declare function pgbouncerPlan(context: { present: boolean; isRoot: boolean; hasAptGet: boolean }): 'present' | 'install' | 'missing';

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { browserPlan, DEBIAN_CHROMIUM, missingChromiumMessage } from './bootstrap.mjs';
+import { browserPlan, DEBIAN_CHROMIUM, DEBIAN_PGBOUNCER, missingChromiumMessage, pgbouncerPath, pgbouncerPlan } from './bootstrap.mjs';
 
 describe('bootstrap', () => {
   it('is a no-op when node_modules is newer than the lockfile', () => {
@@ -15,7 +15,9 @@ describe('bootstrap', () => {
     });
     expect(run.status).toBe(0);
     expect(run.stdout).not.toMatch(/apt-get|installing/);
-    expect(run.stderr.trim()).toBe('[bootstrap] CHROMIUM_PATH=/nonexistent/chromium does not exist: point it at a Chromium binary, or unset it to use Debian\'s chromium');
+    // Only the browser's line: a machine without PgBouncer adds its own note, on a line of its own.
+    const browserLines = run.stderr.split('\n').filter((line) => /chromium/i.test(line));
+    expect(browserLines).toEqual(['[bootstrap] CHROMIUM_PATH=/nonexistent/chromium does not exist: point it at a Chromium binary, or unset it to use Debian\'s chromium']);
   });
 });
 
@@ -36,5 +38,20 @@ describe('the browser for the browser tests', () => {
 
   it('names the package to install', () => {
     expect(missingChromiumMessage(DEBIAN_CHROMIUM, {})).toMatch(/^\/usr\/bin\/chromium not found: install Debian's chromium \(sudo apt-get install chromium\)/);
+  });
+});
+
+describe("the local stack's PgBouncer", () => {
+  it("installs Debian's pgbouncer only when it is missing, as root, with apt-get", () => {
+    expect(pgbouncerPlan({ present: false, isRoot: true, hasAptGet: true })).toBe('install');
+    expect(pgbouncerPlan({ present: true, isRoot: true, hasAptGet: true })).toBe('present');
+    expect(pgbouncerPlan({ present: false, isRoot: false, hasAptGet: true })).toBe('missing');
+    expect(pgbouncerPlan({ present: false, isRoot: true, hasAptGet: false })).toBe('missing');
+  });
+
+  it('finds it on PATH first, then where Debian puts it', () => {
+    expect(pgbouncerPath(() => true, () => true)).toBe('pgbouncer');
+    expect(pgbouncerPath((path) => path === DEBIAN_PGBOUNCER, () => false)).toBe(DEBIAN_PGBOUNCER);
+    expect(pgbouncerPath(() => false, () => false)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 // One postgres.js client per request or batch (Workers cannot share sockets across requests), closed by the caller
-// with waitUntil. Hyperdrive pools the real connections in production (the local stack's pool stands in for it).
+// with waitUntil. Hyperdrive pools the real connections in production (the local stack's PgBouncer stands in for it).
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 

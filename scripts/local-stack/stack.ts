@@ -6,8 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyMigrations } from '../../db/migrate.ts';
 import { defaultModelDir } from '../../gpu-runner/pack/default-pack.ts';
-import { freePort, portAnswers } from '../../test/support/postgres.ts';
 import { sealingKeysIn } from './keys.ts';
+import { describeRoute, startPgBouncer, type DatabaseRoute } from './pgbouncer.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { startChild, waitUntilReady, type Child } from './processes.ts';
 
@@ -32,8 +32,9 @@ export interface StackOptions {
   /** Child output lines; printed with a prefix when absent. */
   readonly onOutput?: (name: string, line: string) => void;
   /**
-   * The edge reaches PostgreSQL through the local pool (scripts/local-stack/pg-pool.ts), as it reaches it through
-   * Hyperdrive in production: true unless set to false (then every request starts a PostgreSQL backend).
+   * The edge reaches PostgreSQL through PgBouncer (scripts/local-stack/pgbouncer.ts), as it reaches it through
+   * Hyperdrive in production: true unless set to false, or PgBouncer is not installed (then every request starts a
+   * PostgreSQL backend).
    */
   readonly databasePool?: boolean;
 }
@@ -48,7 +49,10 @@ export interface Stack {
   restartRunner(): Promise<void>;
   killRunner(signal?: NodeJS.Signals): Promise<void>;
   restartEdge(): Promise<void>;
-  /** Stops the embedded PostgreSQL for `downMs` and starts it again (not for a given DATABASE_URL). */
+  /**
+   * Stops the embedded PostgreSQL for `downMs` and starts it again (not for a given DATABASE_URL); resolves once a query
+   * through the edge's route to it (PgBouncer or direct) succeeds.
+   */
   restartPostgres(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -76,7 +80,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   log(`postgres (${postgres.source}) is up`);
   let runner: Child | undefined;
   let edge: Child | undefined;
-  let pool: Child | undefined;
+  let pool: DatabaseRoute | undefined;
   const stopChildren = async () => {
     await Promise.all([runner?.stop(), edge?.stop()]);
     await pool?.stop();
@@ -111,7 +115,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await waitUntilReady(`${runnerUrl}/healthz`, runner, READY_TIMEOUT_MS);
     };
 
-    const edgeDatabaseUrl = options.databasePool === false ? postgres.url : await startPool(postgres.url);
+    let edgeDatabaseUrl = postgres.url;
+    if (options.databasePool === false) {
+      log('database pool: none, the edge connects to PostgreSQL directly (databasePool: false)');
+    } else {
+      pool = await startPgBouncer({ targetUrl: postgres.url, dataDir: options.dataDir, ...(options.onOutput ? { onOutput: options.onOutput } : {}) });
+      edgeDatabaseUrl = pool.url;
+      log(describeRoute(pool));
+    }
     const envFile = join(options.dataDir, 'edge.env');
     const vars: Record<string, string> = {
       DATABASE_URL: edgeDatabaseUrl,
@@ -144,22 +155,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await waitUntilReady(`${edgeUrl}/healthz`, edge, READY_TIMEOUT_MS);
     };
 
-    async function startPool(targetUrl: string): Promise<string> {
-      const port = await freePort();
-      pool = startChild('pool', process.execPath, ['--import', 'tsx', 'scripts/local-stack/pg-pool-main.ts'], { ...process.env, PG_POOL_TARGET_URL: targetUrl, PG_POOL_PORT: String(port) }, REPO_ROOT, options.onOutput);
-      const deadline = Date.now() + READY_TIMEOUT_MS;
-      while (!(await portAnswers('127.0.0.1', port))) {
-        if (pool.process.exitCode !== null) throw new Error(`the database pool exited with code ${pool.process.exitCode} before it was ready`);
-        if (Date.now() > deadline) throw new Error(`the database pool did not listen on port ${port} within ${READY_TIMEOUT_MS / 1000} s`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const url = new URL(targetUrl);
-      url.hostname = '127.0.0.1';
-      url.port = String(port);
-      log(`database pool on 127.0.0.1:${port} (stands in for Hyperdrive)`);
-      return url.toString();
-    }
-
     log('starting the runner and the edge…');
     await Promise.all([launchRunner(), launchEdge()]);
     return {
@@ -179,7 +174,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         await edge?.stop();
         await launchEdge();
       },
-      restartPostgres: (downMs?: number) => postgres.restart(downMs),
+      restartPostgres: async (downMs?: number) => {
+        await postgres.restart(downMs);
+        // Back means back for the edge: through PgBouncer, which logs in to the restarted server again.
+        await pool?.serving();
+      },
       stop: async () => {
         await stopChildren();
         await postgres.stop();
