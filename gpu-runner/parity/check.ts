@@ -1,5 +1,5 @@
 // The parity framework: a check compares one component against a fixture folder and yields one result per case.
-// Results print as JSON lines `{"component","case","maxAbsErr","tolerance","ok"}` (gpu-runner/cli.ts parity).
+// Results print as JSON lines `{"component","case","maxAbsErr","tolerance","ok"}` (gpu-runner/commands/sd15.ts parity).
 
 export interface ParityResult {
   component: string;

@@ -1,4 +1,4 @@
-// The parity checks `gpu-runner/cli.ts parity <fixture-dir>` runs, in order.
+// The parity checks `gpu-runner/commands/sd15.ts parity <fixture-dir>` runs, in order.
 //
 // Adding a component (e.g. `unet`, `text_encoder`, `vae`, `lora`): export a `ParityCheck` (./check.ts) from the
 // component's own module and append it to PARITY_CHECKS below. A check must

@@ -17,7 +17,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const RESULT_KEYS = ['case', 'component', 'maxAbsErr', 'ok', 'tolerance'];
 
 function cli(...args: string[]) {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join('gpu-runner', 'cli.ts'), ...args], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join('gpu-runner', 'commands', 'sd15.ts'), ...args], {
     cwd: REPOSITORY_ROOT,
     encoding: 'utf8',
   });
@@ -32,7 +32,7 @@ function schedulerFixture(name: string): string {
   return dir;
 }
 
-describe('gpu-runner/cli.ts parity', () => {
+describe('gpu-runner/commands/sd15.ts parity', () => {
   it('prints one JSON line per check and exits 0 when all pass', () => {
     const { status, lines } = cli('parity', schedulerFixture('clean'));
     expect(status).toBe(0);
@@ -67,7 +67,7 @@ describe('gpu-runner/cli.ts parity', () => {
   it('tokenize prints the 77 ids', () => {
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join('gpu-runner', 'cli.ts'), 'tokenize', BUNDLED_CLIP_VOCAB, 'a photo of sks face'],
+      ['--import', 'tsx', join('gpu-runner', 'commands', 'sd15.ts'), 'tokenize', BUNDLED_CLIP_VOCAB, 'a photo of sks face'],
       { cwd: REPOSITORY_ROOT, encoding: 'utf8' },
     );
     expect(run.status).toBe(0);
@@ -77,13 +77,13 @@ describe('gpu-runner/cli.ts parity', () => {
   });
 });
 
-describe('gpu-runner/cli.ts generate', () => {
+describe('gpu-runner/commands/sd15.ts generate', () => {
   it('writes one PNG per image of the batch, named by seed', async () => {
     const root = writeDiffusersFolder(referencePath('sd15-tiny'), join(scratch, 'sd-folder'));
     const out = join(scratch, 'img');
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join('gpu-runner', 'cli.ts'), 'generate', root, 'a photo of sks face', '--steps', '3', '--width', '64', '--height', '32', '--batch', '2', '--seed', '11', '--out', out],
+      ['--import', 'tsx', join('gpu-runner', 'commands', 'sd15.ts'), 'generate', root, 'a photo of sks face', '--steps', '3', '--width', '64', '--height', '32', '--batch', '2', '--seed', '11', '--out', out],
       { cwd: REPOSITORY_ROOT, encoding: 'utf8' },
     );
     expect(run.status, run.stderr).toBe(0);

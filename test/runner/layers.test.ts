@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['personalize'],
   ['pack'],
   ['world', 'server'],
-  ['commands', 'main.ts', 'cli.ts'],
+  ['commands', 'main.ts'],
 ];
 
 /** Inside the engine (gpu-runner/onnx/README.md): graphs and ops, then optimizers, then sessions, then the trainer. */
@@ -28,7 +28,7 @@ const ENGINE_LAYERS: readonly (readonly string[])[] = [
   ['optim'],
   ['runtime'],
   ['training'],
-  ['testing', 'scripts'],
+  ['testing'],
 ];
 
 const isSource = (file: string) => /\.(ts|mjs)$/.test(file) && !/\.test\.ts$/.test(file);
@@ -109,6 +109,11 @@ describe("the runner's layers", () => {
     };
     for (const file of files) if (!state.has(file)) visit(file, [file]);
     expect(circles).toEqual([]);
+  });
+
+  it('reads command lines only in commands: no library module looks at process.argv', () => {
+    const readers = files.filter((file) => placeOf(file).layer !== rank(LAYERS, 'commands') && readFileSync(file, 'utf8').includes('process.argv'));
+    expect(readers.map(show)).toEqual([]);
   });
 
   it('would see a climbing import (the check is not vacuous)', () => {

@@ -128,7 +128,7 @@ describe('serialization', () => {
     expect(Array.from(out)).toEqual(Array.from((await runGraph(inline, feeds)).y!.data as Float32Array));
   });
 
-  it('keeps external offsets beyond 2^31 exact (the > 2 GiB mechanism; the full-size run is scripts/large-model-check.ts)', () => {
+  it('keeps external offsets beyond 2^31 exact (the > 2 GiB mechanism; the full-size run is gpu-runner/commands/onnx-large-model-check.ts)', () => {
     const g = new E.Graph('far');
     const offset = 3 * 2 ** 31 + 4096;
     g.output(E.neg(g.param('w', { dtype: 'float32', dims: [2], external: { location: 'weights.bin', offset, length: 8 } })), 'y');

@@ -1,12 +1,12 @@
 // Trains the world evaluator on renders of training identities only (never generated images), with our engine, and
-// reports per-head accuracy on renders of held-out identities. `npm run world:train-evaluator [-- --steps N]`.
+// reports per-head accuracy on renders of held-out identities. The command:
+// gpu-runner/commands/world-train-evaluator.ts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { serializeSafetensors } from '../../io/safetensors.ts';
 import { adam, cosineSchedule } from '../../onnx/optim/index.ts';
 import { createTrainer } from '../../onnx/training/index.ts';
-import { shutdownSharedSessionHost, float32Tensor } from '../../onnx/runtime/index.ts';
+import { float32Tensor } from '../../onnx/runtime/index.ts';
 import { DEFAULT_WORLD, sampleAt, type Sample, type Split, type WorldConfig } from '../dataset.ts';
 import { toBatch } from './data.ts';
 import { EVALUATOR_WEIGHTS, WorldEvaluator } from './evaluator.ts';
@@ -92,11 +92,4 @@ export async function trainEvaluator(options: Partial<EvaluatorTrainingSettings>
     }),
   );
   return { accuracy, seconds, out };
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { steps: { type: 'string' }, out: { type: 'string' } } });
-  const result = await trainEvaluator({ ...(values.steps ? { steps: Number(values.steps) } : {}), ...(values.out ? { out: values.out } : {}) });
-  console.log(JSON.stringify({ heldOutAccuracy: result.accuracy, seconds: Math.round(result.seconds), weights: result.out }));
-  await shutdownSharedSessionHost();
 }

@@ -1,12 +1,11 @@
 // Writes the base model's EMA weights from a training checkpoint into a diffusers pack folder: `unet/` and
 // `text_encoder/` (config.json + fp16 safetensors, names as diffusers/transformers), beside `vae/`; prints the run's
 // loss curve summary from progress.jsonl.
-// `npm run world:export-base -- [--checkpoint .cache/world-base/run/latest.safetensors] [--pack gpu-runner/world/pack]`
+// The command: gpu-runner/commands/world-export-base.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeBasePack } from './base-params.ts';
-import { DEFAULT_BASE_RUN_DIR, LATEST_CHECKPOINT, PROGRESS_FILE, readBaseCheckpoint } from './train-base.ts';
+import { PROGRESS_FILE, readBaseCheckpoint } from './train-base.ts';
 
 export interface BaseRunSummary {
   readonly steps: number;
@@ -33,12 +32,10 @@ export function summarizeProgress(path: string): BaseRunSummary | undefined {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { checkpoint: { type: 'string' }, pack: { type: 'string' } } });
-  const checkpoint = values.checkpoint ?? join(DEFAULT_BASE_RUN_DIR, LATEST_CHECKPOINT);
-  const packDir = values.pack ?? join(import.meta.dirname, '..', 'pack');
+/** Writes the EMA weights of a training checkpoint as fp16 `unet/` and `text_encoder/` into `packDir`. */
+export function exportBase(checkpoint: string, packDir: string) {
   const { model, ema, step, settings } = readBaseCheckpoint(checkpoint);
   const files = writeBasePack(packDir, model, ema, 'F16', { step: String(step), weights: `EMA ${settings.emaDecay}`, settings: JSON.stringify(settings) });
   const summary = summarizeProgress(join(dirname(checkpoint), PROGRESS_FILE));
-  console.log(JSON.stringify({ packDir, step, ...files, summary }, null, 2));
+  return { packDir, step, ...files, summary };
 }

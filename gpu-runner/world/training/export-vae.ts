@@ -1,19 +1,18 @@
 // Writes a trained VAE into the pack in the diffusers layout (`config.json` with the measured scaling factor +
 // `diffusion_pytorch_model.safetensors`, fp16 when that keeps the gate), beside its gate figures, a reconstruction grid
-// and a model card generated from the run's own records. `npm run world:export-vae -- [--checkpoint F] [--out D]`
+// and a model card generated from the run's own records. The command: gpu-runner/commands/world-export-vae.ts.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import { splitSamples, worldAt } from './vae-data.ts';
 import { DEFAULT_GATE_SAMPLES, runVaeGate, VAE_GATE, type VaeGateResult } from './vae-gate.ts';
 import { roundToFloat16, VAE_WEIGHTS_FILE, writeVaePack } from './vae-params.ts';
 import { loadSafetensors } from '../../io/safetensors.ts';
+import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 import { scalingFactorOf, VaeReconstructor } from './vae-reconstruct.ts';
 import { DEFAULT_VAE_RUN_DIR, LATEST_CHECKPOINT, PROGRESS_FILE, readVaeCheckpoint } from './train-vae.ts';
 
-export const WORLD_VAE_PACK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'pack', 'vae');
+export const WORLD_VAE_PACK_DIR = join(WORLD_PACK_DIR, 'vae');
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Renders whose latents set the scaling factor (train split, like the data the UNet will see). */
 const SCALING_SAMPLES = 512;
@@ -141,11 +140,4 @@ export async function exportVae(checkpoint: string, out: string, count = DEFAULT
   const paramCount = Object.values(params).reduce((n, p) => n + p.length, 0);
   writeFileSync(join(out, 'README.md'), modelCard({ step, settings, config: { ...vae.json, scaling_factor: scalingFactor }, minutes: progress.minutes, last: progress.lastProgress, segments: progress.segments, lineage: ancestors, scalingFactor, dtype: files.dtype, bytes: files.bytes, gate, params: paramCount }));
   return { gate, dtype: files.dtype, scalingFactor };
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { checkpoint: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' } } });
-  const result = await exportVae(values.checkpoint ?? join(DEFAULT_VAE_RUN_DIR, LATEST_CHECKPOINT), values.out ?? WORLD_VAE_PACK_DIR, values.count ? Number(values.count) : undefined);
-  console.log(JSON.stringify(result));
-  await shutdownSharedSessionHost();
 }

@@ -4,25 +4,24 @@
 // clipping, and an EMA of the weights kept as an optimizer slot (so it is in every checkpoint and resumes exactly).
 // Batches, timesteps, noise and dropout are pure functions of the step: a resumed run continues exactly as the
 // uninterrupted one would.
-// `npm run world:train-base -- [--run-dir D] [--vae DIR] [--steps N] [--batch B] [--init CHECKPOINT] [--max-minutes M]
-//   [--measure 16,32,64]`
+// The command: gpu-runner/commands/world-train-base.ts.
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { adamW, cosineSchedule, loadCheckpoint, type ParamSet } from '../../onnx/optim/index.ts';
 import { createTrainer, type Trainer } from '../../onnx/training/index.ts';
-import { int64Tensor, shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
+import { int64Tensor } from '../../onnx/runtime/index.ts';
 import { BASE_UNET_CONFIG, BASE_TEXT_ENCODER_CONFIG, baseModel, baseParameterCounts, type BaseModel } from './base-config.ts';
 import { baseTokenizer, loadOrBuildLatentSet, stepBatch, type LatentSet } from './base-data.ts';
 import { BASE_TRAIN_INPUTS, BASE_TRAIN_OUTPUTS, buildBaseTrainingGraph } from './base-graph.ts';
 import { initBaseParams } from './base-params.ts';
+import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_BASE_CACHE_DIR = join(REPO_ROOT, '.cache', 'world-base');
 export const DEFAULT_BASE_RUN_DIR = join(DEFAULT_BASE_CACHE_DIR, 'run');
-export const DEFAULT_WORLD_VAE_DIR = join(REPO_ROOT, 'gpu-runner', 'world', 'pack', 'vae');
+export const DEFAULT_WORLD_VAE_DIR = join(WORLD_PACK_DIR, 'vae');
 export const LATEST_CHECKPOINT = 'latest.safetensors';
 export const PROGRESS_FILE = 'progress.jsonl';
 
@@ -185,7 +184,8 @@ export async function captionProbe(run: BaseTrainingRun): Promise<{ caption: num
   };
 }
 
-interface CliOptions {
+/** What `npm run world:train-base` asks of a run (gpu-runner/commands/world-train-base.ts). */
+export interface BaseTrainingRunOptions {
   runDir: string;
   vaeDir: string;
   samples: number;
@@ -196,7 +196,7 @@ interface CliOptions {
   logEvery: number;
 }
 
-async function latentsFor(options: Pick<CliOptions, 'vaeDir' | 'samples'>, log: (record: Record<string, unknown>) => void): Promise<LatentSet> {
+async function latentsFor(options: Pick<BaseTrainingRunOptions, 'vaeDir' | 'samples'>, log: (record: Record<string, unknown>) => void): Promise<LatentSet> {
   const started = performance.now();
   const set = await loadOrBuildLatentSet(DEFAULT_BASE_CACHE_DIR, options.vaeDir, options.samples, undefined, (done) => {
     if (done % 2048 < 64) log({ event: 'encoding', done, of: options.samples, minutes: (performance.now() - started) / 60_000 });
@@ -206,7 +206,7 @@ async function latentsFor(options: Pick<CliOptions, 'vaeDir' | 'samples'>, log: 
 }
 
 /** s/step at each batch size (a few steps after two warm-up steps), to choose the batch. */
-async function measure(options: CliOptions, batches: number[]): Promise<void> {
+export async function measureBaseBatches(options: BaseTrainingRunOptions, batches: number[]): Promise<void> {
   const log = (record: Record<string, unknown>) => console.log(JSON.stringify(record));
   log({ event: 'parameters', ...baseParameterCounts() });
   const data = await latentsFor(options, log);
@@ -226,7 +226,8 @@ async function measure(options: CliOptions, batches: number[]): Promise<void> {
   }
 }
 
-async function main(options: CliOptions): Promise<void> {
+/** Trains into `runDir`, resuming from its latest checkpoint, until the steps or the time are spent. */
+export async function runBaseTraining(options: BaseTrainingRunOptions): Promise<void> {
   const { runDir, settings } = options;
   mkdirSync(runDir, { recursive: true });
   const progress = join(runDir, PROGRESS_FILE);
@@ -274,42 +275,4 @@ async function main(options: CliOptions): Promise<void> {
   }
   emit({ event: run.trainer.stepCount >= settings.steps ? 'finished' : 'stopped', step: run.trainer.stepCount, minutes: (performance.now() - started) / 60_000 });
   await run.trainer.close();
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
-    options: {
-      'run-dir': { type: 'string' },
-      vae: { type: 'string' },
-      samples: { type: 'string' },
-      steps: { type: 'string' },
-      batch: { type: 'string' },
-      'max-minutes': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      'keep-every': { type: 'string' },
-      'log-every': { type: 'string' },
-      measure: { type: 'string' },
-      init: { type: 'string' },
-    },
-  });
-  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
-  const settings = baseTrainingSettingsSchema.parse({
-    ...BASE_TRAINING,
-    steps: num(values.steps, BASE_TRAINING.steps),
-    batch: num(values.batch, BASE_TRAINING.batch),
-    ...(values.init === undefined ? {} : { init: values.init }),
-  });
-  const options: CliOptions = {
-    runDir: values['run-dir'] ?? DEFAULT_BASE_RUN_DIR,
-    vaeDir: values.vae ?? DEFAULT_WORLD_VAE_DIR,
-    samples: num(values.samples, BASE_SAMPLES),
-    settings,
-    maxMinutes: num(values['max-minutes'], Number.POSITIVE_INFINITY),
-    checkpointEvery: num(values['checkpoint-every'], 200),
-    keepEvery: num(values['keep-every'], 1000),
-    logEvery: num(values['log-every'], 10),
-  };
-  if (values.measure !== undefined) await measure(options, values.measure.split(',').map(Number));
-  else await main(options);
-  await shutdownSharedSessionHost();
 }

@@ -2,17 +2,14 @@
 // Resumable: checkpoints every N steps hold parameters, AdamW state, step and settings; batches and reparameterization
 // noise are pure functions of the step, so a resumed run continues exactly as the uninterrupted one would. Progress:
 // JSON lines.
-// `npm run world:train-vae -- [--run-dir D] [--steps N] [--batch B] [--lr L] [--warmup W] [--init PACK_DIR_OR_SAFETENSORS] [--eye-weight E]
-//   [--max-minutes M] [--checkpoint-every K]`. `--init` fine-tunes from existing weights (e.g. the committed fp16 pack,
-//   upcast to float32) instead of a fresh init.
+// The command: gpu-runner/commands/world-train-vae.ts.
 import { existsSync, mkdirSync, renameSync, appendFileSync, copyFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { adamW, cosineSchedule, loadCheckpoint, type ParamSet } from '../../onnx/optim/index.ts';
 import { createTrainer, type Trainer } from '../../onnx/training/index.ts';
-import { float32Tensor, shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
+import { float32Tensor } from '../../onnx/runtime/index.ts';
 import { WORLD_VAE_CONFIG, worldVae, type WorldVae } from './vae-config.ts';
 import { eyePixelWeights, imagesToNchw, stepNoise, trainSamples, worldAt } from './vae-data.ts';
 import { buildVaeTrainingGraph, VAE_TRAIN_INPUTS } from './vae-graph.ts';
@@ -161,7 +158,8 @@ export function readVaeCheckpoint(path: string): { vae: WorldVae; params: ParamS
   return { vae, params: checkpoint.params, step: checkpoint.optimizer.state.step, settings: vaeTrainingSettingsSchema.parse(JSON.parse(settings)) };
 }
 
-interface CliOptions {
+/** What `npm run world:train-vae` asks of a run (gpu-runner/commands/world-train-vae.ts). */
+export interface VaeTrainingRunOptions {
   runDir: string;
   settings: VaeTrainingSettings;
   maxMinutes: number;
@@ -170,7 +168,8 @@ interface CliOptions {
   logEvery: number;
 }
 
-async function main(options: CliOptions): Promise<void> {
+/** Trains into `runDir`, resuming from its latest checkpoint, until the steps or the time are spent. */
+export async function runVaeTraining(options: VaeTrainingRunOptions): Promise<void> {
   const { runDir, settings } = options;
   mkdirSync(runDir, { recursive: true });
   const latest = join(runDir, LATEST_CHECKPOINT);
@@ -208,41 +207,4 @@ async function main(options: CliOptions): Promise<void> {
   }
   emit({ event: run.trainer.stepCount >= settings.steps ? 'finished' : 'stopped', step: run.trainer.stepCount, minutes: (performance.now() - started) / 60_000 });
   await run.trainer.close();
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
-    options: {
-      'run-dir': { type: 'string' },
-      steps: { type: 'string' },
-      batch: { type: 'string' },
-      'max-minutes': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      'keep-every': { type: 'string' },
-      'log-every': { type: 'string' },
-      lr: { type: 'string' },
-      warmup: { type: 'string' },
-      init: { type: 'string' },
-      'eye-weight': { type: 'string' },
-    },
-  });
-  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
-  const settings = vaeTrainingSettingsSchema.parse({
-    ...VAE_TRAINING,
-    steps: num(values.steps, VAE_TRAINING.steps),
-    batch: num(values.batch, VAE_TRAINING.batch),
-    lr: num(values.lr, VAE_TRAINING.lr),
-    warmup: num(values.warmup, VAE_TRAINING.warmup),
-    ...(values.init === undefined ? {} : { init: values.init }),
-    ...(values['eye-weight'] === undefined ? {} : { eyeWeight: Number(values['eye-weight']) }),
-  });
-  await main({
-    runDir: values['run-dir'] ?? DEFAULT_VAE_RUN_DIR,
-    settings,
-    maxMinutes: num(values['max-minutes'], Number.POSITIVE_INFINITY),
-    checkpointEvery: num(values['checkpoint-every'], 100),
-    keepEvery: num(values['keep-every'], 500),
-    logEvery: num(values['log-every'], 10),
-  });
-  await shutdownSharedSessionHost();
 }

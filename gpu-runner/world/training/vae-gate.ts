@@ -1,11 +1,9 @@
 // The VAE's quality gate (docs/world.md): does a reconstruction keep identity? Measured on renders of held-out TEST
 // identities with the world evaluator (trained on renders only): hair hue error < 15°, eye-colour agreement > 90%
 // (the evaluator's eye_colour head on the reconstruction vs on the original), plus PSNR and the other identity heads'
-// agreement for context. `npm run world:vae-gate -- --checkpoint F | --pack D [--count N] [--grid out.png]`
+// agreement for context. The command: gpu-runner/commands/world-vae-gate.ts.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { ParamSet } from '../../onnx/optim/index.ts';
-import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
 import type { Sample } from '../dataset.ts';
 import { HEADS } from '../evaluators/heads.ts';
 import { WorldEvaluator } from '../evaluators/evaluator.ts';
@@ -116,13 +114,4 @@ export async function runVaeGate(vae: WorldVae, params: ParamSet, options: { cou
   const { result, reconstructions } = await measureVaeGate(vae, options.fp16 ? roundToFloat16(params) : params, samples);
   if (options.grid) writeFileSync(options.grid, await encodePng(reconstructionGrid(samples.map((s) => s.image), reconstructions)));
   return result;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { checkpoint: { type: 'string' }, pack: { type: 'string' }, count: { type: 'string' }, grid: { type: 'string' }, fp16: { type: 'boolean' } } });
-  if (!values.checkpoint === !values.pack) throw new Error('give exactly one of --checkpoint <training checkpoint> or --pack <vae dir>');
-  const { vae, params } = values.checkpoint ? readVaeCheckpoint(values.checkpoint) : readVaePack(values.pack!);
-  const result = await runVaeGate(vae, params, { ...(values.count ? { count: Number(values.count) } : {}), ...(values.grid ? { grid: values.grid } : {}), fp16: values.fp16 ?? false });
-  console.log(JSON.stringify(result));
-  await shutdownSharedSessionHost();
 }

@@ -5,9 +5,9 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { PACK_CARD_FOLDER } from '../../pack/model-pack.ts';
-import { WORLD_ABLATION_JSON, WORLD_BENCH_GRID, WORLD_BENCH_JSON, WORLD_CURVE_JSON, WORLD_CURVE_PNG } from './model-card.ts';
-import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
+import { PACK_CARD_FOLDER } from '../pack/model-pack.ts';
+import { WORLD_ABLATION_JSON, WORLD_BENCH_GRID, WORLD_BENCH_JSON, WORLD_CURVE_JSON, WORLD_CURVE_PNG } from '../world/packaging/model-card.ts';
+import { WORLD_PACK_DIR } from '../pack/world-pack.ts';
 
 const stat = z.object({ mean: z.number(), sd: z.number(), n: z.number() });
 const benchFile = z.object({

@@ -1,16 +1,16 @@
 // Command line of the GPU runner's model code.
-//   npx tsx gpu-runner/cli.ts tokenize <vocab-file> "<prompt>"   → the 77 SD 1.5 input ids as a JSON array
-//   npx tsx gpu-runner/cli.ts parity <fixture-dir>               → one JSON line per parity check; exit 1 on a failure
-//   npx tsx gpu-runner/cli.ts generate <model-dir> "<prompt>" [options] → PNG files (see USAGE)
+//   npx tsx gpu-runner/commands/sd15.ts tokenize <vocab-file> "<prompt>"   → the 77 SD 1.5 input ids as a JSON array
+//   npx tsx gpu-runner/commands/sd15.ts parity <fixture-dir>               → one JSON line per parity check; exit 1 on a failure
+//   npx tsx gpu-runner/commands/sd15.ts generate <model-dir> "<prompt>" [options] → PNG files (see USAGE)
 import { parseArgs } from 'node:util';
-import { ClipTokenizer } from './diffusion/tokenizer/clip-tokenizer.ts';
+import { ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer.ts';
 
 const USAGE = `usage:
-  gpu-runner/cli.ts tokenize <vocab-file> "<prompt>"
+  gpu-runner/commands/sd15.ts tokenize <vocab-file> "<prompt>"
       vocab-file: openai bpe_simple_vocab_16e6.txt.gz, a vocab.json with merges.txt beside it, or a tokenizer folder
-  gpu-runner/cli.ts parity <fixture-dir>
+  gpu-runner/commands/sd15.ts parity <fixture-dir>
       fixture-dir: a folder of the sd15-tiny layout (unet/, text_encoder/, vae/, schedulers/, lora/; any subset)
-  gpu-runner/cli.ts generate <model-dir> "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance G]
+  gpu-runner/commands/sd15.ts generate <model-dir> "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance G]
       [--scheduler CLASS] [--width W] [--height H] [--batch B] [--out PREFIX]
       model-dir: a diffusers SD 1.5 folder; writes PREFIX-<seed>.png per image (default PREFIX: ./image)`;
 
@@ -35,8 +35,8 @@ async function generateCommand(args: string[]): Promise<number> {
   const [modelDir, prompt] = positionals;
   if (modelDir === undefined || prompt === undefined || positionals.length !== 2) return -1;
   const { writeFileSync } = await import('node:fs');
-  const { loadStableDiffusion } = await import('./diffusion/pipeline.ts');
-  const { generate, imagesToPng } = await import('./diffusion/sampler.ts');
+  const { loadStableDiffusion } = await import('../diffusion/pipeline.ts');
+  const { generate, imagesToPng } = await import('../diffusion/sampler.ts');
   const sd = loadStableDiffusion(modelDir);
   try {
     const request = {
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     case 'parity': {
       const [fixtureDir] = args;
       if (fixtureDir === undefined || args.length !== 1) break;
-      const { runParityCli } = await import('./parity/run.ts');
+      const { runParityCli } = await import('../parity/run.ts');
       return runParityCli(fixtureDir);
     }
     case 'generate': {

@@ -4,9 +4,9 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writePackScaffold } from './assemble.ts';
-import { modelCard } from './model-card.ts';
-import { assertPackWithinBudget, missingPackFiles, WORLD_PACK_DIR } from '../../pack/world-pack.ts';
+import { writePackScaffold } from '../world/packaging/assemble.ts';
+import { modelCard } from '../world/packaging/model-card.ts';
+import { assertPackWithinBudget, missingPackFiles, WORLD_PACK_DIR } from '../pack/world-pack.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } }, strict: true });
 const dir = resolve(values.dir ?? WORLD_PACK_DIR);

@@ -6,15 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { shutdownSharedSessionHost } from '../../onnx/runtime/index.ts';
-import { loadModelPack, PACK_CARD_FOLDER } from '../../pack/model-pack.ts';
-import { BASE_GATE_GRID, BASE_GATE_JSON } from './model-card.ts';
-import { sampleGrid } from '../benchmark/grid.ts';
-import { WorldEvaluator } from '../evaluators/evaluator.ts';
-import { encodePng } from '../png.ts';
-import type { RgbImage } from '../render.ts';
-import { BASE_GATE_SETTINGS, GATED_HEADS, PASS_LIFT, runBaseGate, type BaseGateSettings } from './base-gate.ts';
-import { missingPackFiles, WORLD_PACK_DIR } from '../../pack/world-pack.ts';
+import { shutdownSharedSessionHost } from '../onnx/runtime/index.ts';
+import { loadModelPack, PACK_CARD_FOLDER } from '../pack/model-pack.ts';
+import { BASE_GATE_GRID, BASE_GATE_JSON } from '../world/packaging/model-card.ts';
+import { sampleGrid } from '../world/benchmark/grid.ts';
+import { WorldEvaluator } from '../world/evaluators/evaluator.ts';
+import { encodePng } from '../world/png.ts';
+import type { RgbImage } from '../world/render.ts';
+import { BASE_GATE_SETTINGS, GATED_HEADS, PASS_LIFT, runBaseGate, type BaseGateSettings } from '../world/packaging/base-gate.ts';
+import { missingPackFiles, WORLD_PACK_DIR } from '../pack/world-pack.ts';
 
 const GRID_ENLARGEMENT = 4;
 

@@ -1,11 +1,11 @@
 // Checks the > 2 GiB path end to end (too heavy for CI): builds a model with LARGE_MODEL_BYTES of float32 weights,
 // saves it with external data, loads it in onnxruntime and checks values read from every tensor, near its start and
-// its end (so offsets past 2^31 are exercised). Run: npx tsx gpu-runner/onnx/scripts/large-model-check.ts [dir]
+// its end (so offsets past 2^31 are exercised). Run: npx tsx gpu-runner/commands/onnx-large-model-check.ts [dir]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { add, gather, Graph, reduceSum, saveModel } from '../index.ts';
+import { add, gather, Graph, reduceSum, saveModel } from '../onnx/index.ts';
 
 /** 2.25 GiB: beyond protobuf's 2 GiB limit, so only external data can hold it. */
 const LARGE_MODEL_BYTES = 2.25 * 2 ** 30;
