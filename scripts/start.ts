@@ -3,6 +3,7 @@
 // the edge under `wrangler dev` (local R2, Queues, Cron), the first keys, and the URLs. Ctrl-C stops everything; data
 // stays in .data/ for the next start.
 import { join } from 'node:path';
+import { buildDevice } from './build-device.ts';
 import { seedKeysOnce } from './local-stack/keys.ts';
 import { REPO_ROOT, startStack, type Stack } from './local-stack/stack.ts';
 
@@ -28,6 +29,11 @@ process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
 try {
+  // The web client's "on this device" mode: the library bundled for the browser and the pack as static files.
+  await buildDevice({ ...(process.env.RUNNER_MODEL_DIR ? { packDir: process.env.RUNNER_MODEL_DIR } : {}), quiet: true }).then(
+    (manifest) => log(`on this device: ${manifest.id} served from edge/client/pack/`),
+    (error: unknown) => log(`on this device is unavailable: ${error instanceof Error ? error.message : String(error)}`),
+  );
   stack = await startStack({
     dataDir: join(REPO_ROOT, '.data'),
     edgePort: EDGE_PORT,

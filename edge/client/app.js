@@ -1,8 +1,13 @@
-// The web client: plain modules, no framework. It speaks the public API only, with the key the user pastes.
+// The web client: plain modules, no framework. On the server it speaks the public API only, with the key the user
+// pastes; on this device it runs the runner's library in a worker (device.js) and sends nothing.
+import { DeviceRuntime, decodePhoto, missingFeatures, packExamples, rgbToPng } from './device.js';
+
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = 'hdb.apiKey';
 const POLL_MS = 700;
-const state = { key: localStorage.getItem(KEY_STORAGE) ?? '', weightsId: null };
+/** Seeds of device runs: fixed, so the same photo and settings give the same weights (the runner's default is 0). */
+const DEVICE_FINETUNE_SEED = 0;
+const state = { key: localStorage.getItem(KEY_STORAGE) ?? '', weightsId: null, mode: 'server', device: null, deviceReady: null, deviceWeights: false, run: null };
 
 async function api(path, init = {}) {
   const headers = new Headers(init.headers);
@@ -69,6 +74,7 @@ async function waitForPersonalization(id) {
 
 $('upload-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  if (state.mode === 'device') return personalizeOnDevice();
   const form = new FormData();
   form.append('images', $('photo').files[0]);
   $('job').hidden = false;
@@ -96,6 +102,13 @@ $('upload-form').addEventListener('submit', async (event) => {
 
 $('downloads').addEventListener('click', async (event) => {
   const format = event.target?.dataset?.format;
+  if (format && state.mode === 'device' && state.deviceWeights) {
+    const file = await state.device.request('weights', { format, dtype: 'fp16' });
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([file.bytes]));
+    link.download = file.name;
+    return void link.click();
+  }
   if (!format || !state.weightsId) return;
   const response = await api(`/v1/weights/${state.weightsId}/download?format=${format}&dtype=fp16`);
   const link = document.createElement('a');
@@ -103,6 +116,26 @@ $('downloads').addEventListener('click', async (event) => {
   link.download = `${state.weightsId}-${format}.safetensors`;
   link.click();
 });
+
+function showExamples(examples) {
+  $('examples').replaceChildren(
+    ...examples.map((text) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = text;
+      return button;
+    }),
+  );
+}
+
+// The examples come from the served pack (what its world was trained to draw), in both modes.
+packExamples()
+  .then((pack) => {
+    if (!pack) return showExamples(['a photo of a [V] face']);
+    showExamples(pack.examples);
+    $('identifier').textContent = `${pack.identifier} face`;
+  })
+  .catch(() => showExamples(['a photo of a [V] face']));
 
 $('examples').addEventListener('click', (event) => {
   if (event.target instanceof HTMLButtonElement) $('prompt').value = event.target.textContent;
@@ -127,6 +160,7 @@ async function showImages(generation) {
 
 $('generate-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  if (state.mode === 'device') return generateOnDevice();
   if (!state.weightsId) return;
   $('generate-button').disabled = true;
   try {
@@ -159,3 +193,131 @@ $('generate-form').addEventListener('submit', async (event) => {
     $('generate-button').disabled = false;
   }
 });
+
+// ---- On this device --------------------------------------------------------------------------------------------
+
+function describeBackend(backend) {
+  const threads = backend.threads > 1 ? `${backend.threads} threads` : backend.crossOriginIsolated ? '1 thread' : '1 thread (the page is not cross-origin isolated)';
+  const gpu = backend.webgpu ? '; WebGPU is offered but not used yet' : '';
+  return `WebAssembly${backend.simd ? ' SIMD' : ''}, ${threads}${gpu}`;
+}
+
+/** Starts the worker and loads the pack once (the browser keeps the files: the second load comes from its cache). */
+function deviceReady() {
+  if (state.deviceReady) return state.deviceReady;
+  state.device = new DeviceRuntime();
+  const bar = $('device-load');
+  bar.hidden = false;
+  say($('device-status'), 'downloading the model…');
+  state.deviceReady = state.device
+    .load(({ loaded, total }) => {
+      bar.max = total;
+      bar.value = loaded;
+    })
+    .then((loaded) => {
+      bar.hidden = true;
+      say($('device-status'), `Ready on this device: ${loaded.packId}, ${(loaded.bytes / 1e6).toFixed(1)} MB, ${describeBackend(loaded.backend)}.`);
+      return loaded;
+    })
+    .catch((error) => {
+      state.deviceReady = null;
+      say($('device-status'), `The model could not be loaded: ${error.message}`, true);
+      throw error;
+    });
+  return state.deviceReady;
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  $('key-section').hidden = mode === 'device';
+  $('method').disabled = mode === 'device';
+  $('generate-button').disabled = mode === 'device' ? !state.deviceWeights : !state.weightsId;
+  if (mode === 'server') return say($('device-status'), '');
+  const missing = missingFeatures();
+  if (missing.length > 0) {
+    say($('device-status'), `This browser cannot personalize on the device: it lacks ${missing.join(', ')}. Use the server instead.`, true);
+    return void ($('upload-form').querySelector('button[type=submit]').disabled = true);
+  }
+  $('method').value = 'hyperdreambooth';
+  deviceReady().catch(() => {});
+}
+
+$('mode').addEventListener('change', (event) => {
+  $('upload-form').querySelector('button[type=submit]').disabled = false;
+  setMode(event.target.value);
+});
+
+function showSteps(step, total) {
+  $('job-progress').max = total;
+  $('job-progress').value = step;
+  $('job-steps').textContent = `step ${step} / ${total}`;
+}
+
+async function personalizeOnDevice() {
+  const file = $('photo').files[0];
+  if (!file) return;
+  $('job').hidden = false;
+  $('downloads').hidden = true;
+  $('generate-button').disabled = true;
+  $('job-id').textContent = 'on this device';
+  const steps = Number($('steps').value);
+  try {
+    await deviceReady();
+    const image = await decodePhoto(file);
+    say($('job-status'), 'predicting…');
+    showSteps(0, steps);
+    const run = state.device.personalize({ image, steps, seed: DEVICE_FINETUNE_SEED }, (update) => {
+      if (update.stage === 'finetune') {
+        say($('job-status'), 'finetuning');
+        showSteps(update.step, update.steps);
+      }
+    });
+    state.run = run;
+    $('cancel').hidden = false;
+    const done = await run.done;
+    state.deviceWeights = true;
+    say($('job-status'), `succeeded (prediction ${(done.predictMs / 1000).toFixed(2)} s, finetune ${(done.finetuneMs / 1000).toFixed(2)} s)`);
+    $('downloads').hidden = false;
+    $('generate-button').disabled = false;
+  } catch (error) {
+    if (error.restarted) state.deviceReady = null;
+    say($('job-status'), error.canceled ? 'canceled' : error.message, !error.canceled);
+  } finally {
+    state.run = null;
+    $('cancel').hidden = true;
+  }
+}
+
+$('cancel').addEventListener('click', () => state.run?.cancel());
+
+async function generateOnDevice() {
+  $('generate-button').disabled = true;
+  try {
+    say($('generate-status'), 'generating on this device…');
+    const size = Number($('size').value);
+    const prompt = $('prompt').value;
+    const result = await state.device.request('generate', {
+      prompt,
+      numImages: Number($('num-images').value),
+      seed: Math.floor(Math.random() * 1e6),
+      steps: 25,
+      guidanceScale: 7.5,
+      size,
+    });
+    for (const image of result.images) {
+      const figure = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = URL.createObjectURL(await rgbToPng(image, size));
+      img.alt = `${prompt} (seed ${image.seed})`;
+      const caption = document.createElement('figcaption');
+      caption.textContent = `${prompt} · seed ${image.seed} · on this device`;
+      figure.append(img, caption);
+      $('gallery').prepend(figure);
+    }
+    say($('generate-status'), `${result.images.length} image(s) ready.`);
+  } catch (error) {
+    say($('generate-status'), error.message, true);
+  } finally {
+    $('generate-button').disabled = false;
+  }
+}

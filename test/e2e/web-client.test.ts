@@ -88,8 +88,13 @@ describe.sequential('the web client in Chromium', () => {
   });
 
   it('generates from an example prompt and shows the images in the gallery', async () => {
-    await page.getByRole('button', { name: 'A Pixar character of a sks face' }).click();
-    expect(await page.getByLabel(/^Prompt/).inputValue()).toBe('A Pixar character of a sks face');
+    // The examples are the served pack's (what its world draws), not the paper's prompts.
+    const example = page.locator('#examples button').first();
+    await expect.poll(() => example.count()).toBe(1);
+    const prompt = (await example.textContent())!;
+    expect(prompt).toMatch(/\[V\] face/);
+    await example.click();
+    expect(await page.getByLabel(/^Prompt/).inputValue()).toBe(prompt);
     await page.getByLabel('Images', { exact: true }).fill('2');
     await page.getByRole('button', { name: 'Generate' }).click();
     await expect.poll(() => page.locator('#generate-status').textContent(), { timeout: JOB_TIMEOUT_MS }).toBe('2 image(s) ready.');
@@ -102,7 +107,7 @@ describe.sequential('the web client in Chromium', () => {
       [64, 64],
       [64, 64],
     ]);
-    expect(await page.locator('#gallery figcaption').first().textContent()).toContain('A Pixar character of a sks face');
+    expect(await page.locator('#gallery figcaption').first().textContent()).toContain(prompt);
     // Mobile-friendly: nothing is wider than a phone's screen.
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
     await shot('4-gallery');

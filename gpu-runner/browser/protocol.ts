@@ -1,0 +1,69 @@
+// Messages between the web client's page (edge/client/device.js) and the device worker (device-worker.ts). Every
+// request carries an id; its replies carry the same id.
+
+/** The served pack: written by the build (scripts/build-device.ts) beside the bundle as `device/pack.json`. */
+export interface PackManifest {
+  readonly id: string;
+  readonly sha256: string;
+  /** URL folder holding the pack's files (immutable: the digest is in the name). */
+  readonly base: string;
+  readonly files: readonly { readonly path: string; readonly bytes: number }[];
+  /** Prompts the pack understands, from the world it was trained on (its benchmark's contexts). */
+  readonly examples: readonly string[];
+  /** URL folder holding onnxruntime-web's WebAssembly files (versioned, immutable). */
+  readonly ortBase: string;
+  /** The identifier the finetune binds the face to, as the server's default (contract: identifier_token). */
+  readonly identifier: string;
+}
+
+export interface RgbPixels {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+export interface Backend {
+  readonly name: 'wasm';
+  readonly threads: number;
+  readonly simd: boolean;
+  readonly crossOriginIsolated: boolean;
+  /** Whether the browser offers WebGPU (navigator.gpu with an adapter); the bundle does not use it yet. */
+  readonly webgpu: boolean;
+}
+
+export type DeviceRequest =
+  | { readonly id: number; readonly type: 'load'; readonly manifestUrl: string }
+  | {
+      readonly id: number;
+      readonly type: 'personalize';
+      readonly image: RgbPixels;
+      readonly steps: number;
+      readonly seed: number;
+      readonly learningRate?: number;
+      /** Int32Array over a SharedArrayBuffer: 1 = cancel (checked before each step). Absent without isolation. */
+      readonly cancel?: Int32Array;
+    }
+  | {
+      readonly id: number;
+      readonly type: 'generate';
+      readonly prompt: string;
+      readonly negativePrompt?: string;
+      readonly numImages: number;
+      readonly seed: number;
+      readonly steps: number;
+      readonly guidanceScale: number;
+      readonly size: number;
+    }
+  | { readonly id: number; readonly type: 'weights'; readonly format: 'lidb' | 'kohya'; readonly dtype: 'fp16' | 'fp32' }
+  /** The trained factors as float32 arrays (tests compare them with the runner's). */
+  | { readonly id: number; readonly type: 'factors' };
+
+export type DeviceReply =
+  | { readonly id: number; readonly type: 'load-progress'; readonly loaded: number; readonly total: number }
+  | { readonly id: number; readonly type: 'loaded'; readonly packId: string; readonly sha256: string; readonly backend: Backend; readonly bytes: number; readonly ms: number }
+  | { readonly id: number; readonly type: 'progress'; readonly stage: 'predict' | 'finetune'; readonly step: number; readonly steps: number; readonly loss?: number }
+  | { readonly id: number; readonly type: 'personalized'; readonly predictMs: number; readonly finetuneMs: number; readonly losses: readonly number[] }
+  | { readonly id: number; readonly type: 'generated'; readonly images: readonly (RgbPixels & { readonly seed: number })[]; readonly ms: number }
+  | { readonly id: number; readonly type: 'weights'; readonly bytes: Uint8Array; readonly name: string }
+  | { readonly id: number; readonly type: 'factors'; readonly factors: Record<string, Float32Array> }
+  | { readonly id: number; readonly type: 'failed'; readonly message: string; readonly canceled: boolean };

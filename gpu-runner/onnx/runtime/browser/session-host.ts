@@ -1,0 +1,237 @@
+// The session host in a browser: the same interface as ../session-host.ts (open, run, the resident trainer's
+// transport), with onnxruntime-web sessions on the calling thread. The browser bundle (gpu-runner/browser/) puts this
+// module in place of ../session-host.ts, so the library above it (trainer, prediction, sampler) runs unchanged; the
+// bundle itself runs in a Web Worker, which is what keeps a long `session.run` off the page's thread here.
+import * as ort from 'onnxruntime-web/wasm';
+import type { ExecutionProvider, ExecutionProviderPreference } from '../execution-provider.ts';
+import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from '../session-cache.ts';
+import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../tensor.ts';
+import { ResidentTrainer, type ResidentStepRequest, type ResidentStepResult, type ResidentTrainerSpec } from '../resident-trainer.ts';
+import type { OptimizerState, ParamSet } from '../../optim/types.ts';
+
+/** No disk tier in a browser: optimized models are not persisted. */
+export const DEFAULT_CACHE_DIR = '';
+
+/** What the browser offers onnxruntime-web: its WebAssembly backend, with threads only when cross-origin isolated. */
+export interface BrowserBackend {
+  readonly name: 'wasm';
+  readonly threads: number;
+  readonly simd: boolean;
+}
+
+export interface SessionHostOptions {
+  cacheDir?: string | null;
+  maxIdleSessions?: number;
+  log?: RuntimeLog;
+  defaults?: SessionDefaults;
+}
+
+export interface SessionDefaults {
+  executionProvider?: ExecutionProviderPreference;
+  intraOpNumThreads?: number;
+}
+
+export type SessionKind = string;
+
+export interface SessionKindStatus {
+  readonly requested: ExecutionProviderPreference;
+  readonly executionProvider?: ExecutionProvider;
+  readonly cudaUnavailable?: string;
+  readonly error?: string;
+}
+
+export interface OpenOptions extends SessionOptions {
+  kind?: SessionKind;
+}
+
+export interface RunOptions {
+  fetches?: string[];
+  transfer?: boolean;
+}
+
+export interface SessionRunner {
+  readonly key: string;
+  /** 'cpu': onnxruntime-web's WebAssembly backend runs on the CPU (the browser's backend is `browserBackend()`). */
+  readonly executionProvider: ExecutionProvider;
+  readonly cudaUnavailable?: string;
+  readonly source: SessionSource;
+  readonly digest: string;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: RuntimeFeeds, options?: RunOptions): Promise<RuntimeOutputs>;
+  close(): Promise<void>;
+}
+
+interface Held {
+  readonly session: ort.InferenceSession;
+  readonly opened: Omit<SessionRunner, 'run' | 'close'>;
+  holders: number;
+}
+
+function toOrt(feeds: RuntimeFeeds): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.type, t.data, t.dims);
+  return out;
+}
+
+function fromOrt(results: ort.InferenceSession.ReturnType): RuntimeOutputs {
+  const outputs: RuntimeOutputs = {};
+  for (const [name, tensor] of Object.entries(results)) {
+    outputs[name] = { type: tensor.type as RuntimeTensorType, dims: [...tensor.dims], data: tensor.data as RuntimeOutputs[string]['data'] };
+  }
+  return outputs;
+}
+
+/**
+ * The resident trainer hands onnxruntime preallocated outputs (gradients written straight into its WebAssembly SIMD
+ * arena, ../../optim/adam-simd.ts); onnxruntime-web returns its own tensors instead of filling those, so this copies
+ * each fetched output into the tensor the caller gave.
+ */
+function fillingPreallocatedOutputs(session: ort.InferenceSession): ort.InferenceSession {
+  const run = async (feeds: ort.InferenceSession.FeedsType, fetches?: ort.InferenceSession.FetchesType, options?: ort.InferenceSession.RunOptions) => {
+    if (!fetches || Array.isArray(fetches) || typeof fetches !== 'object') return session.run(feeds, fetches as string[], options);
+    const given = fetches as Record<string, ort.Tensor | null>;
+    const results = { ...(await session.run(feeds, Object.keys(given), options)) };
+    for (const [name, target] of Object.entries(given)) {
+      if (!target) continue;
+      (target.data as Float32Array).set(results[name]!.data as Float32Array);
+      results[name] = target;
+    }
+    return results;
+  };
+  return new Proxy(session, { get: (target, property) => (property === 'run' ? run : Reflect.get(target, property)) });
+}
+
+export function browserBackend(): BrowserBackend {
+  return { name: 'wasm', threads: ort.env.wasm.numThreads ?? 1, simd: ort.env.wasm.simd !== false };
+}
+
+/** Sessions on this thread, kept while the page lives (a pack's handful of graphs; nothing to evict). */
+export class SessionHost {
+  private readonly sessions = new Map<string, Held>();
+  /** Model bytes opened before, by identity: the trainer and the samplers reopen the same serialized graph. */
+  private readonly byBytes = new WeakMap<Uint8Array, string>();
+  private readonly trainers = new Map<number, ResidentTrainer>();
+  private readonly kinds = new Map<SessionKind, SessionKindStatus>();
+  private nextKey = 1;
+  private nextTrainer = 1;
+  readonly dead = false;
+
+  constructor(private defaults: SessionHostOptions = {}) {}
+
+  configure(defaults: SessionDefaults): void {
+    this.defaults = { ...this.defaults, defaults: { ...defaults } };
+  }
+
+  sessionKinds(): Record<SessionKind, SessionKindStatus> {
+    return Object.fromEntries(this.kinds);
+  }
+
+  async open(model: ModelSource, options: OpenOptions = {}): Promise<SessionRunner> {
+    if (typeof model === 'string') throw new Error(`the browser opens models from bytes, not paths (${model})`);
+    let key = this.byBytes.get(model);
+    let held = key === undefined ? undefined : this.sessions.get(key);
+    if (!held) {
+      const level = options.graphOptimizationLevel ?? 'all';
+      const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: level });
+      key = `browser-${this.nextKey++}`;
+      held = {
+        session,
+        holders: 0,
+        opened: { key, executionProvider: 'cpu', source: 'built', digest: key, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
+      };
+      this.sessions.set(key, held);
+      this.byBytes.set(model, key);
+    }
+    held.holders++;
+    if (options.kind !== undefined) this.kinds.set(options.kind, { requested: options.executionProvider ?? 'auto', executionProvider: 'cpu' });
+    return this.runnerFor(held);
+  }
+
+  private runnerFor(held: Held): SessionRunner {
+    let closed = false;
+    return {
+      ...held.opened,
+      async run(feeds, options = {}) {
+        if (closed) throw new Error(`session ${held.opened.key} is closed`);
+        const results = options.fetches ? await held.session.run(toOrt(feeds), options.fetches) : await held.session.run(toOrt(feeds));
+        return fromOrt(results);
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        held.holders--;
+      },
+    };
+  }
+
+  private held(key: string): ort.InferenceSession {
+    const held = this.sessions.get(key);
+    if (!held) throw new Error(`no open session ${key}`);
+    return held.session;
+  }
+
+  // The resident trainer's transport, as the worker thread serves it in Node (../session-worker.ts).
+  async openTrainer(sessionKey: string, spec: ResidentTrainerSpec, adamSessionKey?: string): Promise<number> {
+    const id = this.nextTrainer++;
+    // onnxruntime-web's sessions and tensors are onnxruntime-common's, the types onnxruntime-node re-exports.
+    type NodeSession = ConstructorParameters<typeof ResidentTrainer>[1];
+    const session = (key: string) => fillingPreallocatedOutputs(this.held(key)) as unknown as NodeSession;
+    this.trainers.set(id, new ResidentTrainer(spec, session(sessionKey), adamSessionKey ? session(adamSessionKey) : undefined));
+    return id;
+  }
+
+  async attachTrainerForward(trainerId: number, sessionKey: string): Promise<void> {
+    this.trainer(trainerId).attachForward(fillingPreallocatedOutputs(this.held(sessionKey)) as unknown as Parameters<ResidentTrainer['attachForward']>[0]);
+  }
+
+  trainerStep(trainerId: number, request: ResidentStepRequest): Promise<ResidentStepResult> {
+    return this.trainer(trainerId).run(request);
+  }
+
+  async trainerSnapshot(trainerId: number): Promise<{ params: ParamSet; state: OptimizerState }> {
+    return this.trainer(trainerId).snapshot();
+  }
+
+  async closeTrainer(trainerId: number): Promise<void> {
+    this.trainers.delete(trainerId);
+  }
+
+  async shutdown(): Promise<void> {
+    this.trainers.clear();
+    for (const held of this.sessions.values()) await held.session.release();
+    this.sessions.clear();
+  }
+
+  private trainer(id: number): ResidentTrainer {
+    const found = this.trainers.get(id);
+    if (!found) throw new Error(`no open trainer ${id}`);
+    return found;
+  }
+}
+
+let sharedHost: SessionHost | null = null;
+
+export function sharedSessionHost(): SessionHost {
+  sharedHost ??= new SessionHost();
+  return sharedHost;
+}
+
+export function configureSharedSessionHost(defaults: SessionDefaults): void {
+  sharedSessionHost().configure(defaults);
+}
+
+export async function shutdownSharedSessionHost(): Promise<void> {
+  const host = sharedHost;
+  sharedHost = null;
+  await host?.shutdown();
+}
+
+export interface SessionRunnerOptions extends OpenOptions {
+  host?: SessionHost;
+}
+
+export async function createSessionRunner(model: ModelSource, options: SessionRunnerOptions = {}): Promise<SessionRunner> {
+  const { host, ...sessionOptions } = options;
+  return (host ?? sharedSessionHost()).open(model, sessionOptions);
+}

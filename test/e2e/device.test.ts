@@ -1,0 +1,162 @@
+// "On this device" in a real browser (Debian's chromium driven by playwright-core): the web client served by
+// `wrangler dev` (Workers Static Assets with edge/client/_headers), the runner's library bundled for the browser
+// (scripts/build-device.ts) on onnxruntime-web. A device personalization with a fixed seed gives the runner's weights
+// (the same library in Node on onnxruntime-node) within DEVICE_PARITY_TOLERANCE, and the page personalizes,
+// cancels, downloads the native weight file and generates without sending the photo anywhere.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, missingChromiumMessage } from '../../scripts/bootstrap.mjs';
+import { buildDevice } from '../../scripts/build-device.ts';
+import { startChild, waitUntilReady, type Child } from '../../scripts/local-stack/processes.ts';
+import { REPO_ROOT } from '../../scripts/local-stack/stack.ts';
+import { factorDifference, weightFactors } from '../../gpu-runner/browser/factors.ts';
+import type { PackManifest } from '../../gpu-runner/browser/protocol.ts';
+import { shutdownSharedSessionHost } from '../../gpu-runner/onnx/runtime/index.ts';
+import { loadModelPack, type LoadedPack } from '../../gpu-runner/pack/model-pack.ts';
+import { WORLD_PACK_DIR } from '../../gpu-runner/pack/world-pack.ts';
+import { personalize } from '../../gpu-runner/personalize/api.ts';
+import { decodeFaceImage } from '../../gpu-runner/personalize/face/preprocess.ts';
+import { decodeNativeWeights } from '../../gpu-runner/personalize/weights/native-format.ts';
+import { DEFAULT_WORLD, encodePng, sampleAt } from '../../gpu-runner/world/index.ts';
+import { freePort } from '../support/postgres.ts';
+
+const CHROMIUM = chromiumPath();
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'device');
+const STEPS = 25;
+const SEED = 0;
+/**
+ * Largest difference allowed between the browser's factors (prediction and relax term) and the runner's, relative to
+ * each array's largest magnitude. Both run the same graphs and the same float32 Adam loop; onnxruntime-web's
+ * WebAssembly kernels and onnxruntime-node's native ones sum in different orders (≈ 1e-7 relative per op), and Adam's
+ * division by √v grows that on the relax term's small entries: measured 2.6e-3 (worst array: a LoRA up factor, which
+ * starts at zero), 2.1e-4 absolute, on the world pack with 25 steps at seed 0.
+ */
+const DEVICE_PARITY_TOLERANCE = 1e-2;
+/** Per-step losses, absolute (they are 0.003–0.3 here): measured 9e-8. */
+const LOSS_TOLERANCE = 1e-5;
+
+let wrangler: Child;
+let edgeUrl: string;
+let browser: Browser;
+let page: Page;
+let pack: LoadedPack;
+let manifest: PackManifest;
+let dataDir: string;
+const consoleErrors: string[] = [];
+
+/** A face at the pack's own 32 px, so neither side resizes it (sharp's libvips and the browser's cubic differ). */
+async function facePng(index: number, size: number): Promise<Uint8Array> {
+  return new Uint8Array(await encodePng(sampleAt({ ...DEFAULT_WORLD, size }, 'test', index).image));
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(missingChromiumMessage(CHROMIUM));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  manifest = await buildDevice({ packDir: WORLD_PACK_DIR, quiet: true });
+  pack = await loadModelPack(WORLD_PACK_DIR, () => {});
+  dataDir = mkdtempSync(join(tmpdir(), 'hdb-device-'));
+  // Static assets only: the API's variables are placeholders, no request here reaches the Worker's database.
+  const envFile = join(dataDir, 'edge.env');
+  writeFileSync(envFile, 'RUNNER_SECRET=device-test-secret-device-test-secret\nDATABASE_URL=postgres://none@127.0.0.1:1/none\n', { mode: 0o600 });
+  const port = await freePort();
+  edgeUrl = `http://127.0.0.1:${port}`;
+  const wranglerJs = join(REPO_ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+  const args = [wranglerJs, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', join(dataDir, 'wrangler'), '--env-file', envFile, '--show-interactive-dev-session=false'];
+  wrangler = startChild('edge', process.execPath, args, { ...process.env, WRANGLER_SEND_METRICS: 'false' }, REPO_ROOT, () => {});
+  await waitUntilReady(`${edgeUrl}/index.html`, wrangler, 120_000);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  page = await browser.newPage({ viewport: { width: 390, height: 844 }, acceptDownloads: true });
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await wrangler?.stop();
+  await shutdownSharedSessionHost();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe.sequential('personalizing on this device in Chromium', () => {
+  it('serves the page cross-origin isolated and the pack with long-lived caching', async () => {
+    const response = await page.goto(`${edgeUrl}/`);
+    expect(response?.headers()['cross-origin-opener-policy']).toBe('same-origin');
+    expect(response?.headers()['cross-origin-embedder-policy']).toBe('require-corp');
+    expect(await page.evaluate('crossOriginIsolated')).toBe(true);
+    const file = await fetch(new URL(`/build/${manifest.base}${manifest.files[0]!.path}`, edgeUrl));
+    expect(file.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(manifest.sha256).toBe(pack.sha256);
+  });
+
+  it("gives the runner's weights for the same face, seed and settings", async () => {
+    await page.goto(`${edgeUrl}/`);
+    const image = await decodeFaceImage(await facePng(3, 32));
+    const node = await personalize(pack.model, { image }, { method: 'hyperdreambooth', steps: STEPS, seed: SEED, identifier: manifest.identifier });
+    // A string, not a function: vitest rewrites `import()` inside functions it compiles.
+    const device = (await page.evaluate(`(async () => {
+      const { DeviceRuntime } = await import('/device.js');
+      const runtime = new DeviceRuntime();
+      const loaded = await runtime.load();
+      const image = { width: ${image.width}, height: ${image.height}, data: Uint8Array.from(${JSON.stringify([...image.data])}) };
+      const progress = [];
+      const done = await runtime.personalize({ image, steps: ${STEPS}, seed: ${SEED} }, (u) => u.stage === 'finetune' && progress.push(u.step)).done;
+      const { factors } = await runtime.request('factors');
+      runtime.worker.terminate();
+      const plain = Object.fromEntries(Object.entries(factors).map(([name, values]) => [name, [...values]]));
+      return { backend: loaded.backend, progress, losses: done.losses, factors: plain };
+    })()`)) as { backend: Record<string, unknown> & { threads: number }; progress: number[]; losses: number[]; factors: Record<string, number[]> };
+    const deviceFactors = Object.fromEntries(Object.entries(device.factors).map(([name, values]) => [name, Float32Array.from(values)]));
+    const difference = factorDifference(deviceFactors, weightFactors(node.weights));
+    const lossGap = Math.max(...device.losses.map((loss, i) => Math.abs(loss - node.report!.losses[i]!)));
+    writeFileSync(join(ARTIFACTS, 'parity.json'), `${JSON.stringify({ steps: STEPS, seed: SEED, backend: device.backend, ...difference, lossGap, deviceLosses: device.losses, runnerLosses: node.report!.losses })}\n`);
+    expect(device.backend).toMatchObject({ name: 'wasm', simd: true, crossOriginIsolated: true });
+    expect(device.backend.threads).toBeGreaterThanOrEqual(1);
+    expect(device.progress).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    expect(difference.maxRel).toBeLessThan(DEVICE_PARITY_TOLERANCE);
+    expect(lossGap).toBeLessThan(LOSS_TOLERANCE);
+  }, 400_000);
+
+  it('personalizes from the page, cancels, saves the native weight file and generates', async () => {
+    await page.goto(`${edgeUrl}/`);
+    await page.getByLabel(/On this device/).check();
+    await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 120_000 }).toMatch(/^Ready on this device: hdb-world-faces-32px-v1, [\d.]+ MB, WebAssembly SIMD, \d+ threads?/);
+    const examples = await page.locator('#examples button').allTextContents();
+    expect(examples[0]).toBe('a photo of a [V] face, on a blue background, wearing a hat');
+    expect(examples.join(' ')).not.toMatch(/Pixar/);
+    await page.locator('#photo').setInputFiles({ name: 'face.png', mimeType: 'image/png', buffer: Buffer.from(await facePng(3, 32)) });
+    // A long run, canceled after its first steps.
+    await page.getByLabel(/Finetune steps/).fill('400');
+    await page.getByRole('button', { name: 'Personalize' }).click();
+    await expect.poll(() => page.locator('#job-steps').textContent(), { timeout: 60_000 }).toMatch(/^step [1-9]\d* \/ 400$/);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.locator('#job-status').textContent(), { timeout: 30_000 }).toBe('canceled');
+    // Then a whole one.
+    await page.getByLabel(/Finetune steps/).fill(String(STEPS));
+    await page.getByRole('button', { name: 'Personalize' }).click();
+    await expect.poll(() => page.locator('#job-status').textContent(), { timeout: 120_000 }).toMatch(/^succeeded/);
+    expect(await page.locator('#job-steps').textContent()).toBe(`step ${STEPS} / ${STEPS}`);
+    await page.screenshot({ path: join(ARTIFACTS, '1-personalized.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'native LiDB' }).click()]);
+    const saved = decodeNativeWeights(new Uint8Array(readFileSync(await download.path())), { unet: pack.model.unet.plan, textEncoder: pack.model.textEncoder.config });
+    expect(saved.meta).toMatchObject({ baseModelId: pack.id, baseModelSha256: pack.sha256, method: 'hyperdreambooth', steps: STEPS });
+
+    await page.locator('#examples button').first().click();
+    await page.getByLabel('Images', { exact: true }).fill('2');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await expect.poll(() => page.locator('#generate-status').textContent(), { timeout: 120_000 }).toBe('2 image(s) ready.');
+    const sizes = await page.locator('#gallery img').evaluateAll((elements) => elements.map((img) => [(img as unknown as { naturalWidth: number }).naturalWidth, (img as unknown as { naturalHeight: number }).naturalHeight]));
+    expect(sizes).toEqual([
+      [64, 64],
+      [64, 64],
+    ]);
+    await page.screenshot({ path: join(ARTIFACTS, '2-generated.png'), fullPage: true });
+    expect(consoleErrors).toEqual([]);
+  }, 400_000);
+});
