@@ -1,6 +1,8 @@
 // The sampler's networks from loaded model components (gpu-runner/models): one onnxruntime session per model and
-// input shape (graphs have static shapes), built on first use and kept for later calls.
-import { type Graph, type HostTensor, saveModel } from '../onnx/index.ts';
+// input shape (graphs have static shapes), built on first use and kept for later calls. Sessions come from the
+// engine's session host, with the process's provider and threads (`configureSharedSessionHost`).
+import { type Graph, saveModel, serializeModel } from '../onnx/index.ts';
+import { createSessionRunner, float32Data, float32Tensor, int64Tensor, type SessionRunner } from '../onnx/runtime/index.ts';
 import type { ModelWeights } from '../models/checkpoint/weights.ts';
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
 import {
@@ -9,7 +11,7 @@ import {
   type VaeComponent,
 } from '../models/checkpoint/diffusers-folder.ts';
 import { type ParamSource, externalParams, inlineParams } from '../models/params.ts';
-import { type GraphSession, openGraphSession } from '../models/session.ts';
+import { SESSION_KINDS, type JobSessionKind } from '../models/session-kinds.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
 import { type OpenOptions, openStableDiffusion } from './checkpoint.ts';
@@ -23,7 +25,7 @@ export interface ModelComponents {
 }
 
 export interface PipelineOptions {
-  /** onnxruntime intra-op threads per session (its default, all cores, when absent). */
+  /** onnxruntime intra-op threads per session (the session host's setting when absent). */
   threads?: number;
   /**
    * How graphs get their weights: copied into the model ('inline', small models), or referenced inside the
@@ -46,17 +48,17 @@ function weightBytes(weights: ModelWeights): number {
 }
 
 /** The parameter source and session opener for one model, inline or external as chosen. */
-function sessionFactory(component: WeightedComponent, label: string, options: PipelineOptions) {
+function sessionFactory(component: WeightedComponent, kind: JobSessionKind, options: PipelineOptions) {
   const external = options.weights ? options.weights === 'external' : weightBytes(component.weights) > INLINE_WEIGHT_LIMIT;
   const params: ParamSource = external ? externalParams(component.weights, component.dir) : inlineParams(component.weights);
-  const sessionOptions = options.threads ? { threads: options.threads } : {};
+  const sessionOptions = { kind, ...(options.threads ? { intraOpNumThreads: options.threads } : {}) };
   return {
     params,
-    open(graph: Graph, shape: readonly number[]): Promise<GraphSession> {
-      if (!external) return openGraphSession(graph, sessionOptions);
+    open(graph: Graph, shape: readonly number[]): Promise<SessionRunner> {
+      if (!external) return createSessionRunner(serializeModel(graph), sessionOptions);
       // onnxruntime resolves external data relative to the model file, so the file sits beside the weights.
-      const path = saveModel(graph, component.dir, `.${label}-${shape.join('x')}.onnx`);
-      return openGraphSession(path, sessionOptions);
+      const path = saveModel(graph, component.dir, `.${kind.replaceAll('-', '_')}-${shape.join('x')}.onnx`);
+      return createSessionRunner(path, sessionOptions);
     },
   };
 }
@@ -66,11 +68,11 @@ const TEXT_LENGTH = 77;
 
 /** Sessions keyed by input shape, opened once. */
 class SessionsByShape {
-  private readonly sessions = new Map<string, Promise<GraphSession>>();
+  private readonly sessions = new Map<string, Promise<SessionRunner>>();
 
-  constructor(private readonly open: (shape: readonly number[]) => Promise<GraphSession>) {}
+  constructor(private readonly open: (shape: readonly number[]) => Promise<SessionRunner>) {}
 
-  get(shape: readonly number[]): Promise<GraphSession> {
+  get(shape: readonly number[]): Promise<SessionRunner> {
     const key = shape.join('x');
     let session = this.sessions.get(key);
     if (!session) {
@@ -83,18 +85,8 @@ class SessionsByShape {
   async release(): Promise<void> {
     const sessions = await Promise.all(this.sessions.values());
     this.sessions.clear();
-    await Promise.all(sessions.map((session) => session.release()));
+    await Promise.all(sessions.map((session) => session.close()));
   }
-}
-
-function float32(dims: number[], data: Float32Array): HostTensor {
-  return { dtype: 'float32', dims, data };
-}
-
-function output(outputs: Record<string, Float32Array>, name: string): Float32Array {
-  const value = outputs[name];
-  if (!value) throw new Error(`the session returned no "${name}"`);
-  return value;
 }
 
 export interface LoadedModels extends DiffusionModels {
@@ -103,9 +95,9 @@ export interface LoadedModels extends DiffusionModels {
 
 /** DiffusionModels over onnxruntime sessions of the three networks. */
 export function createDiffusionModels(components: ModelComponents, options: PipelineOptions = {}): LoadedModels {
-  const unet = sessionFactory(components.unet, 'unet', options);
-  const text = sessionFactory(components.textEncoder, 'text_encoder', options);
-  const vae = sessionFactory(components.vae, 'vae_decoder', options);
+  const unet = sessionFactory(components.unet, SESSION_KINDS.unet, options);
+  const text = sessionFactory(components.textEncoder, SESSION_KINDS.textEncoder, options);
+  const vae = sessionFactory(components.vae, SESSION_KINDS.vaeDecoder, options);
   const vaePlan = components.vae.plan;
   const latentChannels = vaePlan.config.latentChannels;
   const vaeScaleFactor = 2 ** (vaePlan.config.blockOutChannels.length - 1);
@@ -130,24 +122,24 @@ export function createDiffusionModels(components: ModelComponents, options: Pipe
     scalingFactor: vaePlan.config.scalingFactor,
     async encodeText(inputIds, batch) {
       const session = await textSessions.get([batch]);
-      const outputs = await session.run({ [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, TEXT_LENGTH], data: inputIds } });
-      return output(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
+      const outputs = await session.run({ [CLIP_TEXT_INPUT]: int64Tensor(inputIds, [batch, TEXT_LENGTH]) });
+      return float32Data(outputs, CLIP_TEXT_OUTPUTS.lastHiddenState);
     },
     async predictNoise(latents, { batch, height, width }, timestep, context) {
       const session = await unetSessions.get([batch, height, width]);
       const hidden = context.length / (batch * TEXT_LENGTH);
       const outputs = await session.run({
-        [UNET_INPUTS.sample]: float32([batch, latentChannels, height, width], latents),
+        [UNET_INPUTS.sample]: float32Tensor(latents, [batch, latentChannels, height, width]),
         // One timestep per row, as float32: Euler's fractional timesteps reach the embedding unrounded.
-        [UNET_INPUTS.timestep]: float32([batch], new Float32Array(batch).fill(timestep)),
-        [UNET_INPUTS.encoderHiddenStates]: float32([batch, TEXT_LENGTH, hidden], context),
+        [UNET_INPUTS.timestep]: float32Tensor(new Float32Array(batch).fill(timestep), [batch]),
+        [UNET_INPUTS.encoderHiddenStates]: float32Tensor(context, [batch, TEXT_LENGTH, hidden]),
       });
-      return output(outputs, UNET_OUTPUT);
+      return float32Data(outputs, UNET_OUTPUT);
     },
     async decodeLatents(latents, { batch, height, width }) {
       const session = await vaeSessions.get([batch, height, width]);
-      const outputs = await session.run({ [VAE_DECODE.input]: float32([batch, latentChannels, height, width], latents) });
-      return output(outputs, VAE_DECODE.output);
+      const outputs = await session.run({ [VAE_DECODE.input]: float32Tensor(latents, [batch, latentChannels, height, width]) });
+      return float32Data(outputs, VAE_DECODE.output);
     },
     async release() {
       await Promise.all([unetSessions.release(), textSessions.release(), vaeSessions.release()]);

@@ -3,6 +3,7 @@ import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../world/index.ts';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { float32Tensor } from '../onnx/runtime/index.ts';
 import { fastFinetune, openHypernetworkSession, personalize, predict } from './api.ts';
 import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
 import { embeddingRows } from './finetune/textual-inversion.ts';
@@ -33,13 +34,13 @@ describe('personalization API on the tiny SD 1.5', () => {
       const inline = await openHypernetworkSession(model);
       const external = await openHypernetworkSession(model, 0, dir);
       const reused = await openHypernetworkSession(model, 0, dir);
-      await reused.release();
+      await reused.close();
       expect(readdirSync(dir).sort()).toEqual(['hypernetwork.onnx', 'hypernetwork.weights']);
       const size = model.hypernetwork!.config.encoder.imageSize;
-      const feeds = { pixels: { dtype: 'float32' as const, dims: [1, 3, size, size], data: new Float32Array(3 * size * size).fill(0.25) } };
+      const feeds = { pixels: float32Tensor(new Float32Array(3 * size * size).fill(0.25), [1, 3, size, size]) };
       const [a, b] = [await inline.run(feeds), await external.run(feeds)];
-      expect(b['A_train.0']).toEqual(a['A_train.0']);
-      await Promise.all([inline.release(), external.release()]);
+      expect(b['A_train.0']!.data).toEqual(a['A_train.0']!.data);
+      await Promise.all([inline.close(), external.close()]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -2,8 +2,9 @@
 import { tmpdir } from 'node:os';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Graph, saveModel } from '../onnx/index.ts';
-import { type GraphSession, openGraphSession } from '../models/session.ts';
+import { Graph, saveModel, serializeModel } from '../onnx/index.ts';
+import { createSessionRunner, float32Data, float32Tensor, liveRunner, type SessionRunner } from '../onnx/runtime/index.ts';
+import { SESSION_KINDS } from '../models/session-kinds.ts';
 import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.ts';
 import {
   DEFAULT_FINETUNE_LEARNING_RATE,
@@ -48,8 +49,11 @@ export interface ImageInput {
   readonly box?: FaceBox;
 }
 
-/** One hypernetwork session per loaded model, built on first use (graph building and session creation dominate). */
-const predictSessions = new WeakMap<PersonalizationModel, Promise<GraphSession>>();
+/**
+ * One hypernetwork session per loaded model, built on first use (graph building and session creation dominate), on
+ * the session host with the process's provider and threads.
+ */
+const predictSessions = new WeakMap<PersonalizationModel, Promise<SessionRunner>>();
 
 /**
  * Above this many weight bytes the hypernetwork graph is saved with its weights as external data and opened from disk:
@@ -58,7 +62,7 @@ const predictSessions = new WeakMap<PersonalizationModel, Promise<GraphSession>>
 export const INLINE_HYPERNETWORK_LIMIT_BYTES = 1.5 * 2 ** 30;
 
 /** Builds the hypernetwork's inference graph and opens it, inline or (when large) saved under `cacheDir`. */
-export async function openHypernetworkSession(model: PersonalizationModel, inlineLimitBytes = INLINE_HYPERNETWORK_LIMIT_BYTES, cacheDir?: string): Promise<GraphSession> {
+export async function openHypernetworkSession(model: PersonalizationModel, inlineLimitBytes = INLINE_HYPERNETWORK_LIMIT_BYTES, cacheDir?: string): Promise<SessionRunner> {
   const hyper = model.hypernetwork;
   if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
   const size = hyper.config.encoder.imageSize;
@@ -71,7 +75,7 @@ export async function openHypernetworkSession(model: PersonalizationModel, inlin
   });
   let bytes = 0;
   for (const values of hyper.params.values()) bytes += values.byteLength;
-  if (bytes <= inlineLimitBytes) return openGraphSession(g, { threads: 1 });
+  if (bytes <= inlineLimitBytes) return createSessionRunner(serializeModel(g), { kind: SESSION_KINDS.hypernetwork });
   // One saved copy per model, reused by later processes; written beside it and renamed, so readers never see half a file.
   const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', model.sha256.slice(0, 32));
   const modelPath = join(dir, 'hypernetwork.onnx');
@@ -86,23 +90,11 @@ export async function openHypernetworkSession(model: PersonalizationModel, inlin
       if (!existsSync(modelPath)) throw error;
     }
   }
-  return openGraphSession(modelPath, { threads: 1 });
+  return createSessionRunner(modelPath, { kind: SESSION_KINDS.hypernetwork });
 }
 
-function predictSession(model: PersonalizationModel): Promise<GraphSession> {
-  let session = predictSessions.get(model);
-  if (!session) {
-    session = openHypernetworkSession(model);
-    predictSessions.set(model, session);
-  }
-  return session;
-}
-
-/** Releases the cached prediction session of a model (e.g. when a model pack is unloaded). */
-export async function releasePredictSession(model: PersonalizationModel): Promise<void> {
-  const session = predictSessions.get(model);
-  predictSessions.delete(model);
-  await (await session)?.release();
+function predictSession(model: PersonalizationModel): Promise<SessionRunner> {
+  return liveRunner(predictSessions, model, () => openHypernetworkSession(model));
 }
 
 /** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
@@ -112,8 +104,8 @@ export async function predict(model: PersonalizationModel, input: ImageInput): P
   const session = await predictSession(model);
   const encoder = hyper.config.encoder;
   const face = await preprocessFace(input.image, { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization], ...(input.box ? { box: input.box } : {}) });
-  const result = await session.run({ [HYPERNETWORK_INPUT]: { dtype: 'float32', dims: [1, 3, encoder.imageSize, encoder.imageSize], data: face.pixels } });
-  const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: result[`A_train.${i}`]!, bTrain: result[`B_train.${i}`]! }));
+  const result = await session.run({ [HYPERNETWORK_INPUT]: float32Tensor(face.pixels, [1, 3, encoder.imageSize, encoder.imageSize]) });
+  const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: float32Data(result, `A_train.${i}`), bTrain: float32Data(result, `B_train.${i}`) }));
   return weightsOf(model, 'hyper-only', 0, { lidb });
 }
 

@@ -8,6 +8,7 @@
 import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../models/clip-text/build.ts';
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
+import { SESSION_KINDS, type JobSessionKind } from '../models/session-kinds.ts';
 import type { DiffusionModels } from '../diffusion/sampler.ts';
 import { saveModel, serializeModel, type Graph, type HostTensor } from '../onnx/index.ts';
 import {
@@ -156,14 +157,17 @@ export class PersonalizedSessions {
     await Promise.all(sessions.map(({ session }) => session.close()));
   }
 
-  private cached(key: string, open: () => Promise<AdaptedSession>): Promise<AdaptedSession> {
-    let session = this.sessions.get(key);
-    if (!session) {
-      session = open();
-      this.sessions.set(key, session);
-      session.catch(() => this.sessions.delete(key));
-    }
-    return session;
+  /** The session for `key`, opened on first use and again if its host went away (shut down, or its worker died). */
+  private async cached(key: string, open: () => Promise<AdaptedSession>): Promise<AdaptedSession> {
+    const existing = this.sessions.get(key);
+    const live = existing ? await existing.then((entry) => (entry.session.alive ? entry : undefined), () => undefined) : undefined;
+    if (live) return live;
+    const opened = open();
+    this.sessions.set(key, opened);
+    opened.catch(() => {
+      if (this.sessions.get(key) === opened) this.sessions.delete(key);
+    });
+    return opened;
   }
 
   private adapterFor(component: typeof UNET_COMPONENT | typeof TEXT_ENCODER_COMPONENT, layout: AdapterLayout) {
@@ -177,11 +181,12 @@ export class PersonalizedSessions {
     });
   }
 
-  private async open(graph: Graph, component: keyof ExternalWeightDirs, key: string): Promise<SessionRunner> {
+  private async open(graph: Graph, component: keyof ExternalWeightDirs, key: string, kind: JobSessionKind): Promise<SessionRunner> {
     const dir = this.externalWeights[component];
     // onnxruntime resolves external data relative to the model file, so such a graph is saved beside its weights.
     const model = dir ? saveModel(graph, dir, `.hdb-runner-${key.replaceAll(/[^A-Za-z0-9_-]/g, '_')}.onnx`) : serializeModel(graph);
     const runner = await createSessionRunner(model, {
+      kind,
       executionProvider: this.executionProvider,
       ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
     });
@@ -204,7 +209,7 @@ export class PersonalizedSessions {
         ...(adapter ? { adapters: [adapter] } : {}),
         ...(tiGraph ? { graph: tiGraph } : {}),
       });
-      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${textKey(layout)}`), adapter: adapter?.values };
+      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${textKey(layout)}`, SESSION_KINDS.textEncoder), adapter: adapter?.values };
     });
   }
 
@@ -218,14 +223,14 @@ export class PersonalizedSessions {
         textLength: TEXT_LENGTH,
         ...(adapter ? { adapters: [adapter] } : {}),
       });
-      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${adapterKey(layout)}`), adapter: adapter?.values };
+      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${adapterKey(layout)}`, SESSION_KINDS.unet), adapter: adapter?.values };
     });
   }
 
   private vae(batch: number, height: number, width: number): Promise<AdaptedSession> {
     return this.cached(`vae:${batch}x${height}x${width}`, async () => {
       const { graph } = buildVaeDecoderGraph(this.model.vae.plan, this.model.paramSources.vae, { batch, height, width });
-      return { session: await this.open(graph, 'vae', `vae-${batch}x${height}x${width}`), adapter: undefined };
+      return { session: await this.open(graph, 'vae', `vae-${batch}x${height}x${width}`, SESSION_KINDS.vaeDecoder), adapter: undefined };
     });
   }
 }

@@ -29,7 +29,14 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/readyz', (c) => {
     const reasons = service.notReadyReasons();
-    const body = { ready: reasons.length === 0, reasons, queue: { depth: service.queue.depth, running: service.queue.running } };
+    const body = {
+      ready: reasons.length === 0,
+      reasons,
+      queue: { depth: service.queue.depth, running: service.queue.running },
+      // kind → the provider asked for and the one its sessions run on (kinds appear once opened: the VAE decoder at
+      // warmup, the others with the first job that needs them)
+      session_providers: service.sessionProviders(),
+    };
     return c.json(body, reasons.length === 0 ? 200 : 503);
   });
 

@@ -77,6 +77,25 @@ export class RunnerMetrics {
     registers: [this.registry],
   });
 
+  private sessionProviders: () => Record<string, { execution_provider?: string; error?: string }> = () => ({});
+  readonly sessionProvider = new Gauge({
+    name: 'runner_session_provider',
+    help: 'The execution provider each session kind runs on (1 for the kind and its provider; "failed" where it could not open).',
+    labelNames: ['kind', 'provider'],
+    registers: [this.registry],
+    collect: () => {
+      this.sessionProvider.reset();
+      for (const [kind, report] of Object.entries(this.sessionProviders())) {
+        this.sessionProvider.set({ kind, provider: report.error ? 'failed' : (report.execution_provider ?? 'unknown') }, 1);
+      }
+    },
+  });
+
+  /** Where the session gauge reads from at each scrape (the service's executor). */
+  reportSessionProviders(read: () => Record<string, { execution_provider?: string; error?: string }>): void {
+    this.sessionProviders = read;
+  }
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'runner_' });
   }

@@ -29,6 +29,7 @@ export async function startRunner(options: {
   const metrics = options.metrics ?? new RunnerMetrics();
   const outbox = await Outbox.open(join(config.stateDir, 'outbox'), log);
   const service = new RunnerService({ config, executor, outbox, log, metrics });
+  metrics.reportSessionProviders(() => service.sessionProviders());
   const app = createApp({ service, metrics, log, secrets: config.verificationSecrets, maxRequestBytes: config.maxRequestBytes });
   service.start();
 

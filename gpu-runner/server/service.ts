@@ -64,6 +64,9 @@ export type RunnerServiceOptions = {
   metrics: RunnerMetrics;
 };
 
+/** One session kind as /readyz and the startup log show it. */
+export type SessionProviderReport = { requested: string; execution_provider?: string; cuda_unavailable?: string; error?: string };
+
 export class RunnerService {
   readonly queue: JobQueue;
   private readonly sender: EventSender;
@@ -105,7 +108,7 @@ export class RunnerService {
     executor.warmup().then(
       () => {
         this.warmedUp = true;
-        log.info('models ready', { executor: executor.description, ms: Math.round(performance.now() - startedAt) });
+        log.info('models ready', { executor: executor.description, ms: Math.round(performance.now() - startedAt), session_providers: this.sessionProviders() });
         for (const warning of executor.warnings ?? []) log.warn(warning, { executor: executor.description });
       },
       (error: unknown) => {
@@ -120,9 +123,31 @@ export class RunnerService {
     const reasons: string[] = [];
     if (this.warmupError) reasons.push(`models failed to load: ${this.warmupError.message}`);
     else if (!this.warmedUp) reasons.push('models loading');
+    for (const [kind, status] of Object.entries(this.options.executor.sessionKinds?.() ?? {})) {
+      // `cuda` never degrades: a kind that cannot open there takes the runner out of rotation, saying why.
+      if (status.requested === 'cuda' && (status.error || status.executionProvider !== 'cuda')) {
+        reasons.push(`session kind ${kind} cannot run on CUDA: ${status.error ?? `it runs on ${status.executionProvider}`}`);
+      }
+    }
     if (this.stopping) reasons.push('shutting down');
     if (this.queue.isFull) reasons.push('queue full');
     return reasons;
+  }
+
+  /**
+   * Per session kind opened so far: the provider asked for and the one it runs on, or why it could not open (/readyz,
+   * /metrics, the startup log).
+   */
+  sessionProviders(): Record<string, SessionProviderReport> {
+    const kinds = this.options.executor.sessionKinds?.() ?? {};
+    return Object.fromEntries(
+      Object.entries(kinds).map(([kind, status]): [string, SessionProviderReport] => [
+        kind,
+        status.error
+          ? { requested: status.requested, error: status.error }
+          : { requested: status.requested, execution_provider: status.executionProvider ?? 'unknown', ...(status.cudaUnavailable ? { cuda_unavailable: status.cudaUnavailable } : {}) },
+      ]),
+    );
   }
 
   /** Validates inline inputs (throws `InvalidInputError`) and queues the job. */

@@ -58,6 +58,11 @@ describe('gpu-runner/Dockerfile', () => {
     expect(args('RUN').some((run) => run.includes('npm ci') && run.includes('libonnxruntime_providers_cuda.so'))).toBe(true);
   });
 
+  it('runs every session on CUDA, never falling back to CPU silently', () => {
+    expect(args('ENV').join(' ')).toMatch(/RUNNER_EXECUTION_PROVIDER=cuda\b/);
+    expect(text).not.toMatch(/RUNNER_EXECUTION_PROVIDER=auto/);
+  });
+
   it('carries the world pack, the default pack of an empty RUNNER_MODEL_DIR, and checks it is complete', () => {
     expect(args('COPY')).toContain('gpu-runner ./gpu-runner');
     expect(args('RUN').some((run) => run.includes('world-pack.ts') && run.includes('missingPackFiles'))).toBe(true);

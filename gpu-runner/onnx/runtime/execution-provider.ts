@@ -42,9 +42,14 @@ function cudaLibraryPath(): string {
   return join(packageDir, 'bin', 'napi-v6', platform(), arch(), CUDA_PROVIDER_LIBRARY);
 }
 
+/** Whether onnxruntime-node's CUDA provider library is installed here (the runner image adds it; npm install skips it). */
+export function cudaProviderInstalled(): boolean {
+  return existsSync(cudaLibraryPath());
+}
+
 /** The providers to try, in order, for a preference given what is known about CUDA so far. */
 export function providerCandidates(preference: ExecutionProviderPreference): ExecutionProvider[] {
-  if (preference === 'auto' && cudaAvailability === undefined && !existsSync(cudaLibraryPath())) {
+  if (preference === 'auto' && cudaAvailability === undefined && !cudaProviderInstalled()) {
     recordCudaAvailability(false, `${CUDA_PROVIDER_LIBRARY} is not installed`);
   }
   switch (preference) {

@@ -33,6 +33,8 @@ export interface OpenedSession {
   outputNames: string[];
   /** Content digest of the model: reopen by it with 'open.cached'. */
   digest: string;
+  /** Why an `auto` session runs on CPU (what the CUDA attempt reported), so the caller can say what `auto` chose. */
+  cudaUnavailable?: string;
 }
 
 export type WorkerReply =

@@ -67,6 +67,18 @@ const DEFAULT_OPTIMIZATION_LEVEL: GraphOptimizationLevel = 'all';
 const QUIET_LOG_SEVERITY = 4;
 /** Severity 3 = errors and above. */
 const QUIET_WARNINGS_SEVERITY = 3;
+/**
+ * Session settings for the CUDA provider (reasons in README.md, "CUDA sessions"). onnxruntime-node hands the CUDA
+ * provider only its `deviceId` (js/node/src/session_options_helper.cc), so cuDNN's convolution search and the arena's
+ * growth keep onnxruntime's defaults (exhaustive search, power-of-two growth); these are the plain session options.
+ */
+export const CUDA_SESSION_OPTIONS = {
+  executionProviders: [{ name: 'cuda', deviceId: 0 }],
+  // Weights are allocated at their size by the device allocator instead of the BFC arena, which would round every
+  // region up to a power of two (a 3.4 GB fp32 UNet would reserve far more than it holds).
+  config: { 'session.use_device_allocator_for_initializers': '1' },
+} as const;
+
 /** onnxruntime refuses to serialize a model over 2 GB inline (protobuf limit), so bigger ones are not persisted. */
 const MAX_PERSISTED_MODEL_BYTES = 2 ** 31 - 1;
 
@@ -241,11 +253,17 @@ export class SessionCache {
   ): Promise<{ entry: Entry; source: SessionSource }> {
     const level = options.graphOptimizationLevel ?? DEFAULT_OPTIMIZATION_LEVEL;
     const spinning = process.env[INTRA_OP_SPINNING_ENV];
+    const config: Record<string, string> = {
+      ...(spinning === '0' || spinning === '1' ? { 'session.intra_op.allow_spinning': spinning } : {}),
+      ...(provider === 'cuda' ? CUDA_SESSION_OPTIONS.config : {}),
+    };
     const base: InferenceSession.SessionOptions = {
-      executionProviders: [provider],
+      executionProviders: provider === 'cuda' ? CUDA_SESSION_OPTIONS.executionProviders : [provider],
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-      ...(spinning === '0' || spinning === '1' ? { extra: { 'session.intra_op.allow_spinning': spinning } } : {}),
-      ...(provider === 'cuda' ? { logSeverityLevel: QUIET_LOG_SEVERITY } : {}),
+      ...(Object.keys(config).length > 0 ? { extra: config } : {}),
+      // Quiet only where CUDA is a probe (`auto`): with `cuda` asked for, onnxruntime's own warnings (nodes placed on
+      // the CPU, say) are worth seeing.
+      ...(provider === 'cuda' && (options.executionProvider ?? 'auto') === 'auto' ? { logSeverityLevel: QUIET_LOG_SEVERITY } : {}),
     };
     const startedAt = performance.now();
     // Only CPU sessions use the disk tier: the optimized model is specific to the provider that optimized it, and

@@ -6,6 +6,7 @@ import { add, Graph, mul, serializeModel } from '../index.ts';
 import { SessionHost } from './session-host.ts';
 import { float32Data, float32Tensor } from './tensor.ts';
 import { affineModel, slowIdentityModel } from './test-models.ts';
+import { cudaProviderInstalled } from './execution-provider.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hdb-session-host-'));
 const host = new SessionHost({ cacheDir: dir, log: () => undefined });
@@ -126,5 +127,41 @@ describe('SessionHost (sessions in a worker thread)', () => {
     await shortLived.shutdown();
     expect(shortLived.dead).toBe(true);
     await expect(other.run({ X: float32Tensor(new Float32Array(4), [2, 2]) })).rejects.toThrow(/exited/);
+  });
+});
+
+describe('SessionHost settings and session kinds', () => {
+  it("opens with the host's provider and threads unless an open names its own, and reports each labelled kind", async () => {
+    const events: Record<string, unknown>[] = [];
+    const configured = new SessionHost({ cacheDir: null, defaults: { executionProvider: 'cpu', intraOpNumThreads: 1 }, log: (event) => events.push(event) });
+    try {
+      const unet = await configured.open(affineModel(11), { kind: 'unet' });
+      const explicit = await configured.open(affineModel(12), { kind: 'trainer', executionProvider: 'auto' });
+      await configured.open(affineModel(13));
+      // the key carries the thread count: the host's 1 reached the worker
+      const sameWithOneThread = await configured.open(affineModel(11), { intraOpNumThreads: 1 });
+      expect(sameWithOneThread.key).toBe(unet.key);
+      expect(configured.sessionKinds()).toEqual({
+        unet: { requested: 'cpu', executionProvider: 'cpu' },
+        trainer: expect.objectContaining({ requested: 'auto', executionProvider: explicit.executionProvider }),
+      });
+      // said once per kind, not per open
+      expect(events.filter((event) => event.event === 'onnx.session_kind').map((event) => event.kind)).toEqual(['unet', 'trainer']);
+      await Promise.all([unet.close(), explicit.close(), sameWithOneThread.close()]);
+    } finally {
+      await configured.shutdown();
+    }
+  });
+
+  it.skipIf(cudaProviderInstalled())("with 'cuda' and no CUDA provider, an open fails and its kind reports why instead of running on CPU", async () => {
+    const strict = new SessionHost({ cacheDir: null, defaults: { executionProvider: 'cuda' }, log: () => undefined });
+    try {
+      await expect(strict.open(affineModel(14), { kind: 'vae-decoder' })).rejects.toThrow(/cuda/i);
+      const status = strict.sessionKinds()['vae-decoder'];
+      expect(status).toMatchObject({ requested: 'cuda', error: expect.stringMatching(/cuda/i) });
+      expect(status?.executionProvider).toBeUndefined();
+    } finally {
+      await strict.shutdown();
+    }
   });
 });

@@ -2,7 +2,7 @@
 // so a long `session.run` never stalls the event loop (HTTP, heartbeats and timers keep running).
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ExecutionProvider } from './execution-provider.ts';
+import type { ExecutionProvider, ExecutionProviderPreference } from './execution-provider.ts';
 import { transferList, type HostRequest, type OpenedSession, type WorkerInit, type WorkerReply } from './protocol.ts';
 import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from './session-cache.ts';
 import type { RuntimeFeeds, RuntimeOutputs } from './tensor.ts';
@@ -18,6 +18,35 @@ export interface SessionHostOptions {
   cacheDir?: string | null;
   maxIdleSessions?: number;
   log?: RuntimeLog;
+  /** Settings for every session this host opens unless an open names its own (the runner's provider and threads). */
+  defaults?: SessionDefaults;
+}
+
+/** The process's session settings (the runner's RUNNER_EXECUTION_PROVIDER and thread count). */
+export interface SessionDefaults {
+  executionProvider?: ExecutionProviderPreference;
+  intraOpNumThreads?: number;
+}
+
+/**
+ * What a session computes ('unet', 'vae-decoder', 'trainer', …): the host reports the provider each kind actually
+ * runs on, so an operator sees per kind whether `auto` chose CUDA and `cuda` holds everywhere.
+ */
+export type SessionKind = string;
+
+/** A kind's provider as last opened, or why it could not be opened. */
+export interface SessionKindStatus {
+  readonly requested: ExecutionProviderPreference;
+  readonly executionProvider?: ExecutionProvider;
+  /** Why `auto` runs on CPU. */
+  readonly cudaUnavailable?: string;
+  /** The open failed (with `cuda`: this kind cannot run on CUDA). */
+  readonly error?: string;
+}
+
+export interface OpenOptions extends SessionOptions {
+  /** Reported per kind by `sessionKinds()`; unlabelled sessions are not reported. */
+  kind?: SessionKind;
 }
 
 export interface RunOptions {
@@ -30,12 +59,16 @@ export interface RunOptions {
 export interface SessionRunner {
   readonly key: string;
   readonly executionProvider: ExecutionProvider;
+  /** Why an `auto` session runs on CPU (what the CUDA attempt reported). */
+  readonly cudaUnavailable?: string;
   /** Whether the session came from the in-memory cache, the disk cache, or was built. */
   readonly source: SessionSource;
   /** Content digest of the model (opening the same bytes again finds the live session by it). */
   readonly digest: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** False once closed or once its host is gone (shut down, or its worker died): a cache holding it should reopen. */
+  readonly alive: boolean;
   run(feeds: RuntimeFeeds, options?: RunOptions): Promise<RuntimeOutputs>;
   /** Releases this runner's hold on the session (idempotent); the session may stay cached for reuse. */
   close(): Promise<void>;
@@ -53,12 +86,15 @@ export class SessionHost {
   /** Digests of model bytes opened before (the bytes are treated as immutable once opened, like files at a path). */
   private readonly digests = new WeakMap<Uint8Array, string>();
   private readonly log: RuntimeLog;
+  private readonly kinds = new Map<SessionKind, SessionKindStatus>();
+  private defaults: SessionDefaults;
   private nextId = 1;
   private failure: Error | null = null;
   private shutdownPromise: Promise<void> | null = null;
 
   constructor(options: SessionHostOptions = {}) {
     this.log = options.log ?? defaultLog;
+    this.defaults = { ...options.defaults };
     const init: WorkerInit = {
       cacheDir: options.cacheDir === undefined ? DEFAULT_CACHE_DIR : options.cacheDir,
       ...(options.maxIdleSessions === undefined ? {} : { maxIdleSessions: options.maxIdleSessions }),
@@ -75,7 +111,39 @@ export class SessionHost {
     return this.failure !== null;
   }
 
-  async open(model: ModelSource, options: SessionOptions = {}): Promise<SessionRunner> {
+  /** Replaces the settings later opens use when they name none (sessions already open keep theirs). */
+  configure(defaults: SessionDefaults): void {
+    this.defaults = { ...defaults };
+  }
+
+  /** The provider each labelled kind of session runs on (or why it failed), as last opened. */
+  sessionKinds(): Record<SessionKind, SessionKindStatus> {
+    return Object.fromEntries(this.kinds);
+  }
+
+  async open(model: ModelSource, openOptions: OpenOptions = {}): Promise<SessionRunner> {
+    const { kind, ...explicit } = openOptions;
+    const options: SessionOptions = { ...withoutUndefined(this.defaults), ...withoutUndefined(explicit) };
+    const requested = options.executionProvider ?? 'auto';
+    try {
+      const runner = await this.openWith(model, options);
+      if (kind !== undefined) this.recordKind(kind, { requested, executionProvider: runner.executionProvider, ...(runner.cudaUnavailable ? { cudaUnavailable: runner.cudaUnavailable } : {}) });
+      return runner;
+    } catch (error) {
+      if (kind !== undefined) this.recordKind(kind, { requested, error: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+  }
+
+  private recordKind(kind: SessionKind, status: SessionKindStatus): void {
+    const previous = this.kinds.get(kind);
+    this.kinds.set(kind, status);
+    if (previous?.executionProvider === status.executionProvider && previous?.error === status.error) return;
+    // Once per kind and change: what `auto` chose (and why CPU), or that a kind failed to open.
+    this.log({ event: 'onnx.session_kind', kind, ...status });
+  }
+
+  private async openWith(model: ModelSource, options: SessionOptions): Promise<SessionRunner> {
     // Bytes opened before are named by their digest: a live session is found without copying (tens of MB for a
     // model with inline weights) and hashing them again; only on a miss do the bytes travel.
     const digest = typeof model === 'string' ? undefined : this.digests.get(model);
@@ -137,6 +205,9 @@ export class SessionHost {
     const host = this;
     return {
       ...opened,
+      get alive() {
+        return !closed && !host.dead;
+      },
       async run(feeds, options = {}) {
         if (closed) throw new Error(`session ${opened.key} is closed`);
         checkFeedNames(opened, feeds);
@@ -152,6 +223,7 @@ export class SessionHost {
       },
     };
   }
+
 
   private request(message: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
@@ -196,12 +268,47 @@ function checkFeedNames(opened: OpenedSession, feeds: RuntimeFeeds): void {
   }
 }
 
-let sharedHost: SessionHost | null = null;
+/**
+ * The runner a cache holds, if it is still usable; otherwise a fresh one from `open`, stored in its place. Caches of
+ * sessions outlive a host that was shut down or crashed (a new shared host starts on the next use), so they reopen.
+ */
+export async function liveRunner<K extends object>(cache: WeakMap<K, Promise<SessionRunner>>, key: K, open: () => Promise<SessionRunner>): Promise<SessionRunner> {
+  const cached = cache.get(key);
+  const live = cached ? await cached.then((runner) => (runner.alive ? runner : undefined), () => undefined) : undefined;
+  if (live) return live;
+  const opened = open();
+  cache.set(key, opened);
+  // a failed open is not kept: the next caller tries again (and the kind reports the failure again)
+  opened.catch(() => {
+    if (cache.get(key) === opened) cache.delete(key);
+  });
+  return opened;
+}
 
-/** The process-wide host, started on first use (and again after a crash or shutdown). */
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+let sharedHost: SessionHost | null = null;
+let sharedDefaults: SessionDefaults = {};
+
+/**
+ * The process-wide host, started on first use (and again after a crash or shutdown), with the settings given to
+ * `configureSharedSessionHost`.
+ */
 export function sharedSessionHost(): SessionHost {
-  if (!sharedHost || sharedHost.dead) sharedHost = new SessionHost();
+  if (!sharedHost || sharedHost.dead) sharedHost = new SessionHost({ defaults: sharedDefaults });
   return sharedHost;
+}
+
+/**
+ * Sets the provider and threads of every session the shared host opens from now on, unless an open names its own:
+ * the runner calls it once with its configuration, so the hypernetwork, the encoders, the UNet and the trainers all
+ * run where the operator said.
+ */
+export function configureSharedSessionHost(defaults: SessionDefaults): void {
+  sharedDefaults = { ...defaults };
+  if (sharedHost && !sharedHost.dead) sharedHost.configure(sharedDefaults);
 }
 
 export async function shutdownSharedSessionHost(): Promise<void> {
@@ -210,7 +317,7 @@ export async function shutdownSharedSessionHost(): Promise<void> {
   await host?.shutdown();
 }
 
-export interface SessionRunnerOptions extends SessionOptions {
+export interface SessionRunnerOptions extends OpenOptions {
   /** The host whose worker runs the session; the shared host when absent. */
   host?: SessionHost;
 }

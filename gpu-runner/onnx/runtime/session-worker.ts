@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { transferList, type HostRequest, type WorkerInit, type WorkerReply } from './protocol.ts';
+import { knownCudaAvailability } from './execution-provider.ts';
 import { SessionCache } from './session-cache.ts';
 import { ResidentTrainer } from './resident-trainer.ts';
 import type { RuntimeOutputs, RuntimeTensorType } from './tensor.ts';
@@ -48,10 +49,20 @@ async function handle(request: HostRequest): Promise<void> {
         return;
       }
       const { key, executionProvider, source, session, digest } = acquired;
+      const cuda = knownCudaAvailability();
+      const cudaUnavailable = executionProvider === 'cpu' && cuda?.available === false ? (cuda.reason ?? 'CUDA is not available') : undefined;
       reply({
         kind: 'opened',
         id: request.id,
-        session: { key, executionProvider, source, digest, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
+        session: {
+          key,
+          executionProvider,
+          source,
+          digest,
+          inputNames: [...session.inputNames],
+          outputNames: [...session.outputNames],
+          ...(cudaUnavailable ? { cudaUnavailable } : {}),
+        },
       });
       return;
     }

@@ -24,6 +24,9 @@ import type { Optimizer, OptimizerState, ParamSet } from '../optim/types.ts';
  * size bench:engine measured (table "AdamW update…"). Ask for 'graph' explicitly where onnxruntime's elementwise work
  * is faster, e.g. with CUDA (not measurable here).
  */
+/** The session kind a trainer's gradient (and optimizer) sessions report, unless `runner.kind` names another. */
+export const TRAINER_SESSION_KIND = 'trainer';
+
 export const GRAPH_OPTIMIZER_MIN_ELEMENTS = Number.POSITIVE_INFINITY;
 
 /**
@@ -250,8 +253,10 @@ export async function createTrainer(options: TrainerOptions): Promise<Trainer> {
   });
   const { host: givenHost, ...sessionOptions } = options.runner ?? {};
   const host = givenHost ?? sharedSessionHost();
-  const runner = await host.open(source, { ...sessionOptions, inputShapes: shapes });
-  const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), sessionOptions) : undefined;
+  // Reported as the 'trainer' kind unless the caller names one; provider and threads are the host's unless given.
+  const openOptions = { kind: TRAINER_SESSION_KIND, ...sessionOptions };
+  const runner = await host.open(source, { ...openOptions, inputShapes: shapes });
+  const adamRunner = backend === 'graph' ? await host.open(serializeModel(buildAdamGraph(shapes, (optimizer as AdamFamilyOptimizer).config)), openOptions) : undefined;
   const trainerId = await host.openTrainer(
     runner.key,
     {

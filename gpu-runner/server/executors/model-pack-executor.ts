@@ -1,8 +1,15 @@
 // The real executor: personalization with the HyperDreamBooth library (gpu-runner/personalize) and generation with
 // the SD 1.5 sampler (gpu-runner/diffusion) on one model pack. Meant to run inside ThreadExecutor's worker thread
-// (`createExecutor` is its entry), since onnxruntime's runs block the thread that calls them.
+// (`createExecutor` is its entry). Every session it opens (hypernetwork, VAE encoder and decoder, text encoder, UNet,
+// trainers) goes through this thread's shared session host, configured once with the runner's provider and threads.
 import { generate } from '../../diffusion/sampler.ts';
-import { knownCudaAvailability, shutdownSharedSessionHost, type ExecutionProvider } from '../../onnx/runtime/index.ts';
+import {
+  configureSharedSessionHost,
+  sharedSessionHost,
+  shutdownSharedSessionHost,
+  type ExecutionProvider,
+  type SessionKindStatus,
+} from '../../onnx/runtime/index.ts';
 import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
@@ -71,12 +78,17 @@ export class ModelPackExecutor implements JobExecutor {
       this.options.modelVariant ? { variant: this.options.modelVariant } : {},
     );
     const requested = this.options.executionProvider ?? 'auto';
+    configureSharedSessionHost({ executionProvider: requested, ...(this.options.threads ? { intraOpNumThreads: this.options.threads } : {}) });
     this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights, requested);
     this.provider = await this.sessions.warm();
     if (requested === 'auto' && this.provider === 'cpu') {
-      const reason = knownCudaAvailability()?.reason;
-      this.loadWarnings.push(`running on CPU: CUDA is not available${reason ? ` (${reason})` : ''}`);
+      const reason = Object.values(this.sessionKinds()).find((status) => status.cudaUnavailable)?.cudaUnavailable;
+      this.loadWarnings.push(`running on CPU: auto chose it because CUDA is not available${reason ? ` (${reason})` : ''}`);
     }
+  }
+
+  sessionKinds(): Record<string, SessionKindStatus> {
+    return sharedSessionHost().sessionKinds();
   }
 
   async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {

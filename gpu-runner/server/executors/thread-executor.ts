@@ -14,6 +14,7 @@ import {
   type PersonalizeOutput,
 } from '../jobs/executor.ts';
 import type { AbortReason } from '../jobs/job-queue.ts';
+import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
 import type { Logger } from '../log.ts';
 import {
   transferables,
@@ -36,6 +37,7 @@ export class ThreadExecutor implements JobExecutor {
   private nextId = 1;
   private workerDescription: string | undefined;
   private workerWarnings: readonly string[] = [];
+  private workerSessionKinds: Record<string, SessionKindStatus> = {};
 
   constructor(
     private readonly options: {
@@ -53,6 +55,10 @@ export class ThreadExecutor implements JobExecutor {
 
   get warnings(): readonly string[] {
     return this.workerWarnings;
+  }
+
+  sessionKinds(): Record<string, SessionKindStatus> {
+    return this.workerSessionKinds;
   }
 
   warmup(): Promise<void> {
@@ -129,6 +135,9 @@ export class ThreadExecutor implements JobExecutor {
           return;
         case 'warmup-failed':
           settleReady?.reject(deserialize(message.error));
+          return;
+        case 'sessions':
+          this.workerSessionKinds = message.kinds;
           return;
         case 'progress':
           pending.get(message.id)?.context.reportProgress(message.step, message.totalSteps);

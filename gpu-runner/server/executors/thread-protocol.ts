@@ -1,6 +1,7 @@
 // Messages between ThreadExecutor (main thread) and the executor worker thread. Internal to this folder.
 import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput } from '../jobs/executor.ts';
 import type { AbortReason } from '../jobs/job-queue.ts';
+import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
 
 export type ThreadWorkerData = {
   /** URL of a module exporting `createExecutor(options): JobExecutor | Promise<JobExecutor>`. */
@@ -21,6 +22,8 @@ export type WorkerMessage =
   | { type: 'ready'; description: string; warnings: string[] }
   | { type: 'warmup-failed'; error: SerializedError }
   | { type: 'progress'; id: number; step: number; totalSteps: number }
+  // The provider of each session kind the thread has opened, sent after warmup and before each call's outcome.
+  | { type: 'sessions'; kinds: Record<string, SessionKindStatus> }
   | { type: 'result'; id: number; output: PersonalizeOutput | GenerateOutput }
   | { type: 'error'; id: number; error: SerializedError }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> }

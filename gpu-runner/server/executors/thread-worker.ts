@@ -23,13 +23,18 @@ function serialize(error: unknown): SerializedError {
 }
 
 const controllers = new Map<number, AbortController>();
-let executor: JobExecutor;
+let executor: JobExecutor | undefined;
+
+/** Sessions open lazily (a job's first UNet, its trainer): the main thread learns their providers as they appear. */
+function postSessionKinds(): void {
+  if (executor?.sessionKinds) post({ type: 'sessions', kinds: executor.sessionKinds() });
+}
 
 try {
   const module = (await import(init.moduleUrl)) as { createExecutor?: (options: unknown) => JobExecutor | Promise<JobExecutor> };
   if (typeof module.createExecutor !== 'function') throw new Error(`${init.moduleUrl} does not export createExecutor`);
   executor = await module.createExecutor(init.options);
-  await executor.warmup();
+  await executor.warmup().finally(postSessionKinds);
   post({ type: 'ready', description: executor.description, warnings: [...(executor.warnings ?? [])] });
 } catch (error) {
   post({ type: 'warmup-failed', error: serialize(error) });
@@ -46,10 +51,17 @@ port.on('message', (message: HostMessage) => {
         reportProgress: (step, totalSteps) => post({ type: 'progress', id: message.id, step, totalSteps }),
       };
       const startedAt = performance.now();
-      const call = message.method === 'personalize' ? executor.personalize(message.input, context) : executor.generate(message.input, context);
+      const ready = executor!;
+      const call = message.method === 'personalize' ? ready.personalize(message.input, context) : ready.generate(message.input, context);
       call.then(
-        (output) => post({ type: 'result', id: message.id, output: { ...output, computeMs: performance.now() - startedAt } }, transferables(output)),
-        (error: unknown) => post({ type: 'error', id: message.id, error: serialize(error) }),
+        (output) => {
+          postSessionKinds();
+          post({ type: 'result', id: message.id, output: { ...output, computeMs: performance.now() - startedAt } }, transferables(output));
+        },
+        (error: unknown) => {
+          postSessionKinds();
+          post({ type: 'error', id: message.id, error: serialize(error) });
+        },
       ).finally(() => controllers.delete(message.id));
       return;
     }
@@ -57,7 +69,7 @@ port.on('message', (message: HostMessage) => {
       controllers.get(message.id)?.abort(message.reason);
       return;
     case 'close':
-      void executor.close().finally(() => {
+      void (executor?.close() ?? Promise.resolve()).finally(() => {
         post({ type: 'closed' });
         port.close();
       });

@@ -3,6 +3,7 @@
 // only its own job down. Each job goes to the worker with the fewest jobs in flight (the queue's concurrency equals
 // the pool size, so that is an idle one).
 import type { ExecutionContext, GenerateInput, GenerateOutput, JobExecutor, PersonalizeInput, PersonalizeOutput } from '../jobs/executor.ts';
+import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
 
 export class WorkerPoolExecutor implements JobExecutor {
   private readonly inFlight: number[];
@@ -23,6 +24,17 @@ export class WorkerPoolExecutor implements JobExecutor {
 
   get warnings(): readonly string[] {
     return [...new Set(this.workers.flatMap((worker) => worker.warnings ?? []))];
+  }
+
+  /** Each kind as the workers report it; a kind that failed in any worker reports that failure. */
+  sessionKinds(): Record<string, SessionKindStatus> {
+    const merged: Record<string, SessionKindStatus> = {};
+    for (const worker of this.workers) {
+      for (const [kind, status] of Object.entries(worker.sessionKinds?.() ?? {})) {
+        if (!merged[kind] || (status.error && !merged[kind].error)) merged[kind] = status;
+      }
+    }
+    return merged;
   }
 
   async warmup(): Promise<void> {

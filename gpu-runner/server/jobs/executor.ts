@@ -1,6 +1,7 @@
 // What the service needs from the models, and nothing more: the service queues, reports and encodes; an executor
 // computes. Real executors call the personalization library and the sampler, whose onnxruntime runs happen in the
 // engine's session worker thread, so the service's event loop stays free for HTTP and events.
+import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
 import type { FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../contract/index.ts';
 import type { AbortReason } from './job-queue.ts';
 
@@ -58,6 +59,11 @@ export interface JobExecutor {
   warmup(): Promise<void>;
   /** What an operator should know after warmup (e.g. an untrained hypernetwork); logged by the service. */
   readonly warnings?: readonly string[];
+  /**
+   * The provider each kind of session runs on, as opened so far (or why it failed to open): /readyz, /metrics and
+   * the startup log show it, and with RUNNER_EXECUTION_PROVIDER=cuda a failed kind makes the runner not ready.
+   */
+  sessionKinds?(): Record<string, SessionKindStatus>;
   personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput>;
   generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput>;
   close(): Promise<void>;
