@@ -4,9 +4,10 @@
 // this target has no variance from the draw, so the gradient carries the identity alone (docs/hypernetwork.md).
 import { CLIP_MAX_LENGTH } from '../../diffusion/tokenizer/clip-tokenizer.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT } from '../../models/clip-text/build.ts';
-import { type GraphSession, openGraphSession } from '../../models/session.ts';
+import { SESSION_KINDS } from '../../models/session-kinds.ts';
 import { buildUnetGraph, UNET_INPUTS } from '../../models/unet/build.ts';
-import { saveModel } from '../../onnx/index.ts';
+import { saveModel, serializeModel } from '../../onnx/index.ts';
+import { createSessionRunner, float32Data, float32Tensor, int64Tensor } from '../../onnx/runtime/index.ts';
 import { BindingGraph } from '../finetune/diffusion-loss-graph.ts';
 import { trainingLayout } from '../finetune/fast-finetune.ts';
 import type { PersonalizationModel } from '../model.ts';
@@ -30,17 +31,21 @@ export async function openNoiseTeacher(pack: PersonalizationModel, batch: number
   const unet = buildUnetGraph(model.unet.plan, model.paramSources.unet, { batch, height: side, width: side, textLength: CLIP_MAX_LENGTH, graph: g });
   g.outputs.length = 0;
   g.output(unet.output, TEACHER_OUTPUT);
-  const session: GraphSession = await openGraphSession(modelDir ? saveModel(g, modelDir, `.hdb-phase1-teacher-${batch}.onnx`) : g, threads ? { threads } : {});
+  // The session host's provider and threads, like every other session (the teacher is the base UNet).
+  const session = await createSessionRunner(modelDir ? saveModel(g, modelDir, `.hdb-phase1-teacher-${batch}.onnx`) : serializeModel(g), {
+    kind: SESSION_KINDS.unet,
+    ...(threads ? { intraOpNumThreads: threads } : {}),
+  });
   return {
     async predict(ids, noisy, timesteps) {
       if (ids.length !== batch * CLIP_MAX_LENGTH) throw new Error(`teacher: ${ids.length} token ids for a batch of ${batch}`);
       const out = await session.run({
-        [CLIP_TEXT_INPUT]: { dtype: 'int64', dims: [batch, CLIP_MAX_LENGTH], data: BigInt64Array.from(ids, (id) => BigInt(id)) },
-        [UNET_INPUTS.sample]: { dtype: 'float32', dims: [batch, channels, side, side], data: noisy },
-        [UNET_INPUTS.timestep]: { dtype: 'float32', dims: [batch], data: timesteps },
+        [CLIP_TEXT_INPUT]: int64Tensor(BigInt64Array.from(ids, (id) => BigInt(id)), [batch, CLIP_MAX_LENGTH]),
+        [UNET_INPUTS.sample]: float32Tensor(noisy, [batch, channels, side, side]),
+        [UNET_INPUTS.timestep]: float32Tensor(timesteps, [batch]),
       });
-      return out[TEACHER_OUTPUT]!;
+      return float32Data(out, TEACHER_OUTPUT);
     },
-    close: () => session.release(),
+    close: () => session.close(),
   };
 }
