@@ -21,13 +21,8 @@ export const SCHEDULER_CLASSES = [
   'EulerAncestralDiscreteScheduler',
   'DPMSolverMultistepScheduler',
 ] as const;
-export type SchedulerClassName = (typeof SCHEDULER_CLASSES)[number];
 
 export type SchedulerOptions = DdimOptions & EulerOptions & DpmSolverOptions;
-
-export function isSchedulerClass(name: string): name is SchedulerClassName {
-  return (SCHEDULER_CLASSES as readonly string[]).includes(name);
-}
 
 /** Builds `className` from a config object (extra keys ignored, missing keys defaulted by the class). */
 export function createScheduler(className: string, config: unknown, options: SchedulerOptions = {}): Scheduler {
