@@ -203,6 +203,10 @@ async function transition(tx: Database, env: Env, job: JobRow, event: RunnerEven
   }
 }
 
+function preparedKeys(prepared: Prepared): string[] {
+  return prepared.kind === 'personalization' ? prepared.files.map((f) => f.r2Key) : prepared.images.map((i) => i.key);
+}
+
 export async function applyRunnerEvent(db: Database, env: Env, event: RunnerEvent): Promise<EventAck> {
   const [before] = await db.select().from(jobs).where(eq(jobs.id, event.job_id));
   if (!before) throw notFound('job', event.job_id);
@@ -211,23 +215,37 @@ export async function applyRunnerEvent(db: Database, env: Env, event: RunnerEven
   // Results go to R2 only for an event that can still apply; the transaction below re-checks under a row lock.
   const prepared = event.type === 'succeeded' && isCurrent(before, event) ? await prepareSucceeded(env, before, event) : null;
 
-  const applied = await db.transaction(async (tx): Promise<EventAck & { requeued: boolean }> => {
-    const [job] = await tx.select().from(jobs).where(eq(jobs.id, event.job_id)).for('update');
-    if (!job) throw notFound('job', event.job_id);
-    const inserted = await tx
-      .insert(runnerEvents)
-      .values({ eventId: event.event_id, jobId: job.id, type: event.type, attempt: event.attempt, outcome: 'pending' })
-      .onConflictDoNothing()
-      .returning({ id: runnerEvents.eventId });
-    if (inserted.length === 0) return { event_id: event.event_id, outcome: 'duplicate', cancel: job.status === 'canceled', requeued: false };
-    if (event.type === 'succeeded' && !prepared && isCurrent(job, event)) {
-      throw new ApiError(409, 'retry', 'the job changed while the result was stored; send the event again');
-    }
-    const result = await transition(tx, env, job, event, prepared);
-    const outcome: Outcome = result === REQUEUED ? 'applied' : result;
-    await tx.update(runnerEvents).set({ outcome }).where(eq(runnerEvents.eventId, event.event_id));
-    return { event_id: event.event_id, outcome, cancel: job.status === 'canceled', requeued: result === REQUEUED };
-  });
+  let settled: JobRow | undefined;
+  const applied = await db
+    .transaction(async (tx): Promise<EventAck & { requeued: boolean }> => {
+      const [job] = await tx.select().from(jobs).where(eq(jobs.id, event.job_id)).for('update');
+      settled = job;
+      if (!job) throw notFound('job', event.job_id);
+      const inserted = await tx
+        .insert(runnerEvents)
+        .values({ eventId: event.event_id, jobId: job.id, type: event.type, attempt: event.attempt, outcome: 'pending' })
+        .onConflictDoNothing()
+        .returning({ id: runnerEvents.eventId });
+      if (inserted.length === 0) return { event_id: event.event_id, outcome: 'duplicate', cancel: job.status === 'canceled', requeued: false };
+      if (event.type === 'succeeded' && !prepared && isCurrent(job, event)) {
+        throw new ApiError(409, 'retry', 'the job changed while the result was stored; send the event again');
+      }
+      const result = await transition(tx, env, job, event, prepared);
+      const outcome: Outcome = result === REQUEUED ? 'applied' : result;
+      await tx.update(runnerEvents).set({ outcome }).where(eq(runnerEvents.eventId, event.event_id));
+      return { event_id: event.event_id, outcome, cancel: job.status === 'canceled', requeued: result === REQUEUED };
+    })
+    .catch(async (error: unknown) => {
+      // The job itself is gone (its tenant was deleted): so is everything stored for it.
+      if (prepared && error instanceof ApiError && error.status === 404) await env.BUCKET.delete(preparedKeys(prepared));
+      throw error;
+    });
+  // Files stored for a result that can no longer apply because the job was canceled or failed meanwhile (its
+  // subject or tenant deleted, edge/lib/erasure.ts) belong to nothing: remove them. A job that succeeded keeps its
+  // files, whose keys are the same.
+  if (prepared && applied.outcome === 'stale' && settled && (settled.status === 'canceled' || settled.status === 'failed')) {
+    await env.BUCKET.delete(preparedKeys(prepared));
+  }
   if (applied.requeued) await enqueueDispatch(env, event.job_id);
   const { requeued: _requeued, ...ack } = applied;
   return ack;

@@ -1,4 +1,4 @@
-// Admin: tenants, API keys (create shows the key once, revoke), the stored-weights query across tenants, and the
+// Admin: tenants (create, list, delete with everything they own), API keys (create shows the key once, revoke), the stored-weights query across tenants, and the
 // re-seal of webhook secrets (edge/webhooks/README.md, "Sealed at rest").
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, count, desc, eq, gte, isNull, lt, lte, sum, type SQL } from 'drizzle-orm';
@@ -8,6 +8,7 @@ import { PersonalizationMethod } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
 import { apiKeyCache } from '../lib/api-key-cache.ts';
 import { createApiKey } from '../lib/api-keys.ts';
+import { eraseTenant } from '../lib/erasure.ts';
 import { notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
@@ -125,6 +126,15 @@ const routes = {
     request: { params: tenantParam },
     responses: { 200: { description: 'The tenant', content: { 'application/json': { schema: TenantSchema } } }, ...errorResponses(401, 403, 404) },
   }),
+  deleteTenant: createRoute({
+    method: 'delete',
+    path: '/tenants/{id}',
+    tags: ['admin'],
+    summary: 'Delete a tenant and everything it owns: subjects, photos, jobs, weights, generated images, keys, webhooks',
+    security: bearer,
+    request: { params: tenantParam },
+    responses: { 204: { description: 'Deleted, rows and stored files' }, ...errorResponses(401, 403, 404) },
+  }),
   createKey: createRoute({
     method: 'post',
     path: '/tenants/{id}/keys',
@@ -191,6 +201,11 @@ export function adminRouter() {
   });
 
   app.openapi(routes.getTenant, async (c) => c.json(presentTenant(await findTenant(c.get('db'), c.req.valid('param').id)), 200));
+
+  app.openapi(routes.deleteTenant, async (c) => {
+    await eraseTenant(c.get('db'), c.env, c.executionCtx, c.req.valid('param').id);
+    return c.body(null, 204);
+  });
 
   app.openapi(routes.createKey, async (c) => {
     const db = c.get('db');

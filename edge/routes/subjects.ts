@@ -5,6 +5,7 @@ import { subjectImages, subjects } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
 import { sha256Hex } from '../../contract/index.ts';
 import { r2Keys } from '../jobs/storage.ts';
+import { eraseSubject, KEEPABLE } from '../lib/erasure.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { probeImage, type ImageInfo } from '../lib/images.ts';
@@ -211,14 +212,28 @@ const get = createRoute({
   responses: { 200: { description: 'The subject', content: { 'application/json': { schema: SubjectSchema } } }, ...errorResponses(401, 403, 404) },
 });
 
+/** `keep=weights,generations`: what a subject deletion leaves in place (each at most once). */
+const KEEP_LIST = new RegExp(`^(${KEEPABLE.join('|')})(,(${KEEPABLE.join('|')}))*$`);
+const DeleteSubjectQuery = z.object({
+  keep: z
+    .string()
+    .regex(KEEP_LIST, `a comma-separated list of ${KEEPABLE.join(', ')}`)
+    .refine((value) => new Set(value.split(',')).size === value.split(',').length, 'each item at most once')
+    .optional()
+    .openapi({
+      description: 'What to keep: `weights` (the weights trained on the photos), `generations` (images generated with them). By default everything made from the photos is deleted.',
+      example: 'weights',
+    }),
+});
+
 const remove = createRoute({
   method: 'delete',
   path: '/{id}',
   tags: ['subjects'],
-  summary: 'Delete a subject and its photos',
+  summary: 'Delete a subject, its photos, and the weights and generated images made from them (unless kept)',
   security: bearer,
-  request: { params: IdParam('subject', 'sub_0190b1f2a3c4d5e6f708192a3b4c') },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+  request: { params: IdParam('subject', 'sub_0190b1f2a3c4d5e6f708192a3b4c'), query: DeleteSubjectQuery },
+  responses: { 204: { description: 'Deleted: nothing of it can be downloaded any more' }, ...errorResponses(401, 403, 404, 422) },
 });
 
 const getImage = createRoute({
@@ -306,12 +321,9 @@ export function subjectsRouter() {
   });
 
   app.openapi(remove, async (c) => {
-    const db = c.get('db');
-    const subject = await findSubject(db, tenantOf(c.get('principal')), c.req.valid('param').id);
-    const images = await imagesOf(db, [subject.id]);
-    await db.update(subjects).set({ deletedAt: new Date() }).where(eq(subjects.id, subject.id));
-    if (images.length) await c.env.BUCKET.delete(images.map((i) => i.r2Key));
-    await db.delete(subjectImages).where(eq(subjectImages.subjectId, subject.id));
+    const kept = new Set(c.req.valid('query').keep?.split(',') ?? []);
+    const keep = { weights: kept.has('weights'), generations: kept.has('generations') };
+    await eraseSubject(c.get('db'), c.env, c.executionCtx, tenantOf(c.get('principal')), c.req.valid('param').id, keep);
     return c.body(null, 204);
   });
 

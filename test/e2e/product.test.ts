@@ -379,4 +379,22 @@ describe.sequential('the product end to end', () => {
       await downHooks.stop();
     }
   }, TEST_TIMEOUT_MS);
+
+  it('deletes the subject and everything made from its face: afterwards nothing of it can be downloaded', async () => {
+    const subject = await e2e.tenant.expectJson<{ images: { id: string }[] }>('GET', `/v1/subjects/${subjectId}`, 200);
+    const made = await e2e.tenant.expectJson<{ data: { id: string }[] }>('GET', `/v1/weights?subject_id=${subjectId}&limit=100`, 200);
+    expect(made.data.length).toBeGreaterThan(1);
+    const paths = [
+      `/v1/subjects/${subjectId}`,
+      ...subject.images.map((image) => `/v1/subjects/${subjectId}/images/${image.id}`),
+      ...made.data.flatMap((w) => [`/v1/weights/${w.id}`, `/v1/weights/${w.id}/download?format=lidb&dtype=fp16`]),
+      ...generation.images.map((image) => new URL(image.url).pathname),
+    ];
+    for (const path of paths) expect([path, (await e2e.tenant.bytes(path)).status]).toEqual([path, 200]);
+
+    expect((await e2e.tenant.request('DELETE', `/v1/subjects/${subjectId}`)).status).toBe(204);
+    for (const path of paths) expect([path, (await e2e.tenant.bytes(path)).status]).toEqual([path, 404]);
+    const after = await e2e.tenant.expectJson<{ images: unknown[] }>('GET', `/v1/generations/${generation.id}`, 200);
+    expect(after.images).toEqual([]);
+  }, TEST_TIMEOUT_MS);
 });
