@@ -1,4 +1,4 @@
-// One reference photo per identity of the synthetic world (issue 8), the phase-1 training set until real faces exist:
+// One reference photo per identity of the synthetic world (docs/world.md), the phase-1 training set until real faces exist:
 // photo style (the paper's inputs are photos), with the identity's own background, accessory and framing jitter.
 import { namedRng } from '../random/index.ts';
 import {

@@ -1,10 +1,13 @@
-// Hypernetwork sizes (HyperDreamBooth §3.2, DESIGN §3): a ViT encoder, a linear map to face tokens, a transformer
-// decoder refining one token per adapted layer K times, and one linear head per layer.
+// Hypernetwork sizes (HyperDreamBooth §3.2; docs/method.md, "Hypernetwork"): a ViT encoder, a linear map to face
+// tokens, a transformer decoder refining one token per adapted layer K times, and one linear head per layer.
 import { z } from 'zod';
 
 /** Paper: K = 4 refinement iterations (θ_k = θ_{k−1} + Δ). */
 export const DEFAULT_ITERATIONS = 4;
-/** Heads start near zero so the predicted ΔW ≈ 0 at initialization (DESIGN §3: N(0, 1e−3), read as std 1e−3). */
+/**
+ * Heads start near zero so the predicted ΔW ≈ 0 at initialization (docs/method.md, "Hypernetwork": N(0, 1e−3), read
+ * as std 1e−3).
+ */
 export const DEFAULT_HEAD_INIT_STD = 1e-3;
 /** timm's ViT initialization: truncated normal std 0.02 for weights and embeddings (here a plain normal). */
 export const VIT_INIT_STD = 0.02;

@@ -11,7 +11,10 @@ import type { PersonalizedWeights } from '../weights/personalized-weights.ts';
 
 /** Paper §4: pre-optimized weights come from a few hundred DreamBooth-LiDB steps per identity. */
 export const DEFAULT_PRE_OPTIMIZE_STEPS = 300;
-/** Issue 8's feasibility run: LiDB from zero on one image captured coarse identity in ≈ 300 steps at lr 1.5e-2. */
+/**
+ * The world's feasibility runs (docs/world.md, "Training settings"): LiDB from zero on one image captured coarse
+ * identity in ≈ 300 steps at lr 1.5e-2.
+ */
 export const DEFAULT_PRE_OPTIMIZE_LEARNING_RATE = 1.5e-2;
 
 export interface IdentityImage {

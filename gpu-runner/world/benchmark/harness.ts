@@ -1,4 +1,4 @@
-// The world benchmark's core (issue 8, "The benchmark"; the paper's Tables 1 and 3 in this world): on test identities
+// The world benchmark's core (docs/world.md, "Benchmark"; the paper's Tables 1 and 3 in this world): on test identities
 // never seen in training, one reference image each, every method personalizes, then the same prompts with the same
 // seeds are sampled from each method's weights and scored by the world evaluator.
 import type { LoadedPack } from '../../pack/model-pack.ts';

@@ -1,5 +1,5 @@
-// Settings of the world benchmark (issue 8, "The benchmark"): what is run, how long each method optimizes, and how the
-// images are sampled. Validated with zod at the boundary (the CLI's flags), so a typo fails before minutes of work.
+// Settings of the world benchmark (docs/world.md, "Benchmark"): what is run, how long each method optimizes, and how
+// the images are sampled. Validated with zod at the boundary (the CLI's flags), so a typo fails before minutes of work.
 import { z } from 'zod';
 import { DEFAULT_FINETUNE_STEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
 import { DEFAULT_FROM_ZERO_STEPS, DEFAULT_LEARNING_RATES as LIBRARY_LEARNING_RATES } from '../../personalize/api.ts';
@@ -12,7 +12,10 @@ export type BenchmarkMethod = (typeof BENCHMARK_METHODS)[number];
 /** The library's per-method learning rates (what a runner job without `learning_rate` gets). */
 export const DEFAULT_LEARNING_RATES: Readonly<Record<BenchmarkMethod, number>> = LIBRARY_LEARNING_RATES;
 
-/** HyperDreamBooth §4 / DESIGN §3: DreamBooth's 1200 steps, against which the paper reports 25× less time. */
+/**
+ * HyperDreamBooth §4 (docs/method.md, "The paper's numbers"): DreamBooth's 1200 steps, against which the paper
+ * reports 25× less time.
+ */
 export const PAPER_DREAMBOOTH_STEPS = 1200;
 
 const positiveInt = z.number().int().positive();

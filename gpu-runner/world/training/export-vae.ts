@@ -103,7 +103,7 @@ face world's TRAIN identities (32 px → 8 × 8 × 4 latents). Files in the diff
 - \`scaling_factor\` = 1 / std(latents) = ${info.scalingFactor.toFixed(5)}, measured on ${SCALING_SAMPLES} train renders (posterior means).
 - Config: \`${JSON.stringify(info.config)}\`.
 
-## Quality gate (issue 8), ${g.samples} renders of held-out TEST identities, with the stored weights
+## Quality gate (docs/world.md, stage 1), ${g.samples} renders of held-out TEST identities, with the stored weights
 \`npm run world:vae-gate -- --pack gpu-runner/world/pack/vae\`; the evaluator is \`gpu-runner/world/evaluators\` (trained on renders only).
 
 | Figure | Value | Gate |
