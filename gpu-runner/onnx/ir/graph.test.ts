@@ -39,3 +39,22 @@ describe('prune', () => {
     expect(() => E.prune(g, ['missing'])).toThrow(/no value "missing"/);
   });
 });
+
+describe('Graph.bindInput', () => {
+  it('makes a later input of that name the bound value, so two builders compose unchanged', () => {
+    const g = new E.Graph('compose');
+    const text = E.mul(g.input('ids', 'float32', [1, 3, 4]), 2);
+    g.bindInput('context', text);
+    expect(g.input('context', 'float32', [1, 3, 4])).toBe(text);
+    expect(g.inputs).toEqual(['ids']);
+  });
+
+  it('refuses a bound value of another dtype or shape, and a binding after the input was declared', () => {
+    const g = new E.Graph('mismatch');
+    const v = g.input('v', 'float32', [2]);
+    g.bindInput('w', v);
+    expect(() => g.input('w', 'float32', [3])).toThrow(/bound to .* but float32\[3\] was asked for/);
+    expect(() => g.input('w', 'float16', [2])).toThrow(/bound to/);
+    expect(() => g.bindInput('v', E.mul(v, 2))).toThrow(/already declared/);
+  });
+});
