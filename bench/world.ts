@@ -94,7 +94,7 @@ const perFace = speedUpPerFace(result);
 const paired = pairedComparison(result, 'hyperdreambooth', 'dreambooth-lora');
 const mode = flags.quick ? 'quick' : 'full';
 printTable(
-  `bench:world (${mode}) pack ${pack.id}: ${settings.identities} test identities × ${settings.prompts} prompts × ${settings.imagesPerPrompt} images, ${settings.scheduler} ${settings.samplerSteps} steps, CFG ${settings.guidanceScale}`,
+  `bench:world (${mode}) pack ${pack.id}: ${settings.identities} ${settings.split.toUpperCase()} identities × ${settings.prompts} prompts × ${settings.imagesPerPrompt} images, ${settings.scheduler} ${settings.samplerSteps} steps, CFG ${settings.guidanceScale}`,
   tableRows(rows),
 );
 printTable('per evaluator head: share of images where the head reads the truth (id: the identity\'s attribute; ctx: what the prompt asked for)', headAccuracyRows(rows));

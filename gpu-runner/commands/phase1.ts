@@ -15,6 +15,10 @@
 //                                                                          subfolder per person (or one photo each),
 //                                                                          `<photo>.txt` captions; the last --validation
 //                                                                          people held out; skipped files in the report
+//         [--face-detector FILE [--face-detector-size WxH] [--min-face-score X]]   with --faces: an UltraFace-convention
+//                                                                          ONNX detector (e.g. version-RFB-320); photos
+//                                                                          without a face (score < X, 0.7) are skipped,
+//                                                                          inputs are cropped around the face found
 //         [--config FILE | --init FILE] [--views N --inputs N [--extra-identities N]] [--attribute-weight X]   hypernetwork checkpoint (default: the pack's);
 //                                                                          --config: a fresh hypernetwork of that JSON config;
 //                                                                          --views: fit N other captioned renders per
@@ -35,11 +39,28 @@ import { runShardPool } from '../personalize/phase1/pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from '../personalize/phase1/pre-optimize.ts';
 import { createProgress, type ProgressMode } from '../personalize/phase1/progress.ts';
 import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from '../personalize/phase1/train-hypernetwork.ts';
-import { folderPhase1Subjects, readFaceFolder } from '../personalize/phase1/face-folder.ts';
+import { folderPhase1Subjects, readFaceFolder, type FaceFolder } from '../personalize/phase1/face-folder.ts';
+import { FaceDetector } from '../personalize/face/detector.ts';
 import { ENCODER_FORMATS, type EncoderFormat, withImportedEncoder } from '../personalize/phase1/encoder-import.ts';
 import { assertHeldOut, WORLD_ATTRIBUTE_GROUPS, worldAttributeLabels, worldIdentityImages, worldIdentityNumber, worldPhase1Identities } from '../world/phase1-identities.ts';
 import { DEFAULT_WORLD } from '../world/dataset.ts';
 import { sampleIdentity } from '../world/sample.ts';
+
+/** `--faces DIR` read with the optional face check: the detector opens for the folder and closes after it. */
+async function readFolderWithFaceCheck(dir: string, identifier: string, detectorFile: string | undefined, size: string | undefined, minFaceScore: number | undefined): Promise<FaceFolder> {
+  if (!detectorFile) {
+    if (size !== undefined || minFaceScore !== undefined) throw new Error('--face-detector-size and --min-face-score need --face-detector FILE');
+    return readFaceFolder(dir, { identifier });
+  }
+  const match = size === undefined ? null : /^(\d+)x(\d+)$/.exec(size);
+  if (size !== undefined && !match) throw new Error(`--face-detector-size takes WIDTHxHEIGHT (e.g. 320x240), got "${size}"`);
+  const detector = await FaceDetector.open(detectorFile, match ? { width: Number(match[1]), height: Number(match[2]) } : {});
+  try {
+    return await readFaceFolder(dir, { identifier, detector, ...(minFaceScore !== undefined ? { minFaceScore } : {}) });
+  } finally {
+    await detector.close();
+  }
+}
 
 /** The identities are the world's, whose pretraining captions carry this identifier ("a photo of a sks face, …"). */
 const DEFAULT_IDENTIFIER = DEFAULT_WORLD.identifier;
@@ -82,6 +103,9 @@ const { positionals, values } = parseArgs({
     encoder: { type: 'string' },
     'encoder-format': { type: 'string', default: 'timm' },
     report: { type: 'string' },
+    'face-detector': { type: 'string' },
+    'face-detector-size': { type: 'string' },
+    'min-face-score': { type: 'string' },
   },
 });
 
@@ -205,7 +229,8 @@ if (command === 'pre-optimize') {
   if (viewCount > 0 && beta > 0) throw new Error('--views trains on captioned views without pre-optimized targets: use --beta 0');
   if (inputCount < 1) throw new Error('--inputs must be at least 1');
   if (extraCount > 0 && viewCount === 0) throw new Error('--extra-identities needs --views (the pre-optimized recipe reads TRAIN identities only)');
-  const faceFolder = values.faces ? await readFaceFolder(values.faces, { identifier }) : undefined;
+  if (!values.faces && (values['face-detector'] || values['min-face-score'] || values['face-detector-size'])) throw new Error('--face-detector, --face-detector-size and --min-face-score check the photos of --faces DIR: pass --faces');
+  const faceFolder = values.faces ? await readFolderWithFaceCheck(values.faces, identifier, values['face-detector'], values['face-detector-size'], real('min-face-score', values['min-face-score'])) : undefined;
   const identities = faceFolder ? [] : worldIdentityImages('train', count);
   const heldOut = faceFolder ? [] : worldIdentityImages('validation', int('validation', values.validation) ?? 4);
   assertHeldOut(identities, heldOut);
@@ -228,11 +253,12 @@ if (command === 'pre-optimize') {
     // The last people (by name) are held out: never trained on, their diffusion loss is the validation loss.
     const trainPeople = faceFolder.people.slice(0, faceFolder.people.length - held);
     const heldPeople = faceFolder.people.slice(faceFolder.people.length - held);
-    const report = { folder: values.faces, identifier, train: trainPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), validation: heldPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), skipped: faceFolder.skipped };
+    const report = { folder: values.faces, identifier, faceCheck: faceFolder.faceCheck, train: trainPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), validation: heldPeople.map((p) => ({ id: p.id, photos: p.photos.map((f) => f.file) })), skipped: faceFolder.skipped };
     const reportPath = values.report ?? `${values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT)}.faces.json`;
     mkdirSync(dirname(reportPath), { recursive: true });
     writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
     for (const skip of faceFolder.skipped) process.stderr.write(`skipped ${skip.file}: ${skip.reason}\n`);
+    if (!faceFolder.faceCheck.detector) process.stderr.write('photos not checked for a face (no --face-detector): every readable image is trained on\n');
     process.stderr.write(`${trainPeople.length} people to train on, ${heldPeople.length} held out, ${faceFolder.skipped.length} files skipped (report: ${reportPath})\n`);
     train = await folderPhase1Subjects(model, trainPeople);
     validation = await folderPhase1Subjects(model, heldPeople);
