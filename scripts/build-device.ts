@@ -54,9 +54,11 @@ const browserSwaps: Plugin = {
       return undefined;
     });
     b.onResolve({ filter: /^onnxruntime-node$/ }, () => b.resolve('onnxruntime-web/wasm', { kind: 'import-statement', resolveDir: ROOT }).then((r) => ({ path: r.path })));
+    // The browser host re-exports the Node module's helpers, so only its own import reaches the original.
+    const browserHost = join(runtime, 'browser', 'session-host.ts');
     b.onResolve({ filter: /session-host\.ts$/ }, (args) => {
       const target = join(args.resolveDir, args.path);
-      return target === join(runtime, 'session-host.ts') ? { path: join(runtime, 'browser', 'session-host.ts') } : undefined;
+      return target === join(runtime, 'session-host.ts') && args.importer !== browserHost ? { path: browserHost } : undefined;
     });
   },
 };

@@ -60,9 +60,20 @@ export type DeviceRequest =
 
 export type DeviceReply =
   | { readonly id: number; readonly type: 'load-progress'; readonly loaded: number; readonly total: number }
-  | { readonly id: number; readonly type: 'loaded'; readonly packId: string; readonly sha256: string; readonly backend: Backend; readonly bytes: number; readonly ms: number }
+  | { readonly id: number; readonly type: 'loaded'; readonly packId: string; readonly sha256: string; readonly backend: Backend; readonly bytes: number; readonly transferred: number; readonly ms: number }
   | { readonly id: number; readonly type: 'progress'; readonly stage: 'predict' | 'finetune'; readonly step: number; readonly steps: number; readonly loss?: number }
-  | { readonly id: number; readonly type: 'personalized'; readonly predictMs: number; readonly finetuneMs: number; readonly losses: readonly number[] }
+  | {
+      readonly id: number;
+      readonly type: 'personalized';
+      readonly predictMs: number;
+      /** From the end of the prediction to the last step. */
+      readonly finetuneMs: number;
+      /** To the first step's end: encoding the face, opening the trainer (once per page), the step. */
+      readonly firstStepMs: number;
+      /** Each later step. */
+      readonly stepMs: readonly number[];
+      readonly losses: readonly number[];
+    }
   | { readonly id: number; readonly type: 'generated'; readonly images: readonly (RgbPixels & { readonly seed: number })[]; readonly ms: number }
   | { readonly id: number; readonly type: 'weights'; readonly bytes: Uint8Array; readonly name: string }
   | { readonly id: number; readonly type: 'factors'; readonly factors: Record<string, Float32Array> }

@@ -3,15 +3,14 @@
 // (scripts/build-device.ts) on onnxruntime-web. A device personalization with a fixed seed gives the runner's weights
 // (the same library in Node on onnxruntime-node) within DEVICE_PARITY_TOLERANCE, and the page personalizes,
 // cancels, downloads the native weight file and generates without sending the photo anywhere.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, missingChromiumMessage } from '../../scripts/bootstrap.mjs';
 import { buildDevice } from '../../scripts/build-device.ts';
-import { startChild, waitUntilReady, type Child } from '../../scripts/local-stack/processes.ts';
 import { REPO_ROOT } from '../../scripts/local-stack/stack.ts';
+import { startStaticEdge, type StaticEdge } from '../../scripts/local-stack/static-edge.ts';
 import { factorDifference, weightFactors } from '../../gpu-runner/browser/factors.ts';
 import type { PackManifest } from '../../gpu-runner/browser/protocol.ts';
 import { shutdownSharedSessionHost } from '../../gpu-runner/onnx/runtime/index.ts';
@@ -21,7 +20,6 @@ import { personalize } from '../../gpu-runner/personalize/api.ts';
 import { decodeFaceImage } from '../../gpu-runner/personalize/face/preprocess.ts';
 import { decodeNativeWeights } from '../../gpu-runner/personalize/weights/native-format.ts';
 import { DEFAULT_WORLD, encodePng, sampleAt } from '../../gpu-runner/world/index.ts';
-import { freePort } from '../support/postgres.ts';
 
 const CHROMIUM = chromiumPath();
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -39,13 +37,12 @@ const DEVICE_PARITY_TOLERANCE = 1e-2;
 /** Per-step losses, absolute (they are 0.003–0.3 here): measured 9e-8. */
 const LOSS_TOLERANCE = 1e-5;
 
-let wrangler: Child;
+let edge: StaticEdge;
 let edgeUrl: string;
 let browser: Browser;
 let page: Page;
 let pack: LoadedPack;
 let manifest: PackManifest;
-let dataDir: string;
 const consoleErrors: string[] = [];
 
 /** A face at the pack's own 32 px, so neither side resizes it (sharp's libvips and the browser's cubic differ). */
@@ -58,16 +55,8 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   manifest = await buildDevice({ packDir: WORLD_PACK_DIR, quiet: true });
   pack = await loadModelPack(WORLD_PACK_DIR, () => {});
-  dataDir = mkdtempSync(join(tmpdir(), 'hdb-device-'));
-  // Static assets only: the API's variables are placeholders, no request here reaches the Worker's database.
-  const envFile = join(dataDir, 'edge.env');
-  writeFileSync(envFile, 'RUNNER_SECRET=device-test-secret-device-test-secret\nDATABASE_URL=postgres://none@127.0.0.1:1/none\n', { mode: 0o600 });
-  const port = await freePort();
-  edgeUrl = `http://127.0.0.1:${port}`;
-  const wranglerJs = join(REPO_ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
-  const args = [wranglerJs, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', join(dataDir, 'wrangler'), '--env-file', envFile, '--show-interactive-dev-session=false'];
-  wrangler = startChild('edge', process.execPath, args, { ...process.env, WRANGLER_SEND_METRICS: 'false' }, REPO_ROOT, () => {});
-  await waitUntilReady(`${edgeUrl}/index.html`, wrangler, 120_000);
+  edge = await startStaticEdge();
+  edgeUrl = edge.url;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, acceptDownloads: true });
   page.on('console', (message) => {
@@ -78,9 +67,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await wrangler?.stop();
+  await edge?.stop();
   await shutdownSharedSessionHost();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe.sequential('personalizing on this device in Chromium', () => {

@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['personalize'],
   ['pack'],
   ['world', 'server'],
-  ['commands', 'main.ts'],
+  ['commands', 'main.ts', 'browser'],
 ];
 
 /** Inside the engine (gpu-runner/onnx/README.md): graphs and ops, then optimizers, then sessions, then the trainer. */

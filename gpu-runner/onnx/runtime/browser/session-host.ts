@@ -3,11 +3,15 @@
 // module in place of ../session-host.ts, so the library above it (trainer, prediction, sampler) runs unchanged; the
 // bundle itself runs in a Web Worker, which is what keeps a long `session.run` off the page's thread here.
 import * as ort from 'onnxruntime-web/wasm';
-import type { ExecutionProvider, ExecutionProviderPreference } from '../execution-provider.ts';
-import type { ModelSource, RuntimeLog, SessionOptions, SessionSource } from '../session-cache.ts';
+import type { ModelSource } from '../session-cache.ts';
+import type { OpenOptions, SessionDefaults, SessionHostOptions, SessionKind, SessionKindStatus, SessionRunner, SessionRunnerOptions } from '../session-host.ts';
 import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../tensor.ts';
 import { ResidentTrainer, type ResidentStepRequest, type ResidentStepResult, type ResidentTrainerSpec } from '../resident-trainer.ts';
 import type { OptimizerState, ParamSet } from '../../optim/types.ts';
+
+// Everything the Node module exports that is not about where sessions run (helpers such as liveRunner, the types)
+// is its own; the names below take precedence over these.
+export * from '../session-host.ts';
 
 /** No disk tier in a browser: optimized models are not persisted. */
 export const DEFAULT_CACHE_DIR = '';
@@ -19,52 +23,9 @@ export interface BrowserBackend {
   readonly simd: boolean;
 }
 
-export interface SessionHostOptions {
-  cacheDir?: string | null;
-  maxIdleSessions?: number;
-  log?: RuntimeLog;
-  defaults?: SessionDefaults;
-}
-
-export interface SessionDefaults {
-  executionProvider?: ExecutionProviderPreference;
-  intraOpNumThreads?: number;
-}
-
-export type SessionKind = string;
-
-export interface SessionKindStatus {
-  readonly requested: ExecutionProviderPreference;
-  readonly executionProvider?: ExecutionProvider;
-  readonly cudaUnavailable?: string;
-  readonly error?: string;
-}
-
-export interface OpenOptions extends SessionOptions {
-  kind?: SessionKind;
-}
-
-export interface RunOptions {
-  fetches?: string[];
-  transfer?: boolean;
-}
-
-export interface SessionRunner {
-  readonly key: string;
-  /** 'cpu': onnxruntime-web's WebAssembly backend runs on the CPU (the browser's backend is `browserBackend()`). */
-  readonly executionProvider: ExecutionProvider;
-  readonly cudaUnavailable?: string;
-  readonly source: SessionSource;
-  readonly digest: string;
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
-  run(feeds: RuntimeFeeds, options?: RunOptions): Promise<RuntimeOutputs>;
-  close(): Promise<void>;
-}
-
 interface Held {
   readonly session: ort.InferenceSession;
-  readonly opened: Omit<SessionRunner, 'run' | 'close'>;
+  readonly opened: Omit<SessionRunner, 'run' | 'close' | 'alive'>;
   holders: number;
 }
 
@@ -117,6 +78,7 @@ export class SessionHost {
   private nextTrainer = 1;
   readonly dead = false;
 
+  // Options are accepted for the Node host's signature; a browser has no disk cache, and one backend.
   constructor(private defaults: SessionHostOptions = {}) {}
 
   configure(defaults: SessionDefaults): void {
@@ -152,6 +114,9 @@ export class SessionHost {
     let closed = false;
     return {
       ...held.opened,
+      get alive() {
+        return !closed;
+      },
       async run(feeds, options = {}) {
         if (closed) throw new Error(`session ${held.opened.key} is closed`);
         const results = options.fetches ? await held.session.run(toOrt(feeds), options.fetches) : await held.session.run(toOrt(feeds));
@@ -225,10 +190,6 @@ export async function shutdownSharedSessionHost(): Promise<void> {
   const host = sharedHost;
   sharedHost = null;
   await host?.shutdown();
-}
-
-export interface SessionRunnerOptions extends OpenOptions {
-  host?: SessionHost;
 }
 
 export async function createSessionRunner(model: ModelSource, options: SessionRunnerOptions = {}): Promise<SessionRunner> {
