@@ -1,19 +1,18 @@
 // `npm run bench:runner`: what the runner service adds to a job beyond the model compute (HTTP, signature,
-// queue, input decoding, worker-thread hop, result encoding, outbox write, signed event delivery), as a share of the
+// queue, input decoding, result encoding, outbox write, signed event delivery), as a share of the
 // job's total time, for a personalization and a generation on the runner's default model pack (the trained world pack
 // when complete, else the tiny pack; the table names the pack loaded). Target: < 5 %.
 //
 // Total: from the edge's POST /v1/jobs to the edge receiving the `succeeded` event (a local stand-in edge that
-// verifies signatures, as in the tests). Model compute: the time inside the executor's personalize/generate, measured
-// in the worker thread where it ran, for the same job (the runner reports it in GET /v1/jobs/:id `timings.model_ms`);
+// verifies signatures, as in the tests). Model compute: the time inside the executor's personalize/generate, for the
+// same job (the runner reports it in GET /v1/jobs/:id `timings.model_ms`);
 // comparing against separate direct runs would drown a few-percent difference in run-to-run noise on a shared CPU.
 // Medians over --repeats runs, after one warm-up of each kind (sessions are built on first use).
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { JobRequest, type RunnerEvent } from '../contract/index.ts';
-import { ThreadExecutor } from '../gpu-runner/server/executors/thread-executor.ts';
-import { createLogger } from '../gpu-runner/server/log.ts';
+import { ModelPackExecutor } from '../gpu-runner/server/executors/model-pack-executor.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../gpu-runner/world/index.ts';
 import { startFakeEdge } from '../test/runner/support/fake-edge.ts';
 import { inlineSource, newJobId, readJson, TEST_SECRET } from '../test/runner/support/jobs.ts';
@@ -55,17 +54,10 @@ const face = new Uint8Array(
 );
 
 const edge = await startFakeEdge({ secret: TEST_SECRET });
-const silent = createLogger({ level: 'silent' });
-const moduleUrl = new URL('../gpu-runner/server/executors/model-pack-executor.ts', import.meta.url);
-// Resolved once, as gpu-runner/main.ts does, so the label and the worker name the same pack.
+// Resolved once, as gpu-runner/main.ts does, so the table names the pack the executor loads.
 const modelDir = defaultModelDir();
 const nativeSide = packIndex(modelDir).nativeResolution;
-const executor = new ThreadExecutor({
-  moduleUrl,
-  executorOptions: { modelDir, ...(THREADS ? { threads: THREADS } : {}) },
-  description: `model pack ${packLabel(modelDir)}`,
-  log: silent,
-});
+const executor = new ModelPackExecutor({ modelDir, ...(THREADS ? { threads: THREADS } : {}) });
 const runner = await startTestRunner({
   executor,
   // The real default (one progress event a second), so event traffic is what production sends.

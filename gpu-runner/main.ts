@@ -1,12 +1,9 @@
-// The runner process: configuration from the environment (gpu-runner/README.md), the model pack executor in one
-// worker thread per concurrent job, the HTTP service, graceful stop on SIGTERM. Run with
+// The runner process: configuration from the environment (gpu-runner/README.md), the model pack executor, the HTTP
+// service, graceful stop on SIGTERM. Every onnxruntime session lives in the engine's session host worker
+// (gpu-runner/onnx/runtime), so model runs never block this thread's event loop. Run with
 // `node --import tsx gpu-runner/main.ts`.
 import { applyRunnerRuntimeDefaults, ConfigError, loadConfig } from './server/config.ts';
-import { availableParallelism } from 'node:os';
-import { ThreadExecutor } from './server/executors/thread-executor.ts';
-import { WorkerPoolExecutor } from './server/executors/worker-pool.ts';
-import type { ModelPackExecutorOptions } from './server/executors/model-pack-executor.ts';
-import { packLabel } from './pack/pack-index.ts';
+import { ModelPackExecutor } from './server/executors/model-pack-executor.ts';
 import { defaultModelDir } from './pack/default-pack.ts';
 import { createLogger } from './server/log.ts';
 import { startRunner } from './server/runner.ts';
@@ -23,29 +20,14 @@ try {
 
 applyRunnerRuntimeDefaults();
 const log = createLogger({ level: config.logLevel });
-// RUNNER_CONCURRENCY worker threads, each with its own copy of the models; with more than one, the cores are shared
-// out among them so their onnxruntime thread pools do not oversubscribe the machine.
-const threadsPerWorker = config.concurrency > 1 ? Math.max(1, Math.floor(availableParallelism() / config.concurrency)) : undefined;
-// The pack is resolved here, once, so the startup log names the pack the workers load (without RUNNER_MODEL_DIR: the
-// trained world pack when complete, else the tiny pack, written on first use).
+// The pack is resolved here, once, so the startup log names the pack the executor loads (without RUNNER_MODEL_DIR:
+// the trained world pack when complete, else the tiny pack, written on first use). RUNNER_CONCURRENCY jobs share the
+// executor and its sessions: one copy of each model, their runs taking turns in the session worker.
 const modelDir = config.modelDir ?? defaultModelDir();
-const executorOptions: ModelPackExecutorOptions = {
+const executor = new ModelPackExecutor({
   modelDir,
   ...(config.modelVariant ? { modelVariant: config.modelVariant } : {}),
-  ...(threadsPerWorker ? { threads: threadsPerWorker } : {}),
   executionProvider: config.executionProvider,
-};
-const executor = new WorkerPoolExecutor(
-  Array.from(
-    { length: config.concurrency },
-    () =>
-      new ThreadExecutor({
-        moduleUrl: new URL('./server/executors/model-pack-executor.ts', import.meta.url),
-        executorOptions,
-        description: `model pack ${packLabel(modelDir)}`,
-        log,
-      }),
-  ),
-);
+});
 const runner = await startRunner({ config, executor, log });
 stopOnSignals(runner.shutdown, log);

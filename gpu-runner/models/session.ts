@@ -1,5 +1,7 @@
-// Running a model graph in-process with onnxruntime-node (parity checks, benchmarks). The product serves models
-// through the engine's session cache and worker (`../onnx/runtime/`); this is the direct path for one-off runs.
+// Running a model graph in-process with onnxruntime-node, on the calling thread and the CPU: for parity checks, tests
+// and tools (bench/). Every session of a job goes through the engine's session host instead (`../onnx/runtime/`,
+// with the runner's provider and threads, reported per kind); no product module (server/, personalize/, diffusion/)
+// imports this file.
 import * as ort from 'onnxruntime-node';
 import { type Graph, type HostTensor, serializeModel } from '../onnx/index.ts';
 

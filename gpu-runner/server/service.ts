@@ -33,7 +33,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 export type JobTimings = {
   /** Reading and decoding inputs. */
   input_ms?: number;
-  /** The executor call as the service sees it (for a worker-thread executor: including the thread hop). */
+  /** The executor call as the service sees it. */
   compute_ms?: number;
   /** The model compute alone, measured where it ran. */
   model_ms?: number;

@@ -1,24 +1,17 @@
-// End to end on the real models: the runner with the model pack executor (the bundled tiny SD 1.5-topology pack, in
-// a worker thread) personalizes from a rendered face and generates with the weights it returned, through signed HTTP
+// End to end on the real models: the runner with the model pack executor (the bundled tiny SD 1.5-topology pack, its
+// sessions in the engine's session worker) personalizes from a rendered face and generates with the weights it returned, through signed HTTP
 // and a real local server standing in for the edge.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobRequest, type RunnerEvent } from '../../contract/index.ts';
 import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
 import { importTextualInversion } from '../../gpu-runner/personalize/weights/textual-inversion-format.ts';
 import { JOB_SESSION_KINDS } from '../../gpu-runner/models/session-kinds.ts';
-import { cudaProviderInstalled } from '../../gpu-runner/onnx/runtime/execution-provider.ts';
-import { ThreadExecutor } from '../../gpu-runner/server/executors/thread-executor.ts';
-import { loadConfig } from '../../gpu-runner/server/config.ts';
-import { createLogger } from '../../gpu-runner/server/log.ts';
-import { startRunner } from '../../gpu-runner/server/runner.ts';
+import { ModelPackExecutor } from '../../gpu-runner/server/executors/model-pack-executor.ts';
 import { DEFAULT_WORLD, sampleAt, toRgbBytes } from '../../gpu-runner/world/index.ts';
 import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
 import { inlineSource, newJobId, readJson, TEST_SECRET } from './support/jobs.ts';
-import { startTestRunner, TEST_ENV, waitUntil, type TestRunner } from './support/runner.ts';
+import { startTestRunner, type TestRunner } from './support/runner.ts';
 
 const isFinal = (jobId: string) => (event: RunnerEvent) => event.job_id === jobId && (event.type === 'succeeded' || event.type === 'failed');
 /** Few steps: the point is the path through the service, not the quality (bench:personalize measures that). */
@@ -31,13 +24,8 @@ let runner: TestRunner;
 
 beforeAll(async () => {
   edge = await startFakeEdge({ secret: TEST_SECRET });
-  const executor = new ThreadExecutor({
-    moduleUrl: new URL('../../gpu-runner/server/executors/model-pack-executor.ts', import.meta.url),
-    // The provider named explicitly, as production names `cuda`: every session kind must report it.
-    executorOptions: { threads: 1, executionProvider: 'cpu' },
-    description: 'tiny pack',
-    log: createLogger({ level: 'silent' }),
-  });
+  // The provider named explicitly, as production names `cuda`: every session kind must report it.
+  const executor = new ModelPackExecutor({ threads: 1, executionProvider: 'cpu' });
   runner = await startTestRunner({ executor });
 });
 
@@ -189,34 +177,5 @@ describe('model pack executor (tiny pack)', () => {
     }));
     expect((await runner.client.post(job)).status).toBe(202);
     expect(await edge.waitFor(isFinal(job.job_id), 60_000)).toMatchObject({ type: 'failed', error: { code: 'invalid_input', retryable: false } });
-  });
-});
-
-describe('model pack executor with RUNNER_EXECUTION_PROVIDER=cuda where CUDA cannot load', () => {
-  it.skipIf(cudaProviderInstalled())('is not ready, names the session kind and the reason, and never runs on CPU', async () => {
-    const executor = new ThreadExecutor({
-      moduleUrl: new URL('../../gpu-runner/server/executors/model-pack-executor.ts', import.meta.url),
-      executorOptions: { threads: 1, executionProvider: 'cuda' },
-      description: 'tiny pack on cuda',
-      log: createLogger({ level: 'silent' }),
-    });
-    const stateDir = await mkdtemp(join(tmpdir(), 'hdb-runner-'));
-    const strict = await startRunner({ config: loadConfig({ ...TEST_ENV, RUNNER_STATE_DIR: stateDir }), executor, log: createLogger({ level: 'silent' }) });
-    try {
-      let ready: { ready: boolean; reasons: string[]; session_providers: Record<string, { requested: string; execution_provider?: string; error?: string }> };
-      await waitUntil(async () => {
-        ready = await readJson(await fetch(`${strict.url}/readyz`));
-        return ready.reasons.some((reason) => reason.startsWith('models failed'));
-      }, 60_000, 'the CUDA failure');
-      expect(ready!.ready).toBe(false);
-      expect(ready!.reasons).toContainEqual(expect.stringMatching(/^session kind vae-decoder cannot run on CUDA: .*cuda/i));
-      expect(ready!.session_providers['vae-decoder']).toMatchObject({ requested: 'cuda', error: expect.stringMatching(/cuda/i) });
-      for (const status of Object.values(ready!.session_providers)) expect(status.execution_provider).toBeUndefined();
-      const metrics = await (await fetch(`${strict.url}/metrics`)).text();
-      expect(metrics).toContain('runner_session_provider{kind="vae-decoder",provider="failed"} 1');
-    } finally {
-      await strict.shutdown();
-      await rm(stateDir, { recursive: true, force: true });
-    }
   });
 });

@@ -1,14 +1,18 @@
 // The runner service through real HTTP, with a real local server standing in for the edge's event endpoint, and a
 // real onnxruntime step executor (test/runner/support/step-executor.ts) doing the work.
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_PATHS, signMessage, type RunnerEvent } from '../../contract/index.ts';
 import { parseSafetensors } from '../../gpu-runner/io/safetensors.ts';
 import { startFakeEdge, type FakeEdge } from './support/fake-edge.ts';
-import { generationJob, inlineSource, personalizationJob, readJson, stepWeights, TEST_SECRET, testPhoto } from './support/jobs.ts';
-import { startTestRunner, waitUntil, type TestRunner } from './support/runner.ts';
+import { loadConfig } from '../../gpu-runner/server/config.ts';
+import { createLogger } from '../../gpu-runner/server/log.ts';
+import { startRunner } from '../../gpu-runner/server/runner.ts';
+import { generationJob, inlineSource, personalizationJob, readJson, runnerClient, stepWeights, TEST_SECRET, testPhoto } from './support/jobs.ts';
+import { startTestRunner, TEST_ENV, waitUntil, type TestRunner } from './support/runner.ts';
 import { OnnxStepExecutor } from './support/step-executor.ts';
 
 /** A personalization of this many steps on the slow executor takes seconds: long enough to act on mid-job. */
@@ -38,6 +42,26 @@ describe('health, readiness and metrics', () => {
     const ready = await fetch(`${runner.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await readJson(ready)).toMatchObject({ ready: true, reasons: [] });
+  });
+
+  it('reports a model load failure on /readyz and refuses jobs with 503', async () => {
+    class FailingExecutor extends OnnxStepExecutor {
+      override async warmup(): Promise<void> {
+        throw new Error('this executor was told not to start');
+      }
+    }
+    const stateDir = await mkdtemp(join(tmpdir(), 'hdb-runner-'));
+    const broken = await startRunner({ config: loadConfig({ ...TEST_ENV, RUNNER_STATE_DIR: stateDir }), executor: new FailingExecutor(), log: createLogger({ level: 'silent' }) });
+    try {
+      await waitUntil(async () => (await readJson(await fetch(`${broken.url}/readyz`))).reasons.some((r: string) => r.startsWith('models failed')), 30_000, 'load failure');
+      const readyz = await readJson(await fetch(`${broken.url}/readyz`));
+      expect(readyz.reasons.join()).toContain('this executor was told not to start');
+      const response = await runnerClient(broken.url).post(await personalizationJob({ eventsUrl: edge.eventsUrl }));
+      expect(response.status).toBe(503);
+    } finally {
+      await broken.shutdown();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 
   it('exposes Prometheus metrics', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { add, Graph, mul, serializeModel } from '../index.ts';
-import { SessionHost } from './session-host.ts';
+import { liveRunner, SessionHost, type SessionRunner } from './session-host.ts';
 import { float32Data, float32Tensor } from './tensor.ts';
 import { affineModel, slowIdentityModel } from './test-models.ts';
 import { cudaProviderInstalled } from './execution-provider.ts';
@@ -162,6 +162,28 @@ describe('SessionHost settings and session kinds', () => {
       expect(status?.executionProvider).toBeUndefined();
     } finally {
       await strict.shutdown();
+    }
+  });
+});
+
+describe('liveRunner (a cache of runners that outlives its host)', () => {
+  it('reuses a live runner, and opens a fresh one once its host is gone', async () => {
+    const cache = new WeakMap<object, Promise<SessionRunner>>();
+    const key = {};
+    let host = new SessionHost({ cacheDir: null, log: () => undefined });
+    const open = () => host.open(affineModel(21), { executionProvider: 'cpu' });
+    const first = await liveRunner(cache, key, open);
+    expect(await liveRunner(cache, key, open)).toBe(first);
+    await host.shutdown();
+    expect(first.alive).toBe(false);
+    host = new SessionHost({ cacheDir: null, log: () => undefined });
+    try {
+      const second = await liveRunner(cache, key, open);
+      expect(second).not.toBe(first);
+      expect(second.alive).toBe(true);
+      expect([...float32Data(await second.run({ X: float32Tensor(Float32Array.from([1, 0, 0, 1]), [2, 2]) }), 'Y')]).toEqual([23, 25, 27, 29]);
+    } finally {
+      await host.shutdown();
     }
   });
 });

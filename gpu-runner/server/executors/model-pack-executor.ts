@@ -1,7 +1,9 @@
 // The real executor: personalization with the HyperDreamBooth library (gpu-runner/personalize) and generation with
-// the SD 1.5 sampler (gpu-runner/diffusion) on one model pack. Meant to run inside ThreadExecutor's worker thread
-// (`createExecutor` is its entry). Every session it opens (hypernetwork, VAE encoder and decoder, text encoder, UNet,
-// trainers) goes through this thread's shared session host, configured once with the runner's provider and threads.
+// the SD 1.5 sampler (gpu-runner/diffusion) on one model pack. Every session it opens (hypernetwork, VAE encoder and
+// decoder, text encoder, UNet, trainers, the prior's sampler) goes through the process's shared session host,
+// configured once with the runner's provider and threads; the runs happen in the host's worker thread, so this
+// executor runs on the service's thread without blocking it (only graph building and small per-step array work
+// happen here).
 import { generate } from '../../diffusion/sampler.ts';
 import {
   configureSharedSessionHost,
@@ -28,6 +30,7 @@ import {
   type PersonalizeOutput,
   type RgbImage,
 } from '../jobs/executor.ts';
+import { packLabel } from '../../pack/pack-index.ts';
 import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from '../../pack/model-pack.ts';
 import { PersonalizedSessions } from '../../personalize/personalized-diffusion.ts';
 import { drawnSize, enlarge } from './native-resolution.ts';
@@ -49,10 +52,6 @@ export type ModelPackExecutorOptions = {
   executionProvider?: 'auto' | 'cpu' | 'cuda';
 };
 
-export function createExecutor(options: ModelPackExecutorOptions): ModelPackExecutor {
-  return new ModelPackExecutor(options);
-}
-
 export class ModelPackExecutor implements JobExecutor {
   private pack: LoadedPack | undefined;
   private sessions: PersonalizedSessions | undefined;
@@ -62,7 +61,7 @@ export class ModelPackExecutor implements JobExecutor {
   constructor(private readonly options: ModelPackExecutorOptions) {}
 
   get description(): string {
-    if (!this.pack) return `model pack ${this.options.modelDir ?? '(default: the world pack when complete, else the tiny pack)'}`;
+    if (!this.pack) return `model pack ${this.options.modelDir ? packLabel(this.options.modelDir) : '(default: the world pack when complete, else the tiny pack)'}`;
     return `model pack ${this.pack.id} (sha256 ${this.pack.sha256.slice(0, 12)}…, hypernetwork ${this.pack.hypernetwork}), execution provider ${this.provider ?? 'not chosen yet'}`;
   }
 
@@ -93,14 +92,14 @@ export class ModelPackExecutor implements JobExecutor {
 
   async personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput> {
     const pack = this.loaded();
-    const image = input.images[0];
-    if (!image) throw new InvalidInputError('a personalization needs at least one image');
+    if (input.images.length === 0) throw new InvalidInputError('a personalization needs at least one image');
+    const photos = input.images.map(({ faceBox, ...image }) => ({ image, ...(faceBox ? { box: faceBox } : {}) }));
     checkOutputs(input.method, input.outputs);
     const { finetune } = input;
     let weights: PersonalizedWeights;
     try {
-      // HyperDreamBooth personalizes from one reference image (paper §4); further images are accepted and unused.
-      ({ weights } = await personalize(pack.model, { image }, {
+      // Every photo is used: the prediction combines them, the finetune takes them in turn (docs/api.md).
+      ({ weights } = await personalize(pack.model, photos, {
         method: input.method,
         steps: finetune.steps,
         rank: finetune.rank,
@@ -164,7 +163,7 @@ export class ModelPackExecutor implements JobExecutor {
 
   async close(): Promise<void> {
     await this.sessions?.release();
-    // This thread's engine session host (generation sessions and the personalization library's trainers).
+    // The process's session host (every session of the jobs and the personalization library's trainers).
     await shutdownSharedSessionHost();
   }
 

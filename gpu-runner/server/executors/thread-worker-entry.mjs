@@ -1,6 +1,0 @@
-// Worker threads start without the parent's TypeScript loader when the parent is not itself run by tsx (vitest, for
-// one), so the worker registers tsx before importing its TypeScript body (as gpu-runner/onnx/runtime does).
-import { register } from 'tsx/esm/api';
-
-register();
-await import('./thread-worker.ts');
