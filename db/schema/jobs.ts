@@ -35,6 +35,12 @@ export const jobs = pgTable(
     progressTotal: integer('progress_total'),
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
+    /**
+     * The runner process that claimed `claimed_attempt` (contract/claims.ts): one per attempt, so a job request
+     * replayed to another runner does not run twice. A re-dispatch is a new attempt and can be claimed again.
+     */
+    claimedBy: text('claimed_by'),
+    claimedAttempt: integer('claimed_attempt'),
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

@@ -1,9 +1,11 @@
-// The runner's side door: signed events (CONTRACT.md) and signed input downloads. Not part of the public document.
+// The runner's side door: signed events and claims (CONTRACT.md) and signed input downloads. Not part of the public
+// document.
 import { Hono } from 'hono';
-import { EDGE_PATHS, RunnerEvent, verifyRequest, type VerifyFailure } from '../../contract/index.ts';
+import { EDGE_PATHS, JobClaim, RunnerEvent, verifyRequest, type VerifyFailure } from '../../contract/index.ts';
 import type { AppEnv } from '../app-types.ts';
 import { runnerSecrets } from '../env.ts';
 import { INPUT_PATH, verifyInputUrl } from '../jobs/input-urls.ts';
+import { answerClaim } from '../jobs/claims.ts';
 import { applyRunnerEvent } from '../jobs/runner-events.ts';
 import { ApiError, unprocessable } from '../lib/errors.ts';
 import { limitBody } from '../middleware/body-limit.ts';
@@ -11,6 +13,8 @@ import { zodDetails } from '../middleware/errors.ts';
 
 /** A `succeeded` event carries the result files inline (base64); generous for several PNGs and LoRA exports. */
 export const RUNNER_EVENT_BODY_LIMIT = 64 * 1024 * 1024;
+/** A claim is a few ids. */
+const CLAIM_BODY_LIMIT = 4 * 1024;
 
 const SIGNATURE_MESSAGES: Record<VerifyFailure, string> = {
   missing_headers: 'missing signature headers',
@@ -37,6 +41,23 @@ export function internalRunnerRouter() {
     const ack = await applyRunnerEvent(c.get('db'), c.env, parsed.data);
     console.log(JSON.stringify({ level: 'info', component: 'runner-events', job_id: parsed.data.job_id, event_id: ack.event_id, type: parsed.data.type, outcome: ack.outcome }));
     return c.json(ack, 200);
+  });
+
+  app.post(EDGE_PATHS.runnerClaims, limitBody(CLAIM_BODY_LIMIT), async (c) => {
+    const { result, body } = await verifyRequest(runnerSecrets(c.env), c.req.raw);
+    if (!result.ok) throw new ApiError(401, 'invalid_signature', SIGNATURE_MESSAGES[result.reason], { reason: result.reason });
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      throw new ApiError(400, 'invalid_json', 'request body is not valid JSON');
+    }
+    const parsed = JobClaim.safeParse(json);
+    if (!parsed.success) throw unprocessable('invalid_claim', 'the claim does not match the contract', zodDetails(parsed.error));
+    // A replayed claim message can only get the same answer again: no replay check needed beyond the signature window.
+    const answer = await answerClaim(c.get('db'), parsed.data);
+    console.log(JSON.stringify({ level: 'info', component: 'runner-claims', job_id: answer.job_id, attempt: answer.attempt, runner_id: parsed.data.runner_id, outcome: answer.outcome }));
+    return c.json(answer, 200);
   });
 
   app.get(INPUT_PATH, async (c) => {

@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { JobRequest, ReplayGuard, type JobAccepted } from '../../contract/index.ts';
 import { errorResponse } from './http/errors.ts';
 import { verifySignature, type SignedVariables } from './http/signature.ts';
+import { ClaimUnavailableError, type JobClaims } from './jobs/claims.ts';
 import { InvalidInputError } from './jobs/executor.ts';
 import type { Logger } from './log.ts';
 import type { RunnerMetrics } from './metrics.ts';
@@ -19,6 +20,8 @@ export type AppOptions = {
   log: Logger;
   secrets: readonly string[];
   maxRequestBytes: number;
+  /** Asks the edge for each new attempt before taking it (jobs/claims.ts). */
+  claims: JobClaims;
 };
 
 export function createApp(options: AppOptions): Hono {
@@ -77,15 +80,40 @@ export function createApp(options: AppOptions): Hono {
         'retry-after': String(NOT_READY_RETRY_AFTER_SECONDS),
       });
     }
+    // An attempt this runner already has is its own duplicate (the queue answers it); any other is claimed at the edge
+    // first, so the same signed request sent to another runner behind the URL is not run there too.
+    const claimed = service.queue.get(request.job_id)?.attempt !== request.attempt;
+    if (claimed) {
+      let verdict;
+      try {
+        verdict = await options.claims.claim(request);
+      } catch (error) {
+        if (!(error instanceof ClaimUnavailableError)) throw error;
+        metrics.requestsRejected.inc({ reason: 'claim_unavailable' });
+        log.warn('job not taken: the edge could not be asked', { job_id: request.job_id, reason: error.message });
+        return errorResponse(c, 503, 'claim_unavailable', error.message, undefined, { 'retry-after': String(NOT_READY_RETRY_AFTER_SECONDS) });
+      }
+      if (verdict === 'held') {
+        metrics.requestsRejected.inc({ reason: 'held_elsewhere' });
+        log.info('job held by another runner', { job_id: request.job_id, attempt: request.attempt });
+        return c.json({ job_id: request.job_id, status: 'duplicate' } satisfies JobAccepted, 202);
+      }
+      if (verdict === 'stale') {
+        metrics.requestsRejected.inc({ reason: 'stale' });
+        return errorResponse(c, 409, 'stale_job', `attempt ${request.attempt} of job ${request.job_id} is not the edge's current one`);
+      }
+    }
     let outcome;
     try {
       outcome = await service.submit(request);
     } catch (error) {
+      if (claimed) await options.claims.release(request);
       if (!(error instanceof InvalidInputError)) throw error;
       metrics.requestsRejected.inc({ reason: 'invalid_input' });
       log.warn('job refused: invalid input', { job_id: request.job_id, reason: error.message });
       return errorResponse(c, 422, 'invalid_input', error.message);
     }
+    if (claimed && (outcome.kind === 'full' || outcome.kind === 'closed')) await options.claims.release(request);
     switch (outcome.kind) {
       case 'accepted':
       case 'duplicate':

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createApp } from './app.ts';
 import type { RunnerConfig } from './config.ts';
 import { Outbox } from './events/outbox.ts';
+import { edgeClaims } from './jobs/claims.ts';
 import type { JobExecutor } from './jobs/executor.ts';
 import type { Logger } from './log.ts';
 import { RunnerMetrics } from './metrics.ts';
@@ -30,7 +31,8 @@ export async function startRunner(options: {
   const outbox = await Outbox.open(join(config.stateDir, 'outbox'), log);
   const service = new RunnerService({ config, executor, outbox, log, metrics });
   metrics.reportSessionProviders(() => service.sessionProviders());
-  const app = createApp({ service, metrics, log, secrets: config.verificationSecrets, maxRequestBytes: config.maxRequestBytes });
+  const claims = edgeClaims({ secret: config.secret, log });
+  const app = createApp({ service, metrics, log, secrets: config.verificationSecrets, maxRequestBytes: config.maxRequestBytes, claims });
   service.start();
 
   const server = await new Promise<ServerType>((resolve) => {
@@ -42,6 +44,7 @@ export async function startRunner(options: {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log.info('runner listening', {
     url,
+    runner_id: claims.runnerId,
     executor: executor.description,
     concurrency: config.concurrency,
     queue_capacity: config.queueCapacity,

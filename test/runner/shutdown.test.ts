@@ -75,15 +75,17 @@ describe('SIGTERM', () => {
 describe('outbox', () => {
   it('keeps events on disk while the edge is down and delivers them after a restart', async () => {
     const stateDir = await newStateDir();
-    // An edge that is not there yet: reserve a port, then free it.
+    // The edge grants the job (the runner claims it there first) and then fails and goes away: every event meets it
+    // refusing or absent.
     const absent = await startFakeEdge({ secret: TEST_SECRET });
     const { eventsUrl } = absent;
     const port = Number(new URL(absent.url).port);
-    await absent.close();
+    absent.failNext(Number.POSITIVE_INFINITY);
 
     const first = await startTestRunner({ stateDir });
     const job = await personalizationJob({ eventsUrl, steps: 3 });
     expect((await first.client.post(job)).status).toBe(202);
+    await absent.close();
     await new Promise<void>((resolve, reject) => {
       const poll = async () => {
         const view = await readJson(await first.client.get(job.job_id));

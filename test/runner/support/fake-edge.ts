@@ -3,7 +3,7 @@
 // its first acknowledgements or to ask the runner to cancel a job.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { EDGE_PATHS, RunnerEvent, verifyRequest, type EventAck } from '../../../contract/index.ts';
+import { EDGE_PATHS, JobClaim, RunnerEvent, verifyRequest, type ClaimAnswer, type EventAck } from '../../../contract/index.ts';
 
 export type FakeEdge = {
   url: string;
@@ -14,6 +14,8 @@ export type FakeEdge = {
   readonly requests: Array<{ status: number; eventId?: string; type?: string }>;
   /** Answer the next `count` well-formed events with `status` (503 by default) instead of applying them. */
   failNext(count: number, status?: 503 | 401 | 409 | 422 | 404): void;
+  /** Claims answered, in order (the edge grants each job attempt to the first runner that asks). */
+  readonly claims: Array<{ jobId: string; attempt: number; runnerId: string; action: string; outcome: ClaimAnswer['outcome'] }>;
   /** Answer `cancel: true` to events of this job. */
   cancelJob(jobId: string): void;
   /** Serves these bytes at a one-off input URL (as the edge's signed input links), returned. */
@@ -34,12 +36,34 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
   let failuresLeft = 0;
   let failureStatus: 503 | 401 | 409 | 422 | 404 = 503;
   const inputs = new Map<string, Uint8Array>();
+  const claims: FakeEdge['claims'] = [];
+  /** `${job_id}#${attempt}` → the runner holding it, as the edge keeps it in the jobs row (edge/jobs/claims.ts). */
+  const holders = new Map<string, string>();
 
   const app = new Hono();
   app.get('/internal/runner/inputs', (c) => {
     const bytes = inputs.get(c.req.query('key') ?? '');
     if (!bytes) return c.json({ error: { code: 'not_found', message: 'expired or unknown input' } }, 404);
     return c.body(bytes.slice().buffer, 200, { 'content-type': 'application/octet-stream' });
+  });
+  app.post(EDGE_PATHS.runnerClaims, async (c) => {
+    const { result, body } = await verifyRequest([options.secret], c.req.raw);
+    if (!result.ok) return c.json({ error: { code: 'unauthorized', message: result.reason } }, 401);
+    const parsed = JobClaim.safeParse(JSON.parse(body));
+    if (!parsed.success) return c.json({ error: { code: 'invalid_claim', message: parsed.error.message } }, 422);
+    const { job_id, attempt, runner_id, action } = parsed.data;
+    const slot = `${job_id}#${attempt}`;
+    let outcome: ClaimAnswer['outcome'];
+    if (action === 'release') {
+      if (holders.get(slot) === runner_id) holders.delete(slot);
+      outcome = 'released';
+    } else {
+      const holder = holders.get(slot) ?? runner_id;
+      holders.set(slot, holder);
+      outcome = holder === runner_id ? 'granted' : 'held';
+    }
+    claims.push({ jobId: job_id, attempt, runnerId: runner_id, action, outcome });
+    return c.json({ job_id, attempt, outcome } satisfies ClaimAnswer);
   });
   app.post(EDGE_PATHS.runnerEvents, async (c) => {
     const { result, body } = await verifyRequest([options.secret], c.req.raw);
@@ -85,6 +109,7 @@ export async function startFakeEdge(options: { secret: string; port?: number }):
     eventsUrl: `${url}${EDGE_PATHS.runnerEvents}`,
     events,
     requests,
+    claims,
     failNext: (count, status = 503) => {
       failuresLeft = count;
       failureStatus = status;
