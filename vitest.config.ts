@@ -15,7 +15,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['gpu-runner/**/*.test.ts', 'contract/**/*.test.ts', 'edge/**/*.node.test.ts', 'db/**/*.test.ts', 'scripts/**/*.test.ts', 'test/{runner,db,e2e,world}/**/*.test.ts'],
+          include: ['gpu-runner/**/*.test.ts', 'contract/**/*.test.ts', 'edge/**/*.node.test.ts', 'db/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'test/{runner,db,e2e,world}/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

@@ -29,7 +29,7 @@ import { parseHypernetworkConfig } from '../gpu-runner/personalize/hypernetwork/
 import { writeInitialHypernetworkCheckpoint } from '../gpu-runner/personalize/hypernetwork/initial-checkpoint.ts';
 import type { ExecutionContext, RgbImage } from '../gpu-runner/server/jobs/executor.ts';
 import { ModelPackExecutor } from '../gpu-runner/server/executors/model-pack-executor.ts';
-import { writeResults } from '../bench/report.ts';
+import { writeResults } from './report.ts';
 
 const SMOKE = process.argv.includes('--cpu-smoke');
 /** The issue's figures: a 512 px, 25-step generation; a personalization of 40 relax steps. */

@@ -14,7 +14,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs the script with only `binDir` (and node's own folder) on PATH. */
 function checkDevice(binDir: string) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'check-device.ts')], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'check-device.ts')], {
     cwd: ROOT,
     env: { HOME: scratch, PATH: [binDir, dirname(process.execPath)].join(':') },
     encoding: 'utf8',
