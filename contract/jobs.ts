@@ -55,12 +55,33 @@ export const BlobSource = z.union([
 ]);
 export type BlobSource = z.infer<typeof BlobSource>;
 
+/**
+ * Where the face is in a photo: a box in pixels of the upright image (after its EXIF orientation), origin top left.
+ * The runner crops around it instead of taking the centre square; it must lie inside the decoded image.
+ */
+export const FaceBox = z
+  .object({
+    x: z.number().finite().min(0),
+    y: z.number().finite().min(0),
+    width: z.number().finite().positive(),
+    height: z.number().finite().positive(),
+  })
+  .strict();
+export type FaceBox = z.infer<typeof FaceBox>;
+
+/** Whether `box` lies inside a `width` × `height` image (edges included). */
+export function faceBoxInside(box: FaceBox, width: number, height: number): boolean {
+  return box.x + box.width <= width && box.y + box.height <= height;
+}
+
 export const InputImage = z
   .object({
     content_type: z.enum(IMAGE_CONTENT_TYPES),
     width: z.number().int().positive(),
     height: z.number().int().positive(),
     source: BlobSource,
+    /** Absent: the centre square. */
+    face_box: FaceBox.optional(),
   })
   .strict();
 export type InputImage = z.infer<typeof InputImage>;
@@ -99,6 +120,7 @@ export function refineOutputFormats(
 export const PersonalizationPayload = z
   .object({
     method: PersonalizationMethod,
+    /** Every image is used: the prediction combines them and the finetune takes them in turn (docs/api.md). */
     images: z.array(InputImage).min(1).max(10),
     finetune: FinetuneOptions,
     /** Formats and dtypes the edge wants back; the runner returns one file per (format, dtype). */

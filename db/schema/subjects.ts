@@ -1,4 +1,5 @@
-import { bigint, index, integer, pgEnum, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgEnum, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import type { FaceBox } from '../../contract/index.ts';
 import { tenants } from './tenants.ts';
 
 export const subjectImageStatus = pgEnum('subject_image_status', ['pending', 'stored']);
@@ -36,6 +37,8 @@ export const subjectImages = pgTable(
     width: integer('width').notNull(),
     height: integer('height').notNull(),
     sha256: text('sha256').notNull(),
+    /** Where the face is, as the owner gave it (pixels of the upright image); null: the runner takes the centre. */
+    faceBox: jsonb('face_box').$type<FaceBox>(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

@@ -51,6 +51,7 @@ export async function buildJobRequest(db: Database, env: Env, job: JobRow, attem
         width: image.width,
         height: image.height,
         source: await source(env, image.r2Key, image.sha256, image.byteSize, inline),
+        ...(image.faceBox ? { face_box: image.faceBox } : {}),
       });
     }
     return { ...envelope, kind: 'personalization', payload: { method: params.method, images: inputs, finetune: params.finetune, outputs: params.outputs } };

@@ -2,7 +2,8 @@
 // header without decoding (the edge never decodes pixels; the runner does, with pixel limits).
 
 export type ImageType = 'image/jpeg' | 'image/png' | 'image/webp';
-export type ImageInfo = { contentType: ImageType; width: number; height: number };
+/** `orientation`: the EXIF orientation tag (1–8) when the header carries one (JPEG APP1); 5–8 turn the image on its side. */
+export type ImageInfo = { contentType: ImageType; width: number; height: number; orientation?: number };
 export type ImageProbe = { ok: true; info: ImageInfo } | { ok: false; reason: string };
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -26,8 +27,37 @@ function isStartOfFrame(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
+/**
+ * The orientation tag (0x0112) of an APP1 Exif segment starting at `start` (after the length), or undefined. TIFF
+ * header: byte order "II"/"MM", 42, offset of IFD0; each IFD entry is 12 bytes (tag, type, count, value).
+ */
+function exifOrientation(bytes: Uint8Array, view: DataView, start: number, end: number): number | undefined {
+  if (end - start < 14 || ascii(bytes, start, 6) !== 'Exif\0\0') return undefined;
+  const tiff = start + 6;
+  const little = ascii(bytes, tiff, 2) === 'II';
+  const u16 = (at: number) => (at + 2 <= end ? view.getUint16(at, little) : undefined);
+  const u32 = (at: number) => (at + 4 <= end ? view.getUint32(at, little) : undefined);
+  const ifd = u32(tiff + 4);
+  if (ifd === undefined) return undefined;
+  const entries = u16(tiff + ifd) ?? 0;
+  for (let i = 0; i < entries; i++) {
+    const entry = tiff + ifd + 2 + i * 12;
+    if (u16(entry) === 0x0112) {
+      const value = u16(entry + 8);
+      return value !== undefined && value >= 1 && value <= 8 ? value : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The image's size as shown (and as the runner decodes it): EXIF orientations 5–8 swap width and height. */
+export function uprightSize(info: ImageInfo): { width: number; height: number } {
+  return info.orientation !== undefined && info.orientation >= 5 ? { width: info.height, height: info.width } : { width: info.width, height: info.height };
+}
+
 function probeJpeg(bytes: Uint8Array, view: DataView): ImageProbe {
   let offset = 2;
+  let orientation: number | undefined;
   while (offset + 4 <= bytes.length) {
     if (bytes[offset] !== 0xff) return { ok: false, reason: 'JPEG with a corrupt segment header' };
     const marker = bytes[offset + 1] ?? 0;
@@ -42,11 +72,12 @@ function probeJpeg(bytes: Uint8Array, view: DataView): ImageProbe {
     if (marker === 0xd9 || marker === 0xda) break; // end of image or start of scan before any frame header
     const length = view.getUint16(offset + 2);
     if (length < 2) return { ok: false, reason: 'JPEG with a corrupt segment length' };
+    if (marker === 0xe1 && orientation === undefined) orientation = exifOrientation(bytes, view, offset + 4, Math.min(bytes.length, offset + 2 + length));
     if (isStartOfFrame(marker)) {
       if (offset + 9 > bytes.length) break;
       return {
         ok: true,
-        info: { contentType: 'image/jpeg', height: view.getUint16(offset + 5), width: view.getUint16(offset + 7) },
+        info: { contentType: 'image/jpeg', height: view.getUint16(offset + 5), width: view.getUint16(offset + 7), ...(orientation ? { orientation } : {}) },
       };
     }
     offset += 2 + length;

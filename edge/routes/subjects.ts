@@ -3,12 +3,12 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, asc, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { subjectImages, subjects } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { sha256Hex } from '../../contract/index.ts';
+import { FaceBox, faceBoxInside, sha256Hex } from '../../contract/index.ts';
 import { r2Keys } from '../jobs/storage.ts';
 import { eraseSubject, KEEPABLE } from '../lib/erasure.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { probeImage, type ImageInfo } from '../lib/images.ts';
+import { probeImage, uprightSize, type ImageInfo } from '../lib/images.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
@@ -26,6 +26,13 @@ export const IMAGE_LIMITS = {
 /** Multipart framing around ten full-size files. */
 const UPLOAD_BODY_LIMIT = IMAGE_LIMITS.maxBytes * IMAGE_LIMITS.maxPerSubject + 1024 * 1024;
 
+// Built from the contract's shape with this module's `z`: the contract's own schema object carries no OpenAPI metadata
+// method in workerd.
+const FaceBoxSchema = z.object(FaceBox.shape).strict().openapi('FaceBox', {
+  description: 'Where the face is: a box in pixels of the upright photo (EXIF orientation applied), origin top left, inside the photo.',
+  example: { x: 180, y: 90, width: 260, height: 300 },
+});
+
 const SubjectImageSchema = z
   .object({
     id: z.string(),
@@ -34,6 +41,8 @@ const SubjectImageSchema = z
     height: z.number().int(),
     byte_size: z.number().int(),
     sha256: z.string(),
+    /** null: the runner crops the centre square. */
+    face_box: FaceBoxSchema.nullable(),
     created_at: z.string(),
   })
   .openapi('SubjectImage');
@@ -54,11 +63,37 @@ const fileField = z
   .union([z.instanceof(File), z.array(z.instanceof(File))])
   .openapi({ type: 'array', items: { type: 'string', format: 'binary' }, description: 'JPEG, PNG or WebP files' });
 
+const faceBoxesField = z.string().optional().openapi({
+  description:
+    'Optional JSON array with one entry per file of `images`, in the same order: a face box `{"x","y","width","height"}` in pixels of the upright photo, or null for the centre square.',
+  example: '[{"x":180,"y":90,"width":260,"height":300},null]',
+});
+
 const UploadForm = z.object({
   name: z.string().max(200).optional(),
   images: fileField,
+  face_boxes: faceBoxesField,
 });
-const AddImagesForm = z.object({ images: fileField });
+const AddImagesForm = z.object({ images: fileField, face_boxes: faceBoxesField });
+
+const FaceBoxList = z.array(FaceBox.nullable());
+
+/** The `face_boxes` field: absent, or one box (or null) per file. */
+export function parseFaceBoxes(raw: string | undefined, files: number): (FaceBox | null)[] {
+  if (raw === undefined) return Array.from({ length: files }, () => null);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw unprocessable('invalid_face_box', '`face_boxes` is not JSON: send an array with a box or null per image');
+  }
+  const parsed = FaceBoxList.safeParse(json);
+  if (!parsed.success) throw unprocessable('invalid_face_box', `\`face_boxes\`: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
+  if (parsed.data.length !== files) {
+    throw unprocessable('invalid_face_box', `\`face_boxes\` has ${parsed.data.length} entries for ${files} images: send one (a box or null) per image`);
+  }
+  return parsed.data;
+}
 
 type ImageRow = typeof subjectImages.$inferSelect;
 type SubjectRow = typeof subjects.$inferSelect;
@@ -77,16 +112,21 @@ function presentSubject(subject: SubjectRow, images: ImageRow[]) {
         height: image.height,
         byte_size: image.byteSize,
         sha256: image.sha256,
+        face_box: image.faceBox ?? null,
         created_at: image.createdAt.toISOString(),
       })),
     created_at: subject.createdAt.toISOString(),
   };
 }
 
-type CheckedImage = { bytes: Uint8Array; info: ImageInfo; sha256: string; filename: string };
+type CheckedImage = { bytes: Uint8Array; info: ImageInfo; sha256: string; filename: string; faceBox: FaceBox | null };
 
-/** Validates every file before anything is stored: one bad file rejects the upload, naming the file and the reason. */
-export async function checkImages(files: File[]): Promise<CheckedImage[]> {
+/**
+ * Validates every file (and its face box) before anything is stored: one bad file rejects the upload, naming the file
+ * and the reason. A box must lie inside the photo as shown (the header's size, turned by its EXIF orientation); the
+ * runner checks it again on the decoded pixels.
+ */
+export async function checkImages(files: File[], faceBoxes: readonly (FaceBox | null)[] = []): Promise<CheckedImage[]> {
   if (files.length === 0) throw unprocessable('no_images', 'send at least one file in the `images` field');
   const checked: CheckedImage[] = [];
   for (const file of files) {
@@ -106,7 +146,16 @@ export async function checkImages(files: File[]): Promise<CheckedImage[]> {
         height,
       });
     }
-    checked.push({ bytes, info: probe.info, sha256: await sha256Hex(bytes), filename: name });
+    const faceBox = faceBoxes[checked.length] ?? null;
+    const upright = uprightSize(probe.info);
+    if (faceBox && !faceBoxInside(faceBox, upright.width, upright.height)) {
+      throw unprocessable(
+        'face_box_outside_image',
+        `${name}: the face box (x ${faceBox.x}, y ${faceBox.y}, ${faceBox.width}×${faceBox.height}) does not lie inside the ${upright.width}×${upright.height} photo`,
+        { file: name, face_box: faceBox, width: upright.width, height: upright.height },
+      );
+    }
+    checked.push({ bytes, info: probe.info, sha256: await sha256Hex(bytes), filename: name, faceBox });
   }
   return checked;
 }
@@ -130,6 +179,7 @@ async function storeImages(db: Database, bucket: R2Bucket, tenantId: string, sub
       width: image.info.width,
       height: image.info.height,
       sha256: image.sha256,
+      faceBox: image.faceBox,
     };
   });
   await db.insert(subjectImages).values(rows);
@@ -267,7 +317,7 @@ export function subjectsRouter() {
     if (files.length > IMAGE_LIMITS.maxPerSubject) {
       throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; got ${files.length}`);
     }
-    const images = await checkImages(files);
+    const images = await checkImages(files, parseFaceBoxes(form.face_boxes, files.length));
     const db = c.get('db');
     // One transaction: a subject is never left without its images (a database outage mid-upload changes nothing).
     const subject = await db.transaction(async (tx) => {
@@ -284,8 +334,9 @@ export function subjectsRouter() {
     const { id } = c.req.valid('param');
     const db = c.get('db');
     const subject = await findSubject(db, tenantId, id);
-    const files = asFiles(c.req.valid('form').images);
-    const images = await checkImages(files);
+    const form = c.req.valid('form');
+    const files = asFiles(form.images);
+    const images = await checkImages(files, parseFaceBoxes(form.face_boxes, files.length));
     await db.transaction(async (tx) => {
       // Lock the subject so two concurrent uploads cannot both pass the per-subject limit.
       await tx.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, subject.id)).for('update');

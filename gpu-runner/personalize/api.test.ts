@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { float32Tensor } from '../onnx/runtime/index.ts';
 import { fastFinetune, openHypernetworkSession, personalize, predict } from './api.ts';
-import { PersonalizationCanceled } from './finetune/fast-finetune.ts';
+import { PersonalizationCanceled, photoOfStep } from './finetune/fast-finetune.ts';
 import { embeddingRows } from './finetune/textual-inversion.ts';
 import { lidbDelta } from './lidb/delta.ts';
 import { tinyPersonalizationModel } from './testing/tiny-model.ts';
 import { decodeNativeWeights, encodeNativeWeights } from './weights/native-format.ts';
+import type { PersonalizedWeights } from './weights/personalized-weights.ts';
 
 const model = tinyPersonalizationModel({ hypernetworkSeed: 7 });
 const sample = sampleAt(DEFAULT_WORLD, 'train', 0);
@@ -85,5 +86,44 @@ describe('personalization API on the tiny SD 1.5', () => {
       },
     });
     await expect(run).rejects.toBeInstanceOf(PersonalizationCanceled);
+  });
+});
+
+describe('a subject with several photos', () => {
+  const other = sampleAt(DEFAULT_WORLD, 'train', 1);
+  const second = { image: { width: other.image.width, height: other.image.height, data: toRgbBytes(other.image) } };
+  const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
+  const worstOver = (a: PersonalizedWeights, b: PersonalizedWeights) =>
+    Math.max(...a.lidb!.flatMap((f, i) => [maxDiff(f.aTrain, b.lidb![i]!.aTrain), maxDiff(f.bTrain, b.lidb![i]!.bTrain)]));
+
+  it('mean-weights averages the per-photo predictions; first takes the first photo; a list of one is one photo', async () => {
+    const [a, b] = [await predict(model, { image }), await predict(model, second)];
+    expect(worstOver(a, b)).toBeGreaterThan(1e-4);
+    const mean = await predict(model, [{ image }, second], 'mean-weights');
+    mean.lidb!.forEach((f, i) => {
+      const expected = a.lidb![i]!.aTrain.map((v, k) => (v + b.lidb![i]!.aTrain[k]!) / 2);
+      expect(maxDiff(f.aTrain, expected)).toBeLessThan(1e-6);
+    });
+    expect(worstOver(await predict(model, [{ image }, second], 'first'), a)).toBe(0);
+    expect(worstOver(await predict(model, [{ image }]), a)).toBe(0);
+    await expect(predict(model, [])).rejects.toThrow(/at least one photo/);
+  });
+
+  it('mean-features pools the encoder tokens: the same photo twice predicts what it predicts alone, two photos neither one', async () => {
+    const a = await predict(model, { image });
+    expect(worstOver(await predict(model, [{ image }, { image }], 'mean-features'), a)).toBeLessThan(1e-5);
+    const pooled = await predict(model, [{ image }, second], 'mean-features');
+    expect(worstOver(pooled, a)).toBeGreaterThan(1e-5);
+    expect(worstOver(pooled, await predict(model, second))).toBeGreaterThan(1e-5);
+  });
+
+  it('the finetune takes the photos in turn: deterministic, and not the one-photo result', async () => {
+    expect([0, 1, 2, 3, 4].map((step) => photoOfStep(['a', 'b'], step))).toEqual(['a', 'b', 'a', 'b', 'a']);
+    const options = { method: 'hyperdreambooth' as const, steps: 4, rank: 2, relax: 'lidb' as const, learningRate: 1e-2, seed: 5, evaluationSamples: 2 };
+    const two = await personalize(model, [{ image }, second], options);
+    const again = await personalize(model, [{ image }, second], options);
+    expect(again.weights.relax).toEqual(two.weights.relax);
+    const one = await personalize(model, { image }, options);
+    expect(one.weights.relax).not.toEqual(two.weights.relax);
   });
 });

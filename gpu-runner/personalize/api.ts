@@ -18,7 +18,7 @@ import {
   relaxFromParams,
   weightsOf,
 } from './finetune/fast-finetune.ts';
-import { encodeSubject } from './finetune/subject.ts';
+import { type EncodedSubject, encodeSubject } from './finetune/subject.ts';
 import { identifierTokenIds, TI_EMBEDDING_INPUT } from './finetune/textual-inversion.ts';
 import { buildHypernetwork, HYPERNETWORK_INPUT, initializerParams } from './hypernetwork/build.ts';
 import { PIXEL_NORMALIZATION } from './hypernetwork/config.ts';
@@ -49,11 +49,39 @@ export interface ImageInput {
   readonly box?: FaceBox;
 }
 
+/** A subject's photos: one, or several of the same person (each with its own face box). */
+export type SubjectPhotos = ImageInput | readonly ImageInput[];
+
+export function photosOf(input: SubjectPhotos): readonly ImageInput[] {
+  const photos: readonly ImageInput[] = Array.isArray(input) ? input : [input as ImageInput];
+  if (photos.length === 0) throw new Error('a subject needs at least one photo');
+  return photos;
+}
+
 /**
- * One hypernetwork session per loaded model, built on first use (graph building and session creation dominate), on
- * the session host with the process's provider and threads.
+ * How the hypernetwork's prediction uses several photos: `mean-weights` averages the factors predicted from each
+ * photo, `mean-features` averages the encoder's tokens before the decoder, `first` predicts from the first photo only.
  */
-const predictSessions = new WeakMap<PersonalizationModel, Promise<SessionRunner>>();
+export const PHOTO_COMBINATIONS = ['mean-weights', 'mean-features', 'first'] as const;
+export type PhotoCombination = (typeof PHOTO_COMBINATIONS)[number];
+/** Chosen on the world's validation faces (bench/world-multi-photo.ts, docs/hypernetwork.md). */
+export const DEFAULT_PHOTO_COMBINATION: PhotoCombination = 'mean-weights';
+
+/**
+ * One hypernetwork session per loaded model and batch (1, or n photos pooled by `mean-features`), built on first use
+ * (graph building and session creation dominate), on the session host with the process's provider and threads.
+ */
+const predictSessions = new WeakMap<object, Promise<SessionRunner>>();
+/** Stable cache keys per (model, pooled photo count); 1 is the single-photo graph. */
+const predictKeys = new WeakMap<PersonalizationModel, Map<number, object>>();
+
+function predictKey(model: PersonalizationModel, photos: number): object {
+  let keys = predictKeys.get(model);
+  if (!keys) predictKeys.set(model, (keys = new Map()));
+  let key = keys.get(photos);
+  if (!key) keys.set(photos, (key = {}));
+  return key;
+}
 
 /**
  * Above this many weight bytes the hypernetwork graph is saved with its weights as external data and opened from disk:
@@ -61,14 +89,22 @@ const predictSessions = new WeakMap<PersonalizationModel, Promise<SessionRunner>
  */
 export const INLINE_HYPERNETWORK_LIMIT_BYTES = 1.5 * 2 ** 30;
 
-/** Builds the hypernetwork's inference graph and opens it, inline or (when large) saved under `cacheDir`. */
-export async function openHypernetworkSession(model: PersonalizationModel, inlineLimitBytes = INLINE_HYPERNETWORK_LIMIT_BYTES, cacheDir?: string): Promise<SessionRunner> {
+/**
+ * Builds the hypernetwork's inference graph and opens it, inline or (when large) saved under `cacheDir`. With
+ * `pooledPhotos` > 1 the graph takes that many photos and averages their encoder tokens (`mean-features`).
+ */
+export async function openHypernetworkSession(
+  model: PersonalizationModel,
+  inlineLimitBytes = INLINE_HYPERNETWORK_LIMIT_BYTES,
+  cacheDir?: string,
+  pooledPhotos = 1,
+): Promise<SessionRunner> {
   const hyper = model.hypernetwork;
   if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
   const size = hyper.config.encoder.imageSize;
   const g = new Graph('hypernetwork');
-  const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [1, 3, size, size]);
-  const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels);
+  const pixels = g.input(HYPERNETWORK_INPUT, 'float32', [pooledPhotos, 3, size, size]);
+  const out = buildHypernetwork(initializerParams(g, hyper.params), hyper.config, hyper.heads, pixels, { poolPhotos: pooledPhotos > 1 });
   out.factors.forEach((f, i) => {
     g.output(f.aTrain, `A_train.${i}`);
     g.output(f.bTrain, `B_train.${i}`);
@@ -77,11 +113,12 @@ export async function openHypernetworkSession(model: PersonalizationModel, inlin
   for (const values of hyper.params.values()) bytes += values.byteLength;
   if (bytes <= inlineLimitBytes) return createSessionRunner(serializeModel(g), { kind: SESSION_KINDS.hypernetwork });
   // One saved copy per model, reused by later processes; written beside it and renamed, so readers never see half a file.
-  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', model.sha256.slice(0, 32));
-  const modelPath = join(dir, 'hypernetwork.onnx');
+  const name = pooledPhotos > 1 ? `hypernetwork-${pooledPhotos}-photos` : 'hypernetwork';
+  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', model.sha256.slice(0, 32), ...(pooledPhotos > 1 ? [name] : []));
+  const modelPath = join(dir, `${name}.onnx`);
   if (!existsSync(modelPath)) {
     const partial = `${dir}.partial-${process.pid}`;
-    saveModel(g, partial, 'hypernetwork.onnx', { file: 'hypernetwork.weights' });
+    saveModel(g, partial, `${name}.onnx`, { file: `${name}.weights` });
     try {
       mkdirSync(dirname(dir), { recursive: true });
       renameSync(partial, dir);
@@ -93,38 +130,85 @@ export async function openHypernetworkSession(model: PersonalizationModel, inlin
   return createSessionRunner(modelPath, { kind: SESSION_KINDS.hypernetwork });
 }
 
-function predictSession(model: PersonalizationModel): Promise<SessionRunner> {
-  return liveRunner(predictSessions, model, () => openHypernetworkSession(model));
+function predictSession(model: PersonalizationModel, pooledPhotos = 1): Promise<SessionRunner> {
+  return liveRunner(predictSessions, predictKey(model, pooledPhotos), () => openHypernetworkSession(model, undefined, undefined, pooledPhotos));
 }
 
-/** The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`). */
-export async function predict(model: PersonalizationModel, input: ImageInput): Promise<PersonalizedWeights> {
+/** Each photo as the hypernetwork's encoder sees it: cropped around its face box (or the centre), normalized. */
+export async function encoderInputs(model: PersonalizationModel, photos: readonly ImageInput[]): Promise<Float32Array[]> {
   const hyper = model.hypernetwork;
   if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
-  const session = await predictSession(model);
   const encoder = hyper.config.encoder;
-  const face = await preprocessFace(input.image, { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization], ...(input.box ? { box: input.box } : {}) });
-  const result = await session.run({ [HYPERNETWORK_INPUT]: float32Tensor(face.pixels, [1, 3, encoder.imageSize, encoder.imageSize]) });
-  const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: float32Data(result, `A_train.${i}`), bTrain: float32Data(result, `B_train.${i}`) }));
+  const options = { size: encoder.imageSize, ...PIXEL_NORMALIZATION[encoder.normalization] };
+  return Promise.all(photos.map(async (photo) => (await preprocessFace(photo.image, { ...options, ...(photo.box ? { box: photo.box } : {}) })).pixels));
+}
+
+function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+  parts.reduce((offset, part) => (out.set(part, offset), offset + part.length), 0);
+  return out;
+}
+
+/** Element-wise mean of same-length arrays. */
+function meanFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts[0]!.length);
+  for (const part of parts) for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!;
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! / parts.length;
+  return out;
+}
+
+/**
+ * The hypernetwork's prediction: LiDB weights for every adapted layer (method `hyper-only`), from the subject's photos
+ * combined by `combination`.
+ */
+export async function predict(model: PersonalizationModel, input: SubjectPhotos, combination: PhotoCombination = DEFAULT_PHOTO_COMBINATION): Promise<PersonalizedWeights> {
+  const hyper = model.hypernetwork;
+  if (!hyper) throw new Error(`model ${model.id} has no hypernetwork: predict needs a trained (or tiny) hypernetwork checkpoint`);
+  const all = photosOf(input);
+  const photos = combination === 'first' ? all.slice(0, 1) : all;
+  const side = hyper.config.encoder.imageSize;
+  const pixels = await encoderInputs(model, photos);
+  const factorsOf = (result: Awaited<ReturnType<SessionRunner['run']>>) =>
+    hyper.heads.map((_, i): LidbTrainable => ({ aTrain: float32Data(result, `A_train.${i}`), bTrain: float32Data(result, `B_train.${i}`) }));
+  if (combination === 'mean-features' && photos.length > 1) {
+    const session = await predictSession(model, photos.length);
+    const result = await session.run({ [HYPERNETWORK_INPUT]: float32Tensor(concatFloat32(pixels), [photos.length, 3, side, side]) });
+    return weightsOf(model, 'hyper-only', 0, { lidb: factorsOf(result) });
+  }
+  const session = await predictSession(model);
+  const each: LidbTrainable[][] = [];
+  for (const face of pixels) each.push(factorsOf(await session.run({ [HYPERNETWORK_INPUT]: float32Tensor(face, [1, 3, side, side]) })));
+  if (each.length === 1) return weightsOf(model, 'hyper-only', 0, { lidb: each[0]! });
+  const lidb = hyper.heads.map((_, i): LidbTrainable => ({ aTrain: meanFloat32(each.map((f) => f[i]!.aTrain)), bTrain: meanFloat32(each.map((f) => f[i]!.bTrain)) }));
   return weightsOf(model, 'hyper-only', 0, { lidb });
+}
+
+/** Every photo encoded for the diffusion loss (the optimizers take them in turn, one per step). */
+function encodeSubjectPhotos(model: PersonalizationModel, input: SubjectPhotos): Promise<EncodedSubject[]> {
+  return Promise.all(photosOf(input).map((photo) => encodeSubject(model, photo.image, photo.box)));
 }
 
 export interface FastFinetuneOptions extends OptimizeOptions {
   readonly relax?: 'lora' | 'lidb';
   readonly rank?: number;
+  /** How the prediction combines several photos (`DEFAULT_PHOTO_COMBINATION` when absent). */
+  readonly combination?: PhotoCombination;
 }
 
-/** Rank-relaxed finetuning from `init` (the prediction, kept fixed): trains a rank-`rank` relax term. */
+/**
+ * Rank-relaxed finetuning from `init` (the prediction, kept fixed): trains a rank-`rank` relax term on the subject's
+ * photos, one photo per step in turn.
+ */
 export async function fastFinetune(
   model: PersonalizationModel,
-  input: ImageInput,
+  input: SubjectPhotos,
   init: PersonalizedWeights,
   options: FastFinetuneOptions = {},
 ): Promise<{ weights: PersonalizedWeights; report: OptimizationReport }> {
   if (!init.lidb) throw new Error('fastFinetune starts from LiDB weights (a prediction); these weights hold none');
   const mode = options.relax ?? 'lora';
   const rank = options.rank ?? DEFAULT_RELAX_RANK;
-  const subject = await encodeSubject(model, input.image, input.box);
+  const subject = await encodeSubjectPhotos(model, input);
   const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode, rank, fixedLidb: init.lidb }, options);
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   return { weights: weightsOf(model, 'hyperdreambooth', steps, { lidb: init.lidb, relax: relaxFromParams(model, mode, rank, params, values) }), report };
@@ -134,34 +218,34 @@ export interface PersonalizeOptions extends FastFinetuneOptions {
   readonly method?: PersonalizationMethod;
 }
 
-/** One entry point for the method and its baselines (docs/method.md). */
+/** One entry point for the method and its baselines (docs/method.md); every method uses every photo. */
 export async function personalize(
   model: PersonalizationModel,
-  input: ImageInput,
+  input: SubjectPhotos,
   options: PersonalizeOptions = {},
 ): Promise<{ weights: PersonalizedWeights; report?: OptimizationReport }> {
   const method = options.method ?? 'hyperdreambooth';
   options = { ...options, learningRate: options.learningRate ?? DEFAULT_LEARNING_RATES[method] };
   switch (method) {
     case 'hyper-only':
-      return { weights: await predict(model, input) };
+      return { weights: await predict(model, input, options.combination) };
     case 'hyperdreambooth':
-      return fastFinetune(model, input, await predict(model, input), options);
+      return fastFinetune(model, input, await predict(model, input, options.combination), options);
     case 'lidb-zero': {
-      const subject = await encodeSubject(model, input.image, input.box);
+      const subject = await encodeSubjectPhotos(model, input);
       const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
       const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'lidb' }, { ...options, steps });
       return { weights: weightsOf(model, method, steps, { lidb: lidbFromParams(model, params, values) }), report };
     }
     case 'dreambooth-lora': {
-      const subject = await encodeSubject(model, input.image, input.box);
+      const subject = await encodeSubjectPhotos(model, input);
       const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
       const rank = options.rank ?? DEFAULT_RELAX_RANK;
       const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode: 'lora', rank }, { ...options, steps });
       return { weights: weightsOf(model, method, steps, { relax: relaxFromParams(model, 'lora', rank, params, values) }), report };
     }
     case 'textual-inversion': {
-      const subject = await encodeSubject(model, input.image, input.box);
+      const subject = await encodeSubjectPhotos(model, input);
       const steps = options.steps ?? DEFAULT_FROM_ZERO_STEPS;
       const identifier = options.identifier ?? DEFAULT_IDENTIFIER;
       const tokenIds = identifierTokenIds(model, identifier);

@@ -9,10 +9,13 @@ export function png(width: number, height: number, extra = 0): Uint8Array {
   return bytes;
 }
 
-export function jpeg(width: number, height: number): Uint8Array {
+/** `orientation`: an EXIF APP1 segment (big-endian TIFF, one IFD0 entry) with that orientation tag, as cameras write. */
+export function jpeg(width: number, height: number, orientation?: number): Uint8Array {
   const app0 = [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 1, 1, 0, 0, 1, 0, 1, 0, 0];
+  const tiff = [0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation ?? 1, 0, 0, 0, 0, 0, 0];
+  const app1 = orientation === undefined ? [] : [0xff, 0xe1, 0, 2 + 6 + tiff.length, 0x45, 0x78, 0x69, 0x66, 0, 0, ...tiff];
   const sof0 = [0xff, 0xc0, 0x00, 0x11, 0x08, height >> 8, height & 255, width >> 8, width & 255, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
-  return new Uint8Array([0xff, 0xd8, ...app0, ...sof0, 0xff, 0xd9]);
+  return new Uint8Array([0xff, 0xd8, ...app0, ...app1, ...sof0, 0xff, 0xd9]);
 }
 
 export function webp(width: number, height: number): Uint8Array {

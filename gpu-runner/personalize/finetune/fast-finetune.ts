@@ -1,5 +1,5 @@
 // Rank-relaxed fast finetuning (HyperDreamBooth §3.3) and the optimization-based baselines: a few dozen Adam steps of
-// the diffusion loss on the one subject image with "a [V] face", random timesteps and noise from a seed.
+// the diffusion loss on the subject's photos with "a [V] face", random timesteps and noise from a seed.
 import { dirname, resolve, sep } from 'node:path';
 import type { ModelWeights } from '../../models/checkpoint/weights.ts';
 import { externalParams, type ParamSource } from '../../models/params.ts';
@@ -251,14 +251,28 @@ async function meanEvaluationLoss(trainer: Trainer, feedsAt: (i: number) => Runt
   return total / samples;
 }
 
-/** Runs the plan's Adam steps on one subject; returns the optimized factors (by graph input name) and a report. */
+/**
+ * The photo step `index` fits: the photos in turn, so every photo is fitted equally often and each step still has a
+ * batch of one (the loss graph and its cost per step are those of a single photo).
+ */
+export function photoOfStep<T>(photos: readonly T[], index: number): T {
+  if (photos.length === 0) throw new Error('a subject needs at least one photo');
+  return photos[index % photos.length]!;
+}
+
+/**
+ * Runs the plan's Adam steps on one subject (one photo, or several taken in turn by `photoOfStep`); returns the
+ * optimized factors (by graph input name) and a report.
+ */
 export async function optimizeOnSubject(
   model: PersonalizationModel,
-  subject: EncodedSubject,
+  subject: EncodedSubject | readonly EncodedSubject[],
   plan: OptimizationPlan,
   options: OptimizeOptions,
 ): Promise<{ params: ParamSet; report: OptimizationReport; values: LidbAdapterValues }> {
   const started = performance.now();
+  const photos: readonly EncodedSubject[] = Array.isArray(subject) ? subject : [subject as EncodedSubject];
+  photoOfStep(photos, 0);
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
   const layout = trainingLayout(model);
@@ -279,7 +293,7 @@ export async function optimizeOnSubject(
   const ids = tokenIds(promptFor(options.identifier ?? DEFAULT_IDENTIFIER));
   const classIds = prior?.samples.map((sample) => tokenIds(sample.prompt)) ?? [];
   const feedsFor = (stream: string) => (index: number) => {
-    const draw = drawStep(model, subject, seed, stream, index);
+    const draw = drawStep(model, photoOfStep(photos, index), seed, stream, index);
     if (!prior) return { ...fixed, ...stepFeeds(ids, draw, built.latentShape) };
     const c = index % prior.samples.length;
     const classDraw = drawStep(model, prior.samples[c]!.latent, seed, `${stream}/prior`, index);

@@ -11,6 +11,7 @@ import {
   layerNorm,
   linear,
   quickGelu,
+  reduceMean,
   reshape,
   slice,
   split,
@@ -102,11 +103,26 @@ export interface HypernetworkOutputs {
   readonly faceSummary: Value;
 }
 
-export function buildHypernetwork(p: HypernetworkParams, config: HypernetworkConfig, heads: readonly HeadLayout[], pixels: Value): HypernetworkOutputs {
-  const [batch] = pixels.staticShape as [number];
+export interface HypernetworkBuildOptions {
+  /**
+   * Several photos of one face in the batch: their encoder tokens are averaged before the decoder, which then predicts
+   * one set of factors (batch 1) from the pooled features.
+   */
+  readonly poolPhotos?: boolean;
+}
+
+export function buildHypernetwork(
+  p: HypernetworkParams,
+  config: HypernetworkConfig,
+  heads: readonly HeadLayout[],
+  pixels: Value,
+  options: HypernetworkBuildOptions = {},
+): HypernetworkOutputs {
+  const batch = options.poolPhotos ? 1 : (pixels.staticShape as [number])[0];
   const d = config.tokenDim;
   const layers = heads.length;
-  const encoded = buildVitEncoder(p, config, pixels);
+  const perPhoto = buildVitEncoder(p, config, pixels);
+  const encoded = options.poolPhotos ? reduceMean(perPhoto, [0], true) : perPhoto;
   const faceTokens = dense(p, 'face_proj', encoded, config.encoder.width, d);
   const faceCount = vitTokenCount(config.encoder);
   const positions = p('weight_pos_embed', [layers, d]);

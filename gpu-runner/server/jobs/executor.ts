@@ -2,7 +2,7 @@
 // computes. Real executors call the personalization library and the sampler, whose onnxruntime runs happen in the
 // engine's session worker thread, so the service's event loop stays free for HTTP and events.
 import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
-import type { FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../contract/index.ts';
+import type { FaceBox, FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../contract/index.ts';
 import type { AbortReason } from './job-queue.ts';
 
 export type PersonalizationMethod = PersonalizationPayload['method'];
@@ -11,11 +11,14 @@ export type WeightDtype = PersonalizationPayload['outputs'][number]['dtype'];
 
 /** 8-bit sRGB pixels, row-major, channels interleaved (HWC). */
 export type RgbImage = { width: number; height: number; channels: 3; data: Uint8Array };
+/** A subject's photo as decoded, with the face box its owner gave (in these upright pixels); the centre when absent. */
+export type SubjectPhoto = RgbImage & { faceBox?: FaceBox };
 
 export type PersonalizeInput = {
   jobId: string;
   method: PersonalizationMethod;
-  images: RgbImage[];
+  /** Every photo is used (the prediction combines them, the finetune takes them in turn). */
+  images: SubjectPhoto[];
   finetune: FinetuneOptions;
   outputs: Array<{ format: WeightFormat; dtype: WeightDtype }>;
 };

@@ -1,8 +1,8 @@
 // From a contract job to an executor's input, and from an executor's output to the contract's result.
-import type { BlobSource, GenerationResult, JobRequest, PersonalizationResult } from '../../../contract/index.ts';
+import { faceBoxInside, type BlobSource, type GenerationResult, type InputImage, type JobRequest, type PersonalizationResult } from '../../../contract/index.ts';
 import { decodeInlineBlob, readBlob, sha256Hex, type BlobLimits } from '../inputs/blobs.ts';
 import { decodeImage, encodePng } from '../inputs/images.ts';
-import type { GenerateInput, GenerateOutput, PersonalizeInput, PersonalizeOutput, RgbImage } from './executor.ts';
+import { InvalidInputError, type GenerateInput, type GenerateOutput, type PersonalizeInput, type PersonalizeOutput, type RgbImage, type SubjectPhoto } from './executor.ts';
 
 export type InputLimits = BlobLimits & { maxImagePixels: number };
 
@@ -33,10 +33,21 @@ export async function precheckJob(request: JobRequest, limits: InputLimits): Pro
     const label = `images[${index}]`;
     const bytes = decodeInlineBlob(image.source, label, limits.maxBytes);
     const decoded = await decodeImage(bytes, expectation(image, limits), label);
+    checkFaceBox(image, decoded, label);
     if (decoded.width * decoded.height <= KEEP_DECODED_PIXELS) prepared.images.set(image.source, decoded);
     else prepared.blobs.set(image.source, bytes);
   }
   return prepared;
+}
+
+/** A face box must lie inside the image as decoded (upright, EXIF orientation applied): the edge only saw its header. */
+function checkFaceBox(image: InputImage, decoded: RgbImage, label: string): void {
+  const box = image.face_box;
+  if (box && !faceBoxInside(box, decoded.width, decoded.height)) {
+    throw new InvalidInputError(
+      `${label}: face_box (x ${box.x}, y ${box.y}, ${box.width}×${box.height}) does not lie inside the image, which is ${decoded.width}×${decoded.height} upright`,
+    );
+  }
 }
 
 export async function personalizeInput(
@@ -44,16 +55,16 @@ export async function personalizeInput(
   limits: InputLimits,
   prepared: PreparedInputs = noPreparedInputs(),
 ): Promise<PersonalizeInput> {
-  const images = [];
+  const images: SubjectPhoto[] = [];
   for (const [index, image] of request.payload.images.entries()) {
     const label = `images[${index}]`;
-    const decoded = prepared.images.get(image.source);
-    if (decoded) {
-      images.push(decoded);
-      continue;
+    let decoded = prepared.images.get(image.source);
+    if (!decoded) {
+      const bytes = prepared.blobs.get(image.source) ?? (await readBlob(image.source, label, limits));
+      decoded = await decodeImage(bytes, expectation(image, limits), label);
     }
-    const bytes = prepared.blobs.get(image.source) ?? (await readBlob(image.source, label, limits));
-    images.push(await decodeImage(bytes, expectation(image, limits), label));
+    checkFaceBox(image, decoded, label);
+    images.push(image.face_box ? { ...decoded, faceBox: image.face_box } : decoded);
   }
   return {
     jobId: request.job_id,

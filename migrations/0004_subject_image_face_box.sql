@@ -1,0 +1,1 @@
+ALTER TABLE "subject_images" ADD COLUMN "face_box" jsonb;
