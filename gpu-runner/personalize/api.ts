@@ -64,7 +64,7 @@ export function photosOf(input: SubjectPhotos): readonly ImageInput[] {
  */
 export const PHOTO_COMBINATIONS = ['mean-weights', 'mean-features', 'first'] as const;
 export type PhotoCombination = (typeof PHOTO_COMBINATIONS)[number];
-/** Chosen on the world's validation faces (bench/world-multi-photo.ts, docs/hypernetwork.md). */
+/** The two means agree on the world's validation faces; this one reuses the one-photo graph (docs/hypernetwork.md). */
 export const DEFAULT_PHOTO_COMBINATION: PhotoCombination = 'mean-weights';
 
 /**
