@@ -1,7 +1,8 @@
 // "On this device" in a real browser (Debian's chromium driven by playwright-core): the web client served by
 // `wrangler dev` (Workers Static Assets with edge/client/_headers), the runner's library bundled for the browser
 // (scripts/build-device.ts) on onnxruntime-web. A device personalization with a fixed seed gives the runner's weights
-// (the same library in Node on onnxruntime-node) within DEVICE_PARITY_TOLERANCE, and the page personalizes,
+// (the same library in Node on onnxruntime-node) within DEVICE_PARITY_TOLERANCE and draws the runner's images with
+// them (pixels and the evaluator's identity score), and the page personalizes,
 // cancels, downloads the native weight file and generates without sending the photo anywhere.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +15,21 @@ import { startStaticEdge, type StaticEdge } from '../../scripts/local-stack/stat
 import { factorDifference, weightFactors } from '../../gpu-runner/browser/factors.ts';
 import type { PackManifest } from '../../gpu-runner/browser/protocol.ts';
 import { shutdownSharedSessionHost } from '../../gpu-runner/onnx/runtime/index.ts';
-import { loadModelPack, type LoadedPack } from '../../gpu-runner/pack/model-pack.ts';
+import { loadModelPack, schedulerChoice, type LoadedPack } from '../../gpu-runner/pack/model-pack.ts';
 import { WORLD_PACK_DIR } from '../../gpu-runner/pack/world-pack.ts';
 import { personalize } from '../../gpu-runner/personalize/api.ts';
 import { decodeFaceImage } from '../../gpu-runner/personalize/face/preprocess.ts';
 import { decodeNativeWeights } from '../../gpu-runner/personalize/weights/native-format.ts';
 import { DEFAULT_WORLD, encodePng, sampleAt } from '../../gpu-runner/world/index.ts';
+import { BenchmarkSamplers } from '../../gpu-runner/world/benchmark/generation.ts';
+import { benchmarkPrompts } from '../../gpu-runner/world/benchmark/prompts.ts';
+import { identitySimilarity, WorldEvaluator } from '../../gpu-runner/world/evaluators/evaluator.ts';
+
+function meanAbsolute(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
 
 const CHROMIUM = chromiumPath();
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -36,6 +46,15 @@ const SEED = 0;
 const DEVICE_PARITY_TOLERANCE = 1e-2;
 /** Per-step losses, absolute (they are 0.003–0.3 here): measured 9e-8. */
 const LOSS_TOLERANCE = 1e-5;
+/** The images drawn with those weights: a benchmark prompt, DDIM as in bench:world, two seeds. */
+const PROMPT = benchmarkPrompts(1, DEFAULT_WORLD.identifier)[0]!;
+const SAMPLER = { steps: 25, guidanceScale: 4 };
+const SAMPLE_SEED = 11;
+const IMAGES = 2;
+/** Mean absolute pixel difference (0–255) between the browser's image and the runner's for the same seed: measured 0.25. */
+const PIXEL_TOLERANCE = 2;
+/** Identity similarity to the photo (world evaluator), browser's image against the runner's, same seed: measured 0.0023. */
+const IDENTITY_TOLERANCE = 0.02;
 
 let edge: StaticEdge;
 let edgeUrl: string;
@@ -95,10 +114,18 @@ describe.sequential('personalizing on this device in Chromium', () => {
       const progress = [];
       const done = await runtime.personalize({ image, steps: ${STEPS}, seed: ${SEED} }, (u) => u.stage === 'finetune' && progress.push(u.step)).done;
       const { factors } = await runtime.request('factors');
+      const generated = await runtime.request('generate', ${JSON.stringify({ prompt: PROMPT.text, numImages: IMAGES, seed: SAMPLE_SEED, steps: SAMPLER.steps, guidanceScale: SAMPLER.guidanceScale, size: 32 })});
       runtime.worker.terminate();
       const plain = Object.fromEntries(Object.entries(factors).map(([name, values]) => [name, [...values]]));
-      return { backend: loaded.backend, progress, losses: done.losses, factors: plain };
-    })()`)) as { backend: Record<string, unknown> & { threads: number }; progress: number[]; losses: number[]; factors: Record<string, number[]> };
+      const images = generated.images.map((image) => ({ width: image.width, height: image.height, data: [...image.data] }));
+      return { backend: loaded.backend, progress, losses: done.losses, factors: plain, images };
+    })()`)) as {
+      backend: Record<string, unknown> & { threads: number };
+      progress: number[];
+      losses: number[];
+      factors: Record<string, number[]>;
+      images: { width: number; height: number; data: number[] }[];
+    };
     const deviceFactors = Object.fromEntries(Object.entries(device.factors).map(([name, values]) => [name, Float32Array.from(values)]));
     const difference = factorDifference(deviceFactors, weightFactors(node.weights));
     const lossGap = Math.max(...device.losses.map((loss, i) => Math.abs(loss - node.report!.losses[i]!)));
@@ -108,6 +135,27 @@ describe.sequential('personalizing on this device in Chromium', () => {
     expect(device.progress).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     expect(difference.maxRel).toBeLessThan(DEVICE_PARITY_TOLERANCE);
     expect(lossGap).toBeLessThan(LOSS_TOLERANCE);
+
+    // The images each side then draws with its own weights: the same seeds, the same sampler, scored by the same
+    // evaluator against the photo.
+    const samplers = new BenchmarkSamplers(pack.model, pack.tokenizer, undefined);
+    const evaluator = await WorldEvaluator.open();
+    try {
+      const scheduler = schedulerChoice(pack, 'ddim');
+      const runnerImages = await samplers.sample(node.weights, PROMPT.text, SAMPLE_SEED, IMAGES, { ...SAMPLER, scheduler });
+      const deviceImages = device.images.map((image) => ({ width: image.width, height: image.height, data: Float32Array.from(image.data, (v) => v / 255) }));
+      const pixelGap = Math.max(...deviceImages.map((image, i) => meanAbsolute(image.data, runnerImages[i]!.data) * 255));
+      const reference = { width: image.width, height: image.height, data: Float32Array.from(image.data, (v) => v / 255) };
+      const [ref, ...scores] = await evaluator.score([reference, ...deviceImages, ...runnerImages]);
+      const identity = scores.map((score) => identitySimilarity(score, ref!));
+      const [onDevice, onRunner] = [identity.slice(0, IMAGES), identity.slice(IMAGES)];
+      const identityGap = Math.max(...onDevice.map((value, i) => Math.abs(value - onRunner[i]!)));
+      writeFileSync(join(ARTIFACTS, 'images.json'), `${JSON.stringify({ prompt: PROMPT.text, seed: SAMPLE_SEED, pixelGap, identityDevice: onDevice, identityRunner: onRunner, identityGap })}\n`);
+      expect(pixelGap).toBeLessThan(PIXEL_TOLERANCE);
+      expect(identityGap).toBeLessThan(IDENTITY_TOLERANCE);
+    } finally {
+      await Promise.all([samplers.release(), evaluator.close()]);
+    }
   }, 400_000);
 
   it('personalizes from the page, cancels, saves the native weight file and generates', async () => {
