@@ -28,6 +28,7 @@ const benchFile = z.object({
       }),
     ),
     speedUp: z.object({ total: z.number(), optimizerSteps: z.number(), perFace: z.object({ min: z.number(), max: z.number() }).nullable().optional() }).nullable(),
+    paired: z.object({ identity: stat, fidelity: stat, identityWins: z.number() }).nullable().optional(),
     grid: z.object({ file: z.string() }),
   }),
 });
@@ -45,6 +46,7 @@ const summary = {
   pack: results.pack,
   settings: results.settings,
   speedUp: results.speedUp,
+  paired: results.paired ? { identity: results.paired.identity, fidelity: results.paired.fidelity, identityWins: results.paired.identityWins } : null,
   rows: results.rows.map((row) => ({
     method: row.label,
     identitySimilarity: row.identitySimilarity,

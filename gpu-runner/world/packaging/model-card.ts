@@ -28,6 +28,12 @@ interface WorldBenchRecord {
   settings: { identities?: number; prompts?: number; imagesPerPrompt?: number; samplerSteps?: number; guidanceScale?: number; priorWeight?: number };
   speedUp: { total: number; optimizerSteps: number; perFace?: { min: number; max: number } | null } | null;
   rows: { method: string; identitySimilarity: StatRecord; promptFidelity: StatRecord; referenceSimilarity: StatRecord; medianSeconds: number | null; steps: number | null; fileBytes: number | null }[];
+  /** HyperDreamBooth − DreamBooth-LoRA per face, where both ran (runs before it was recorded have none). */
+  paired?: { identity: StatRecord; fidelity: StatRecord; identityWins: number } | null;
+}
+
+function signed(value: StatRecord): string {
+  return `${value.mean >= 0 ? '+' : ''}${value.mean.toFixed(3)} ± ${value.sd.toFixed(3)}`;
 }
 
 interface HeadRecord {
@@ -146,6 +152,12 @@ function benchSection(dir: string): string[] {
     ),
     '',
     ...(bench.speedUp ? [`HyperDreamBooth took ${bench.speedUp.total.toFixed(1)}× less wall time than DreamBooth-LoRA in this run (ratio of medians${bench.speedUp.perFace ? `; ${bench.speedUp.perFace.min.toFixed(1)}–${bench.speedUp.perFace.max.toFixed(1)}× per face` : ''}).`, ''] : []),
+    ...(bench.paired
+      ? [
+          `Per face, HyperDreamBooth − DreamBooth-LoRA (mean ± sd over ${bench.paired.identity.n} faces): identity ${signed(bench.paired.identity)}, prompt fidelity ${signed(bench.paired.fidelity)}; identity higher or equal on ${bench.paired.identityWins} of ${bench.paired.identity.n} faces.`,
+          '',
+        ]
+      : []),
     ...(existsSync(join(dir, CARD_FOLDER, WORLD_BENCH_GRID))
       ? ['Per method a block: each TEST identity\'s reference photo, then one image per prompt (rows `renders` and `base-model` are the ceiling and the floor).', '', `![bench:world sample grid](${CARD_FOLDER}/${WORLD_BENCH_GRID})`, '']
       : []),
