@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { vocabFromOpenAiMerges } from '../diffusion/tokenizer/bpe-vocab.ts';
 import { BUNDLED_CLIP_VOCAB } from '../diffusion/tokenizer/clip-tokenizer.ts';
 import { writeRandomCheckpoint } from '../models/checkpoint/random-weights.ts';
+import { sd15ModelIndex } from '../models/checkpoint/sd15-configs.ts';
 import { writeInitialHypernetworkCheckpoint } from '../personalize/hypernetwork/initial-checkpoint.ts';
 import { parseClipTextConfig } from '../models/clip-text/config.ts';
 import { clipTextInventory } from '../models/clip-text/inventory.ts';
@@ -68,19 +69,7 @@ function writeStagedPack(dir: string, seed: number): { staging: string; bytes: R
   const vaePlan = planVae(parseVaeConfig(TINY_VAE_CONFIG));
   const textConfig = parseClipTextConfig(TINY_TEXT_ENCODER_CONFIG);
 
-  writeJson(join(staging, 'model_index.json'), {
-    _class_name: 'StableDiffusionPipeline',
-    _diffusers_version: '0.24.0',
-    _name_or_path: TINY_PACK_ID,
-    scheduler: ['diffusers', 'PNDMScheduler'],
-    text_encoder: ['transformers', 'CLIPTextModel'],
-    tokenizer: ['transformers', 'CLIPTokenizer'],
-    unet: ['diffusers', 'UNet2DConditionModel'],
-    vae: ['diffusers', 'AutoencoderKL'],
-    safety_checker: [null, null],
-    feature_extractor: [null, null],
-    requires_safety_checker: false,
-  });
+  writeJson(join(staging, 'model_index.json'), sd15ModelIndex({ _name_or_path: TINY_PACK_ID }));
   writeJson(join(staging, 'unet', 'config.json'), TINY_UNET_CONFIG);
   writeJson(join(staging, 'text_encoder', 'config.json'), TINY_TEXT_ENCODER_CONFIG);
   writeJson(join(staging, 'vae', 'config.json'), TINY_VAE_CONFIG);

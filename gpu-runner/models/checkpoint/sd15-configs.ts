@@ -67,3 +67,23 @@ export interface SingleFileConfigs {
 }
 
 export const SD15_CONFIGS: SingleFileConfigs = { unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG, textEncoder: SD15_TEXT_ENCODER_CONFIG };
+
+/**
+ * diffusers' StableDiffusionPipeline index for a folder of SD 1.5's components; `names` (keys starting with "_", which
+ * diffusers' loader ignores: the pack's name, our own `_hdb_*` keys) come after the class and version.
+ */
+export function sd15ModelIndex(names: Record<`_${string}`, unknown>): Record<string, unknown> {
+  return {
+    _class_name: 'StableDiffusionPipeline',
+    _diffusers_version: '0.24.0',
+    ...names,
+    scheduler: ['diffusers', 'PNDMScheduler'],
+    text_encoder: ['transformers', 'CLIPTextModel'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    unet: ['diffusers', 'UNet2DConditionModel'],
+    vae: ['diffusers', 'AutoencoderKL'],
+    safety_checker: [null, null],
+    feature_extractor: [null, null],
+    requires_safety_checker: false,
+  };
+}

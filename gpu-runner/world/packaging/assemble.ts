@@ -3,6 +3,7 @@
 // hypernetwork/) are written by their training stages; the model card by `model-card.ts`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sd15ModelIndex } from '../../models/checkpoint/sd15-configs.ts';
 import { writeTokenizer } from '../../pack/write-tiny-pack.ts';
 import { BASE_SCHEDULER_CONFIG } from '../training/base-config.ts';
 import { WORLD_IMAGE_SIZE } from '../training/vae-config.ts';
@@ -13,21 +14,7 @@ import { WORLD_PACK_ID } from '../../pack/world-pack.ts';
  * `_hdb_pack_id` (the id weight files record) and `_hdb_native_resolution` (the only size this pack draws well).
  */
 export function worldModelIndex(): Record<string, unknown> {
-  return {
-    _class_name: 'StableDiffusionPipeline',
-    _diffusers_version: '0.24.0',
-    _name_or_path: WORLD_PACK_ID,
-    _hdb_pack_id: WORLD_PACK_ID,
-    _hdb_native_resolution: WORLD_IMAGE_SIZE,
-    scheduler: ['diffusers', 'PNDMScheduler'],
-    text_encoder: ['transformers', 'CLIPTextModel'],
-    tokenizer: ['transformers', 'CLIPTokenizer'],
-    unet: ['diffusers', 'UNet2DConditionModel'],
-    vae: ['diffusers', 'AutoencoderKL'],
-    safety_checker: [null, null],
-    feature_extractor: [null, null],
-    requires_safety_checker: false,
-  };
+  return sd15ModelIndex({ _name_or_path: WORLD_PACK_ID, _hdb_pack_id: WORLD_PACK_ID, _hdb_native_resolution: WORLD_IMAGE_SIZE });
 }
 
 function writeJson(path: string, value: unknown): void {

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeBasePack } from './base-params.ts';
-import { PROGRESS_FILE, readBaseCheckpoint } from './train-base.ts';
+import { PROGRESS_FILE } from './run-settings.ts';
+import { readBaseCheckpoint } from './train-base.ts';
 
 export interface BaseRunSummary {
   readonly steps: number;

@@ -10,7 +10,8 @@ import { roundToFloat16, VAE_WEIGHTS_FILE, writeVaePack } from './vae-params.ts'
 import { loadSafetensors } from '../../io/safetensors.ts';
 import { WORLD_PACK_DIR } from '../../pack/world-pack.ts';
 import { scalingFactorOf, VaeReconstructor } from './vae-reconstruct.ts';
-import { DEFAULT_VAE_RUN_DIR, LATEST_CHECKPOINT, PROGRESS_FILE, readVaeCheckpoint } from './train-vae.ts';
+import { LATEST_CHECKPOINT, PROGRESS_FILE } from './run-settings.ts';
+import { DEFAULT_VAE_RUN_DIR, readVaeCheckpoint } from './train-vae.ts';
 
 export const WORLD_VAE_PACK_DIR = join(WORLD_PACK_DIR, 'vae');
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

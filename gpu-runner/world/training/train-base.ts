@@ -9,6 +9,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { adamWRunSchema, LATEST_CHECKPOINT, PROGRESS_FILE } from './run-settings.ts';
 import { adamW, cosineSchedule, loadCheckpoint, type ParamSet } from '../../onnx/optim/index.ts';
 import { createTrainer, type Trainer } from '../../onnx/training/index.ts';
 import { int64Tensor } from '../../onnx/runtime/index.ts';
@@ -22,18 +23,9 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'
 export const DEFAULT_BASE_CACHE_DIR = join(REPO_ROOT, '.cache', 'world-base');
 export const DEFAULT_BASE_RUN_DIR = join(DEFAULT_BASE_CACHE_DIR, 'run');
 export const DEFAULT_WORLD_VAE_DIR = join(WORLD_PACK_DIR, 'vae');
-export const LATEST_CHECKPOINT = 'latest.safetensors';
-export const PROGRESS_FILE = 'progress.jsonl';
 
 /** Settings that trained a base model stably (docs/world.md); steps and batch chosen by `--measure` on this machine. */
-export const baseTrainingSettingsSchema = z.object({
-  steps: z.number().int().positive(),
-  batch: z.number().int().positive(),
-  lr: z.number().positive(),
-  minLr: z.number().nonnegative(),
-  warmup: z.number().int().nonnegative(),
-  weightDecay: z.number().nonnegative(),
-  maxGradNorm: z.number().positive(),
+export const baseTrainingSettingsSchema = adamWRunSchema.extend({
   emaDecay: z.number().min(0).lt(1),
   captionDropout: z.number().min(0).max(1),
   minSnrGamma: z.number().positive(),

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, renameSync, appendFileSync, copyFileSync } from 
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { adamWRunSchema, LATEST_CHECKPOINT, PROGRESS_FILE } from './run-settings.ts';
 import { adamW, cosineSchedule, loadCheckpoint, type ParamSet } from '../../onnx/optim/index.ts';
 import { createTrainer, type Trainer } from '../../onnx/training/index.ts';
 import { float32Tensor } from '../../onnx/runtime/index.ts';
@@ -19,22 +20,13 @@ import { vaeInventory } from '../../models/vae/inventory.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_VAE_RUN_DIR = join(REPO_ROOT, '.cache', 'world-vae', 'run');
-export const LATEST_CHECKPOINT = 'latest.safetensors';
-export const PROGRESS_FILE = 'progress.jsonl';
 
 /**
  * The settings that trained a VAE stably in the feasibility runs (docs/world.md: AdamW lr 1e-3, weight decay 0.01,
  * warm-up, clip 1.0, MSE + L1 + 1e-5 · mean KL); steps and batch sized by measuring this machine (≈ 1.7 s per step of
  * 16 at 32 px on 2 shared cores).
  */
-export const vaeTrainingSettingsSchema = z.object({
-  steps: z.number().int().positive(),
-  batch: z.number().int().positive(),
-  lr: z.number().positive(),
-  minLr: z.number().nonnegative(),
-  warmup: z.number().int().nonnegative(),
-  weightDecay: z.number().nonnegative(),
-  maxGradNorm: z.number().positive(),
+export const vaeTrainingSettingsSchema = adamWRunSchema.extend({
   klWeight: z.number().nonnegative(),
   seed: z.number().int().nonnegative(),
   /** Weights the run started from (a pack directory or its safetensors), relative to the repository; absent: fresh init. */
