@@ -8,6 +8,10 @@ declare module 'autocannon' {
       amount?: number;
       maxOverallRequests?: number;
       headers?: Record<string, string>;
+      method?: string;
+      body?: string | Buffer;
+      /** Requests a second over all connections, each connection's share sent back to back at each second's start. */
+      overallRate?: number;
       timeout?: number;
       /** Per-request hooks; `setupRequest` may change each request before it is sent. */
       requests?: { setupRequest?: (request: RequestParams) => RequestParams }[];
