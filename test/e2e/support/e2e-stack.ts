@@ -35,6 +35,8 @@ export interface E2eStackOptions extends Pick<StackOptions, 'edgeVars' | 'runner
    * database on the test PostgreSQL (DATABASE_URL, the machine's, or embedded: test/support/postgres.ts).
    */
   readonly ownPostgres?: boolean;
+  /** Every line the runner and the edge print, besides the kept tail (e.g. a benchmark counting runner log events). */
+  readonly onOutput?: (name: string, line: string) => void;
 }
 
 /** The test PostgreSQL's database, or nothing when the stack brings its own server. */
@@ -62,6 +64,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     lines.push(`[${name}] ${line}`);
     if (lines.length > OUTPUT_LINES_KEPT) lines.shift();
     if (process.env.HDB_E2E_VERBOSE) console.log(`[${name}] ${line}`);
+    options.onOutput?.(name, line);
   };
   let stack: Stack;
   try {
