@@ -1,5 +1,7 @@
 // The local stack's PgBouncer (scripts/local-stack/pgbouncer.ts) against a real PostgreSQL: queries, session pooling
-// with DISCARD ALL between clients, a cancel request, and the direct connection where PgBouncer is missing.
+// with DISCARD ALL between clients, a cancel request, the direct connection where PgBouncer is missing, and the SCRAM
+// verifier clients are checked against.
+import { createHash, createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +9,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MISSING_PGBOUNCER_MESSAGE, pgbouncerPath } from '../bootstrap.mjs';
 import { createFreshDatabase, startPostgres, type PostgresServer } from '../../test/support/postgres.ts';
-import { describeRoute, startPgBouncer, type DatabaseRoute } from './pgbouncer.ts';
+import { describeRoute, LOCAL_SCRAM_ITERATIONS, scramVerifier, startPgBouncer, type DatabaseRoute } from './pgbouncer.ts';
 
 /** The bootstrap installs PgBouncer where it can (root, apt-get); elsewhere only the fallback is testable. */
 const installed = pgbouncerPath() !== undefined;
@@ -121,5 +123,36 @@ describe('the local stack without PgBouncer', () => {
   it('says when no query gets through in time', async () => {
     const nowhere = await startPgBouncer({ targetUrl: 'postgres://postgres:postgres@127.0.0.1:1/none', dataDir, binary: join(dataDir, 'no-such-pgbouncer') });
     await expect(nowhere.serving(500)).rejects.toThrow(/no query through 127\.0\.0\.1:1 succeeded within 0\.5 s/);
+  });
+});
+
+describe("the auth file's SCRAM verifier", () => {
+  // RFC 7677 §3's exchange (user "user", password "pencil"): a server holding only our verifier must accept the
+  // client's proof and answer the RFC's server signature.
+  const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
+  const authMessage = [
+    'n=user,r=rOprNGfwEbeRWgbNEkqO',
+    'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+    'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0',
+  ].join(',');
+  const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest();
+
+  it('checks the RFC 7677 client proof and signs as the RFC server does', () => {
+    const verifier = scramVerifier('pencil', 4096, salt);
+    const match = /^SCRAM-SHA-256\$4096:([^$]+)\$([^:]+):(.+)$/.exec(verifier);
+    expect(match?.[1]).toBe('W22ZaJ0SNY7soEsUEjb6gQ==');
+    const storedKey = Buffer.from(match![2]!, 'base64');
+    const serverKey = Buffer.from(match![3]!, 'base64');
+    const proof = Buffer.from('dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=', 'base64');
+    const clientSignature = hmac(storedKey, authMessage);
+    const clientKey = Buffer.from(proof.map((byte, i) => byte ^ clientSignature[i]!));
+    expect(createHash('sha256').update(clientKey).digest().equals(storedKey)).toBe(true);
+    expect(hmac(serverKey, authMessage).toString('base64')).toBe('6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+  });
+
+  it('writes the local count of iterations and a fresh salt each time', () => {
+    const [a, b] = [scramVerifier('postgres'), scramVerifier('postgres')];
+    expect(a).toMatch(new RegExp(`^SCRAM-SHA-256\\$${LOCAL_SCRAM_ITERATIONS}:`));
+    expect(a).not.toBe(b);
   });
 });

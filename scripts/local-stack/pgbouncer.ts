@@ -8,6 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { MISSING_PGBOUNCER_MESSAGE, pgbouncerPath } from '../bootstrap.mjs';
 import { freePort, portAnswers } from '../../test/support/postgres.ts';
@@ -38,6 +39,17 @@ export interface PgBouncerOptions {
   readonly onOutput?: (name: string, line: string) => void;
 }
 
+/**
+ * PBKDF2 iterations of the SCRAM verifier clients are checked against. Each Worker request opens a connection and so
+ * runs a SCRAM exchange; with the password in clear PgBouncer derived a salted password at 4096 iterations for every
+ * login (7–9 ms of its CPU per request) and the Worker again (1.7–2.2 ms), which halved the edge's throughput
+ * (bench/RESULTS.md, "2026-12-07: the edge against the hello world"). Iterations slow an offline guess of the password
+ * from a stolen verifier: the embedded server's password is fixed and known (scripts/local-stack/postgres.ts), and
+ * this file replaces one that held the password in clear, so a low count loses nothing here. RFC 7677 §4 asks for at
+ * least 4096 where verifiers must resist guessing.
+ */
+export const LOCAL_SCRAM_ITERATIONS = 16;
+
 /** PgBouncer's own default; the edge holds a connection only for the length of one request. */
 const DEFAULT_POOL_SIZE = 20;
 /** Room for the load benchmark's 200 connections and then some (bench/edge.ts). */
@@ -66,13 +78,34 @@ const connValue = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'
 /** A name or password in the auth file: double-quoted, quotes doubled. */
 const authValue = (value: string) => `"${value.replace(/"/g, '""')}"`;
 
-/** pgbouncer.ini for one database: session pooling on loopback, SCRAM for clients, logs on stderr. */
+/**
+ * A SCRAM-SHA-256 verifier as PostgreSQL stores one (RFC 5802 §3: StoredKey = H(ClientKey), ServerKey), for PgBouncer's
+ * auth file: clients are checked against it without PgBouncer deriving a salted password per login, as it does for a
+ * password kept in clear.
+ */
+export function scramVerifier(password: string, iterations = LOCAL_SCRAM_ITERATIONS, salt: Buffer = randomBytes(16)): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** A server without a password (trust) is logged in to as the client's user, as PgBouncer does by default. */
+const serverLogin = (target: Target) => (target.password ? ` user=${connValue(target.user)} password=${connValue(target.password)}` : '');
+/** The auth file's secret: a verifier, or the empty password of a server that trusts loopback (kept as it is). */
+const authSecret = (target: Target) => (target.password ? scramVerifier(target.password) : '');
+
+/**
+ * pgbouncer.ini for one database: session pooling on loopback, SCRAM for clients, logs on stderr. PgBouncer logs in to
+ * the server with the password in the [databases] line: the auth file holds only a verifier.
+ */
 export function pgbouncerConfig(target: Target, port: number, authFile: string, poolSize = DEFAULT_POOL_SIZE): string {
   const databaseName = /^[A-Za-z0-9_]+$/.test(target.database) ? target.database : authValue(target.database);
   return [
     '; Written by scripts/local-stack/pgbouncer.ts at every start of the local stack; edits are lost.',
     '[databases]',
-    `${databaseName} = host=${connValue(target.host)} port=${target.port} dbname=${connValue(target.database)}`,
+    `${databaseName} = host=${connValue(target.host)} port=${target.port} dbname=${connValue(target.database)}${serverLogin(target)}`,
     '',
     '[pgbouncer]',
     'listen_addr = 127.0.0.1',
@@ -115,7 +148,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Databas
   const port = await freePort();
   const authFile = join(dir, 'userlist.txt');
   const configFile = join(dir, 'pgbouncer.ini');
-  writeFileSync(authFile, `${authValue(target.user)} ${authValue(target.password)}\n`, { mode: 0o600 });
+  writeFileSync(authFile, `${authValue(target.user)} ${authValue(authSecret(target))}\n`, { mode: 0o600 });
   writeFileSync(configFile, pgbouncerConfig(target, port, authFile, options.poolSize), { mode: 0o600 });
   chmodSync(dir, 0o700);
   // PgBouncer refuses to run as root: as root it switches to PostgreSQL's account (-u) once it has read its files, so
