@@ -462,6 +462,7 @@ async function main(): Promise<void> {
     const deliverySeconds = events.filter((d) => d.seconds !== null).map((d) => d.seconds as number).sort((a, b) => a - b);
     const webhooks = {
       events: events.length,
+      eventsByType: events.reduce<Record<string, number>>((acc, d) => ({ ...acc, [d.event_type as string]: (acc[d.event_type as string] ?? 0) + 1 }), {}),
       deliveredOnce: events.length - notDelivered.length - deliveredTwice.length,
       deliveredZero: notDelivered.length,
       deliveredMoreThanOnce: deliveredTwice.length,
