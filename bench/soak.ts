@@ -14,6 +14,7 @@ import { startE2eStack, type E2eStack } from '../test/e2e/support/e2e-stack.ts';
 import { facePng } from '../test/e2e/support/face.ts';
 import { WebhookReceiver } from '../test/e2e/support/webhook-receiver.ts';
 import { printTable, type Row, writeResults } from './report.ts';
+import { seededRng } from '../gpu-runner/onnx/testing/random.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,20 +73,9 @@ interface Fault {
   detail: string;
 }
 
-/** mulberry32: a small seeded generator, so a seed names one fault schedule and one client mix. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 /** Two streams, so that how fast the clients go does not move the fault schedule. */
-const chaosRandom = seeded(SEED);
-const clientRandom = seeded(SEED ^ 0x9e3779b9);
+const chaosRandom = seededRng(SEED);
+const clientRandom = seededRng(SEED ^ 0x9e3779b9);
 const between = ([lo, hi]: [number, number]) => lo + (hi - lo) * chaosRandom();
 const pick = <T>(items: readonly T[]): T => items[Math.floor(clientRandom() * items.length)]!;
 
