@@ -8,6 +8,7 @@ import { fastFinetune, openHypernetworkSession, personalize, predict } from './a
 import { PersonalizationCanceled, photoOfStep } from './finetune/fast-finetune.ts';
 import { embeddingRows } from './finetune/textual-inversion.ts';
 import { lidbDelta } from './lidb/delta.ts';
+import { maxAbsDiff } from '../parity/check.ts';
 import { tinyPersonalizationModel } from './testing/tiny-model.ts';
 import { decodeNativeWeights, encodeNativeWeights } from './weights/native-format.ts';
 import type { PersonalizedWeights } from './weights/personalized-weights.ts';
@@ -92,9 +93,8 @@ describe('personalization API on the tiny SD 1.5', () => {
 describe('a subject with several photos', () => {
   const other = sampleAt(DEFAULT_WORLD, 'train', 1);
   const second = { image: { width: other.image.width, height: other.image.height, data: toRgbBytes(other.image) } };
-  const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
   const worstOver = (a: PersonalizedWeights, b: PersonalizedWeights) =>
-    Math.max(...a.lidb!.flatMap((f, i) => [maxDiff(f.aTrain, b.lidb![i]!.aTrain), maxDiff(f.bTrain, b.lidb![i]!.bTrain)]));
+    Math.max(...a.lidb!.flatMap((f, i) => [maxAbsDiff(f.aTrain, b.lidb![i]!.aTrain), maxAbsDiff(f.bTrain, b.lidb![i]!.bTrain)]));
 
   it('mean-weights averages the per-photo predictions; first takes the first photo; a list of one is one photo', async () => {
     const [a, b] = [await predict(model, { image }), await predict(model, second)];
@@ -102,7 +102,7 @@ describe('a subject with several photos', () => {
     const mean = await predict(model, [{ image }, second], 'mean-weights');
     mean.lidb!.forEach((f, i) => {
       const expected = a.lidb![i]!.aTrain.map((v, k) => (v + b.lidb![i]!.aTrain[k]!) / 2);
-      expect(maxDiff(f.aTrain, expected)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(f.aTrain, expected)).toBeLessThan(1e-6);
     });
     expect(worstOver(await predict(model, [{ image }, second], 'first'), a)).toBe(0);
     expect(worstOver(await predict(model, [{ image }]), a)).toBe(0);

@@ -272,7 +272,7 @@ export async function optimizeOnSubject(
 ): Promise<{ params: ParamSet; report: OptimizationReport; values: LidbAdapterValues }> {
   const started = performance.now();
   const photos: readonly EncodedSubject[] = Array.isArray(subject) ? subject : [subject as EncodedSubject];
-  photoOfStep(photos, 0);
+  if (photos.length === 0) throw new Error('a subject needs at least one photo');
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   const seed = options.seed ?? 0;
   const layout = trainingLayout(model);
