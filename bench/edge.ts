@@ -66,6 +66,12 @@ const QUIET_WRANGLER = ['--log-level=warn'];
 const DATABASE_POOL = process.env.BENCH_EDGE_POOL !== '0';
 const POSTGRES_MAX_CONNECTIONS = 800;
 const KEY_POOL = Number(process.env.BENCH_EDGE_KEYS ?? 200);
+/**
+ * BENCH_EDGE_ROUTES=subjects,generations: only the API routes whose name contains one of these words (the hello world
+ * always runs: every ratio is taken against it in the same run). Unset: every route.
+ */
+const ROUTE_FILTER = (process.env.BENCH_EDGE_ROUTES ?? '').split(',').map((word) => word.trim()).filter(Boolean);
+const selected = (target: Target) => target.ceiling || ROUTE_FILTER.length === 0 || ROUTE_FILTER.some((word) => target.name.includes(word));
 
 type Target = {
   name: string;
@@ -302,13 +308,13 @@ try {
   const upload = await multipartUpload(await photoOfSize(PHOTO_BYTES));
   log(`upload body: ${upload.body.length} bytes (a ${PHOTO_BYTES / 1000} kB PNG)`);
   const hello: Target = { name: 'hello-world (ceiling)', url: `http://127.0.0.1:${helloPort}/`, ceiling: true };
-  const reads: Target[] = [
+  const reads: Target[] = ([
     // The edge app without the database: what routing and middleware cost above the ceiling.
     { name: 'GET /healthz (edge, no DB)', url: `${stack.edgeUrl}/healthz` },
     { name: 'GET /v1/personalizations/:id', url: `${stack.edgeUrl}/v1/personalizations/${created.id}`, keys: pool, openLoop: true },
     { name: 'GET /v1/weights', url: `${stack.edgeUrl}/v1/weights`, keys: pool, openLoop: true },
-  ];
-  const writes: Target[] = [
+  ] satisfies Target[]).filter(selected);
+  const writes: Target[] = ([
     { name: `POST /v1/subjects (${PHOTO_BYTES / 1000} kB photo)`, url: `${stack.edgeUrl}/v1/subjects`, keys: pool, method: 'POST', body: upload.body, headers: { 'content-type': upload.contentType } },
     {
       name: 'POST /v1/generations',
@@ -319,7 +325,8 @@ try {
       headers: { 'content-type': 'application/json' },
       queuesJobs: true,
     },
-  ];
+  ] satisfies Target[]).filter(selected);
+  if (reads.length + writes.length === 0) throw new Error(`BENCH_EDGE_ROUTES=${ROUTE_FILTER.join(',')} names no route`);
   const closed = (connections: number): Load => ({ connections, durationS: DURATION_S, maxRequests: MAX_REQUESTS });
   const rows: Row[] = [];
   const run = async (target: Target, load: Load) => {
@@ -357,13 +364,15 @@ try {
   const helloMax = Math.max(...rows.filter((r) => r.target === hello.name).map((r) => Number(r['req/s'])));
   const halfHello = Math.round(helloMax / 2);
   const openLoop = (rate: number): Load => ({ connections: OPEN_LOOP_CONNECTIONS, durationS: DURATION_S, maxRequests: rate * DURATION_S, rate });
-  for (const target of [hello, ...reads.filter((t) => t.openLoop)]) await run(target, openLoop(OPEN_LOOP_RATE));
-  for (const target of [hello, ...reads.filter((t) => t.openLoop)]) await run(target, openLoop(halfHello));
+  // The hello world's open-loop rows are only the baseline of the GETs'.
+  const openLoopTargets = reads.some((t) => t.openLoop) ? [hello, ...reads.filter((t) => t.openLoop)] : [];
+  for (const target of openLoopTargets) await run(target, openLoop(OPEN_LOOP_RATE));
+  for (const target of openLoopTargets) await run(target, openLoop(halfHello));
 
   if (PROFILE) {
     // Profiling slows the Worker: after the measurements, on their own load, and reported per request.
     // The hello world too: what workerd itself costs per request, the floor under every route.
-    for (const target of [hello, ...reads.filter((t) => t.openLoop)]) {
+    for (const target of openLoopTargets) {
       log(`${target.name}: CPU profile over ${PROFILE_REQUESTS} requests on 50 connections`);
       const taken = await profileDuring(target.ceiling ? helloInspectorPort : edgeInspectorPort, async () => {
         const result = await measure(target, { connections: 50, durationS: 60, maxRequests: PROFILE_REQUESTS });
