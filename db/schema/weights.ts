@@ -1,7 +1,14 @@
-import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, check, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { jobs } from './jobs.ts';
 import { subjects } from './subjects.ts';
 import { tenants } from './tenants.ts';
+
+/**
+ * Where a weights row came from: a server personalization (its job made it), or an import of a file the owner made
+ * elsewhere, e.g. on their own device (POST /v1/weights, docs/api.md "Importing weights"): no job, no subject.
+ */
+export const weightsSource = pgEnum('weights_source', ['personalization', 'import']);
 
 export const weights = pgTable(
   'weights',
@@ -11,9 +18,9 @@ export const weights = pgTable(
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
     subjectId: text('subject_id').references(() => subjects.id, { onDelete: 'set null' }),
-    jobId: text('job_id')
-      .notNull()
-      .references(() => jobs.id, { onDelete: 'cascade' }),
+    /** The personalization that made them; null for imported weights. */
+    jobId: text('job_id').references(() => jobs.id, { onDelete: 'cascade' }),
+    source: weightsSource('source').notNull().default('personalization'),
     method: text('method').notNull(),
     baseModelId: text('base_model_id').notNull(),
     rank: integer('rank').notNull(),
@@ -31,6 +38,7 @@ export const weights = pgTable(
     // Admin query across tenants: newest first, filtered by method / date / size.
     index('weights_created_idx').on(t.createdAt, t.id),
     index('weights_method_idx').on(t.method, t.id),
+    check('weights_personalization_job_check', sql`${t.source} <> 'personalization' OR ${t.jobId} IS NOT NULL`),
   ],
 );
 

@@ -112,7 +112,8 @@ export function checkWebhookUrl(env: AppEnv['Bindings'], url: string | undefined
 async function weightsIdsOf(db: Database, jobIds: string[]): Promise<Map<string, string>> {
   if (jobIds.length === 0) return new Map();
   const rows = await db.select({ id: weights.id, jobId: weights.jobId }).from(weights).where(inArray(weights.jobId, jobIds));
-  return new Map(rows.map((r) => [r.jobId, r.id]));
+  // Only personalization-sourced rows match a job id; imported weights have none.
+  return new Map(rows.flatMap((r) => (r.jobId ? [[r.jobId, r.id] as const] : [])));
 }
 
 /** The tenant's personalization with the id of the weights it produced, in one query (404 when not the tenant's). */
