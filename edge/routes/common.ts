@@ -20,6 +20,7 @@ const ERROR_DESCRIPTIONS = {
   413: 'Body or file too large',
   415: 'Unsupported media type',
   422: 'The request does not validate',
+  503: 'A service this request needs cannot answer now; retry after Retry-After',
 } as const;
 
 export function errorResponses<const S extends keyof typeof ERROR_DESCRIPTIONS>(...statuses: S[]) {

@@ -1,14 +1,21 @@
-// Weights: the personalized model files a personalization produced; metadata, download by format and dtype, delete.
+// Weights: the personalized model files a personalization produced or the owner imported (a native file made on
+// their device); metadata, import, download by format and dtype, delete.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { weightFiles, weights } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
-import { WeightDtype, WeightFormat } from '../../contract/index.ts';
+import { sha256Hex, WeightDtype, WeightFormat } from '../../contract/index.ts';
 import type { Database } from '../db/client.ts';
-import { notFound } from '../lib/errors.ts';
+import { checkWeightsOnRunner } from '../jobs/weights-check.ts';
+import { r2Keys } from '../jobs/storage.ts';
+import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
-import { bearer, errorResponses, IdParam } from './common.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { requireContentType } from '../middleware/content-type.ts';
+import { idempotency } from '../middleware/idempotency.ts';
+import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
 
 export type WeightsRow = typeof weights.$inferSelect;
 export type WeightFileRow = typeof weightFiles.$inferSelect;
@@ -18,8 +25,11 @@ export const WeightsSchema = z
     object: z.literal('weights'),
     id: z.string(),
     tenant_id: z.string().optional(),
+    /** null for imported weights: no photo was uploaded, so they belong to no subject. */
     subject_id: z.string().nullable(),
-    personalization_id: z.string(),
+    /** The personalization that made them; null for imported weights. */
+    personalization_id: z.string().nullable(),
+    source: z.enum(['personalization', 'import']).openapi({ description: '`import`: uploaded with POST /v1/weights (made on the owner\'s device); belongs to no subject' }),
     method: z.string(),
     base_model_id: z.string(),
     rank: z.number().int(),
@@ -43,6 +53,7 @@ export function presentWeights(row: WeightsRow, files: readonly WeightFileFacts[
     ...(options.withTenant ? { tenant_id: row.tenantId } : {}),
     subject_id: row.subjectId,
     personalization_id: row.jobId,
+    source: row.source,
     method: row.method,
     base_model_id: row.baseModelId,
     rank: row.rank,
@@ -84,6 +95,39 @@ export async function findWeights(db: Database, tenantId: string, id: string): P
 }
 
 const params = IdParam('weights', 'wts_0190b1f2a3c4d5e6f708192a3b4c');
+
+/**
+ * An imported file is one native (`lidb`) file: SD 1.5's largest, LiDB with a rank-4 LoRA relax term, is 2.98 MB at
+ * fp16 and 5.96 MB at fp32 (gpu-runner/personalize/weights/FORMAT.md); the limit leaves room for higher relax ranks.
+ */
+export const WEIGHTS_IMPORT_MAX_BYTES = 16 * 1024 * 1024;
+/** Multipart framing around the one file. */
+const IMPORT_BODY_LIMIT = WEIGHTS_IMPORT_MAX_BYTES + 64 * 1024;
+
+const ImportForm = z.object({
+  file: z.instanceof(File).openapi({
+    type: 'string',
+    format: 'binary',
+    description: 'A native weight file (`.safetensors`, format `hyperdreambooth.personalized-weights`) made for the base model this server serves',
+  }),
+});
+
+const importWeights = createRoute({
+  method: 'post',
+  path: '/',
+  tags: ['weights'],
+  summary: 'Import a native weight file made elsewhere (e.g. on the owner\'s device); it belongs to no subject',
+  security: bearer,
+  middleware: [limitBody(IMPORT_BODY_LIMIT), requireContentType('multipart/form-data')] as const,
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'multipart/form-data': { schema: ImportForm } } },
+  },
+  responses: {
+    201: { description: 'Imported: the weights as GET /v1/weights/{id} shows them', content: { 'application/json': { schema: WeightsSchema } } },
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 503),
+  },
+});
 
 const list = createRoute({
   method: 'get',
@@ -131,6 +175,54 @@ const remove = createRoute({
 export function weightsRouter() {
   const app = new OpenAPIHono<AppEnv>();
   app.use('*', requireRole('tenant'));
+  app.post('/', idempotency());
+
+  app.openapi(importWeights, async (c) => {
+    const tenantId = tenantOf(c.get('principal'));
+    const { file } = c.req.valid('form');
+    if (file.size > WEIGHTS_IMPORT_MAX_BYTES) {
+      throw new ApiError(413, 'weights_too_large', `the file is ${file.size} bytes; the limit is ${WEIGHTS_IMPORT_MAX_BYTES}`, { max_bytes: WEIGHTS_IMPORT_MAX_BYTES });
+    }
+    if (file.size === 0) throw unprocessable('invalid_weights', 'the file is empty: send a native weight file');
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const sha256 = await sha256Hex(bytes);
+    // Nothing is stored before the runner has read the file as a generation would.
+    const figures = await checkWeightsOnRunner(c.env, bytes, sha256);
+    const id = newId('weights');
+    const stored = { weightsId: id, format: 'lidb' as const, dtype: figures.dtype, r2Key: r2Keys.weightFile(tenantId, id, 'lidb', figures.dtype), byteSize: bytes.byteLength, sha256 };
+    await c.env.BUCKET.put(stored.r2Key, bytes, { httpMetadata: { contentType: 'application/octet-stream' }, sha256 });
+    const db = c.get('db');
+    let row: WeightsRow;
+    try {
+      row = await db.transaction(async (tx) => {
+        const [inserted] = await tx
+          .insert(weights)
+          .values({
+            id,
+            tenantId,
+            subjectId: null,
+            jobId: null,
+            source: 'import',
+            method: figures.method,
+            baseModelId: figures.base_model_id,
+            rank: figures.rank,
+            layers: figures.layers,
+            numParameters: figures.num_parameters,
+            totalBytes: stored.byteSize,
+          })
+          .returning();
+        if (!inserted) throw new Error('weights insert returned nothing');
+        await tx.insert(weightFiles).values(stored);
+        return inserted;
+      });
+    } catch (error) {
+      // No row points at the object: remove it (a failure here leaves it under the tenant's prefix, which tenant
+      // deletion sweeps).
+      await c.env.BUCKET.delete(stored.r2Key).catch(() => {});
+      throw error;
+    }
+    return c.json(presentWeights(row, [stored]), 201);
+  });
 
   app.openapi(list, async (c) => {
     const tenantId = tenantOf(c.get('principal'));

@@ -2,7 +2,7 @@
 // metrics are for the platform and carry no job data.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { JobRequest, ReplayGuard, type JobAccepted } from '../../contract/index.ts';
+import { base64ToBytes, JobRequest, ReplayGuard, sha256Hex, WeightsCheckRequest, type JobAccepted } from '../../contract/index.ts';
 import { errorResponse } from './http/errors.ts';
 import { verifySignature, type SignedVariables } from './http/signature.ts';
 import { ClaimUnavailableError, type JobClaims } from './jobs/claims.ts';
@@ -45,18 +45,25 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
 
-  const jobs = new Hono<{ Variables: SignedVariables }>();
-  jobs.use(
-    '*',
-    bodyLimit({
-      maxSize: options.maxRequestBytes,
-      onError: (c) => {
-        metrics.requestsRejected.inc({ reason: 'too_large' });
-        return errorResponse(c, 413, 'payload_too_large', `the request body exceeds ${options.maxRequestBytes} bytes; send large inputs as URLs`);
-      },
-    }),
-  );
-  jobs.use('*', verifySignature({ secrets: options.secrets, replayGuard: new ReplayGuard(), metrics }));
+  // One replay guard for every signed route: a message id is spent whichever path it was signed for.
+  const replayGuard = new ReplayGuard();
+  const signedRoutes = () => {
+    const routes = new Hono<{ Variables: SignedVariables }>();
+    routes.use(
+      '*',
+      bodyLimit({
+        maxSize: options.maxRequestBytes,
+        onError: (c) => {
+          metrics.requestsRejected.inc({ reason: 'too_large' });
+          return errorResponse(c, 413, 'payload_too_large', `the request body exceeds ${options.maxRequestBytes} bytes; send large inputs as URLs`);
+        },
+      }),
+    );
+    routes.use('*', verifySignature({ secrets: options.secrets, replayGuard, metrics }));
+    return routes;
+  };
+
+  const jobs = signedRoutes();
 
   jobs.post('/', async (c) => {
     let json: unknown;
@@ -145,6 +152,40 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.route('/v1/jobs', jobs);
+
+  // contract/CONTRACT.md, `POST /v1/weights/check`: the edge asks before it stores a file it did not get from a job.
+  const weights = signedRoutes();
+  weights.post('/check', async (c) => {
+    let parsed;
+    try {
+      parsed = WeightsCheckRequest.safeParse(JSON.parse(c.var.rawBody));
+    } catch {
+      return errorResponse(c, 400, 'malformed_json', 'the body is not valid JSON');
+    }
+    if (!parsed.success) return errorResponse(c, 422, 'invalid_request', 'the body does not match the contract', parsed.error.issues);
+    const checker = service.weightsChecker();
+    if ('unavailable' in checker) {
+      return checker.unavailable === 'not_ready'
+        ? errorResponse(c, 503, 'not_ready', 'the models are not loaded', undefined, { 'retry-after': String(NOT_READY_RETRY_AFTER_SECONDS) })
+        : errorResponse(c, 501, 'not_supported', 'this runner cannot check weight files');
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = base64ToBytes(parsed.data.data_base64);
+    } catch {
+      return errorResponse(c, 422, 'invalid_request', 'data_base64 is not base64');
+    }
+    if (bytes.byteLength !== parsed.data.byte_size || (await sha256Hex(bytes)) !== parsed.data.sha256) {
+      return errorResponse(c, 422, 'invalid_request', 'the file does not match its byte_size and sha256');
+    }
+    try {
+      return c.json(checker.check(bytes), 200);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      return errorResponse(c, 422, 'invalid_weights', error.message);
+    }
+  });
+  app.route('/v1/weights', weights);
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {

@@ -1,7 +1,7 @@
 // The runner service: queue, execution, events and shutdown, without HTTP (app.ts adds that). A job's life here:
 // queued → running (`started`) → progress at most once per interval → `succeeded` or `failed`, every event written to
 // the outbox before it is sent, so nothing is lost while the edge is unreachable.
-import type { JobRequest, RunnerError, RunnerEvent } from '../../contract/index.ts';
+import type { JobRequest, RunnerError, RunnerEvent, WeightsCheckResult } from '../../contract/index.ts';
 import type { RunnerConfig } from './config.ts';
 import type { Outbox, OutboxEntry } from './events/outbox.ts';
 import { EventSender } from './events/sender.ts';
@@ -116,6 +116,17 @@ export class RunnerService {
         log.error('models failed to load', { executor: executor.description, error });
       },
     );
+  }
+
+  /**
+   * The executor's check of a weight file against the loaded pack (executors/weight-check.ts), or why there is none
+   * now: the models are not loaded yet (or failed to), or the executor cannot check files.
+   */
+  weightsChecker(): { check: (bytes: Uint8Array) => WeightsCheckResult } | { unavailable: 'not_ready' | 'unsupported' } {
+    const { executor } = this.options;
+    if (!this.warmedUp || this.warmupError || this.stopping) return { unavailable: 'not_ready' };
+    if (!executor.checkWeights) return { unavailable: 'unsupported' };
+    return { check: (bytes) => executor.checkWeights!(bytes) };
   }
 
   /** Why the runner should not get new jobs now; empty when ready. */

@@ -3,8 +3,9 @@
 // well-formed results. Workers under test have no listening port, so tests fetch these events from the control API
 // and deliver them to the edge themselves.
 //
-// Paths: the contract's `/v1/jobs` and `/v1/jobs/:id`; `/busy/v1/jobs` always answers 503 with Retry-After;
-// `/reject/v1/jobs` answers 422; control: GET /control/jobs/:id, GET /control/jobs.
+// Paths: the contract's `/v1/jobs`, `/v1/jobs/:id` and `/v1/weights/check` (the runner's own check on the tiny
+// structure, weights-double.ts); `/busy/v1/jobs` always answers 503 with Retry-After; `/reject/v1/jobs` answers 422;
+// control: GET /control/jobs/:id, GET /control/jobs, GET /control/weights-file?variant=… (a file to import).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -15,7 +16,10 @@ import {
   signMessage,
   verifyMessage,
   type RunnerEvent,
+  WeightsCheckRequest,
+  base64ToBytes,
 } from '../../contract/index.ts';
+import { checkWeights, WEIGHT_FILE_VARIANTS, weightFile, type WeightFileVariant } from './weights-double.ts';
 
 export const TEST_RUNNER_SECRET = 'test-runner-secret-0123456789abcdefghij';
 export const BUSY_RETRY_AFTER_SECONDS = 7;
@@ -142,6 +146,21 @@ export async function startTestRunner(secret = TEST_RUNNER_SECRET): Promise<Test
       if (req.method === 'GET' && control) {
         const job = jobs.get(decodeURIComponent(control[1]!));
         return job ? send(res, 200, job) : send(res, 404, { error: 'unknown job' });
+      }
+      if (req.method === 'GET' && url.pathname === '/control/weights-file') {
+        const variant = url.searchParams.get('variant') ?? 'valid';
+        if (!(WEIGHT_FILE_VARIANTS as readonly string[]).includes(variant)) return send(res, 404, { error: `variants: ${WEIGHT_FILE_VARIANTS.join(', ')}` });
+        const bytes = weightFile(variant as WeightFileVariant, Number(url.searchParams.get('seed') ?? 1));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
+        return void res.end(bytes);
+      }
+      if (req.method === 'POST' && url.pathname === '/v1/weights/check') {
+        const problem = await verified(req, url.pathname, body);
+        if (problem) return send(res, 401, { error: { code: 'invalid_signature', message: problem } });
+        const parsed = WeightsCheckRequest.safeParse(JSON.parse(body));
+        if (!parsed.success) return send(res, 422, { error: { code: 'invalid_request', message: parsed.error.message } });
+        const answer = checkWeights(base64ToBytes(parsed.data.data_base64));
+        return send(res, answer.status, answer.body);
       }
       if (req.method === 'POST' && url.pathname === '/v1/jobs') {
         const problem = await verified(req, url.pathname, body);

@@ -16,8 +16,6 @@ import { personalize } from '../../personalize/api.ts';
 import { FaceImageError } from '../../personalize/face/preprocess.ts';
 import { PersonalizationCanceled } from '../../personalize/finetune/fast-finetune.ts';
 import { parsePriorPreservation, preparePriorPreservation, type PriorPreservation } from '../../personalize/finetune/prior.ts';
-import { decodeNativeWeights, WeightFileError } from '../../personalize/weights/native-format.ts';
-import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import {
   InvalidInputError,
   JobAbortedError,
@@ -34,7 +32,10 @@ import { packLabel } from '../../pack/pack-index.ts';
 import { loadModelPack, schedulerChoice, type LoadedPack, type WeightPlacement } from '../../pack/model-pack.ts';
 import { PersonalizedSessions } from '../../personalize/personalized-diffusion.ts';
 import { drawnSize, enlarge } from './native-resolution.ts';
-import { checkOutputs, checkTextualInversion, resultFigures, weightFiles } from './weight-files.ts';
+import type { WeightsCheckResult } from '../../../contract/index.ts';
+import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
+import { checkWeightsFile, type BaseModel } from './weight-check.ts';
+import { checkOutputs, resultFigures, weightFiles } from './weight-files.ts';
 
 /** The sampler that draws prior-preservation class images (DDIM, as in the model card's gates). */
 const CLASS_SAMPLE_SCHEDULER = 'ddim';
@@ -127,17 +128,7 @@ export class ModelPackExecutor implements JobExecutor {
   async generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput> {
     const pack = this.loaded();
     if (input.weights.format !== 'lidb') throw new InvalidInputError(`generation takes the native lidb weight file, not ${input.weights.format}`);
-    let weights: PersonalizedWeights;
-    try {
-      weights = decodeNativeWeights(input.weights.bytes, { unet: pack.model.unet.plan, textEncoder: pack.model.textEncoder.config });
-    } catch (error) {
-      if (error instanceof WeightFileError) throw new InvalidInputError(error.message);
-      throw error;
-    }
-    if (weights.meta.baseModelSha256 !== pack.sha256) {
-      throw new InvalidInputError(`the weights were made for base model ${weights.meta.baseModelId} (${weights.meta.baseModelSha256.slice(0, 12)}…), this runner serves ${pack.id} (${pack.sha256.slice(0, 12)}…)`);
-    }
-    checkTextualInversion(weights, pack.model.textEncoder.config);
+    const { weights } = checkWeightsFile(input.weights.bytes, baseModelOf(pack));
     const { params } = input;
     const drawn = drawnSize(pack, params.width, params.height);
     const result = await generate(this.sessionsOrThrow().modelsFor(weights), pack.tokenizer, {
@@ -159,6 +150,10 @@ export class ModelPackExecutor implements JobExecutor {
     return {
       images: result.seeds.map((seed, index) => ({ index, seed, image: enlarge(toRgb(result.images, index, drawn.width, drawn.height), drawn.factor) })),
     };
+  }
+
+  checkWeights(bytes: Uint8Array): WeightsCheckResult {
+    return checkWeightsFile(bytes, baseModelOf(this.loaded())).figures;
   }
 
   async close(): Promise<void> {
@@ -201,4 +196,8 @@ function roundHalfEven(value: number): number {
   const diff = value - floor;
   if (diff !== 0.5) return Math.round(value);
   return floor % 2 === 0 ? floor : floor + 1;
+}
+
+function baseModelOf(pack: LoadedPack): BaseModel {
+  return { id: pack.id, sha256: pack.sha256, unet: pack.model.unet.plan, textEncoder: pack.model.textEncoder.config };
 }

@@ -2,7 +2,7 @@
 // computes. Real executors call the personalization library and the sampler, whose onnxruntime runs happen in the
 // engine's session worker thread, so the service's event loop stays free for HTTP and events.
 import type { SessionKindStatus } from '../../onnx/runtime/index.ts';
-import type { FaceBox, FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError } from '../../../contract/index.ts';
+import type { FaceBox, FinetuneOptions, GenerationParams, PersonalizationPayload, RunnerError, WeightsCheckResult } from '../../../contract/index.ts';
 import type { AbortReason } from './job-queue.ts';
 
 export type PersonalizationMethod = PersonalizationPayload['method'];
@@ -69,6 +69,11 @@ export interface JobExecutor {
   sessionKinds?(): Record<string, SessionKindStatus>;
   personalize(input: PersonalizeInput, context: ExecutionContext): Promise<PersonalizeOutput>;
   generate(input: GenerateInput, context: ExecutionContext): Promise<GenerateOutput>;
+  /**
+   * Reads a native weight file against the loaded pack as `generate` would (throws InvalidInputError when it would
+   * refuse it) and reports what it holds. Absent: the runner cannot check imports (its route answers 501).
+   */
+  checkWeights?(bytes: Uint8Array): WeightsCheckResult;
   close(): Promise<void>;
 }
 
