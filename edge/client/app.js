@@ -260,6 +260,8 @@ async function personalizeOnDevice() {
   $('downloads').hidden = true;
   $('generate-button').disabled = true;
   $('job-id').textContent = 'on this device';
+  $('save-weights').hidden = true;
+  say($('save-status'), '');
   const steps = Number($('steps').value);
   try {
     await deviceReady();
@@ -278,6 +280,8 @@ async function personalizeOnDevice() {
     state.deviceWeights = true;
     say($('job-status'), `succeeded (prediction ${(done.predictMs / 1000).toFixed(2)} s, finetune ${(done.finetuneMs / 1000).toFixed(2)} s)`);
     $('downloads').hidden = false;
+    // Saving needs an account: only offered once a key was entered (in the server mode's step 1).
+    $('save-weights').hidden = !state.key;
     $('generate-button').disabled = false;
   } catch (error) {
     if (error.restarted) state.deviceReady = null;
@@ -289,6 +293,22 @@ async function personalizeOnDevice() {
 }
 
 $('cancel').addEventListener('click', () => state.run?.cancel());
+
+// Uploads the native weight file only, never the photo (POST /v1/weights, docs/api.md "Importing weights"); the
+// server checks it against its base model and then generates from it like from its own weights.
+$('save-weights-button').addEventListener('click', async () => {
+  if (!state.key || !state.deviceWeights) return;
+  say($('save-status'), 'saving…');
+  try {
+    const file = await state.device.request('weights', { format: 'lidb', dtype: 'fp16' });
+    const form = new FormData();
+    form.append('file', new Blob([file.bytes], { type: 'application/octet-stream' }), file.name);
+    const saved = await (await api('/v1/weights', { method: 'POST', body: form, headers: { 'idempotency-key': idempotencyKey() } })).json();
+    say($('save-status'), `Saved to your account as ${saved.id}.`);
+  } catch (error) {
+    say($('save-status'), `Not saved: ${error.message}`, true);
+  }
+});
 
 async function generateOnDevice() {
   $('generate-button').disabled = true;
