@@ -4,8 +4,10 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../contract/index.ts';
+import { weights } from '../../db/schema.ts';
+import { newId } from '../../edge/lib/ids.ts';
 import { WEIGHTS_IMPORT_MAX_BYTES } from '../../edge/routes/weights.ts';
-import { call, createAdminKey, createTenant, expectError, type TestTenant } from './helpers.ts';
+import { call, createAdminKey, createTenant, expectError, withDb, type TestTenant } from './helpers.ts';
 import { deliverOk, runnerUrl, waitForRunnerJob } from './runner-double.ts';
 
 const bucket = () => (env as unknown as { BUCKET: R2Bucket }).BUCKET;
@@ -179,5 +181,17 @@ describe('deleting imported weights', () => {
     const admin = await createAdminKey();
     expect((await call(`/v1/admin/tenants/${doomed.id}`, { method: 'DELETE', key: admin })).status).toBe(204);
     expect(await storedKeys(doomed)).toEqual([]);
+  });
+});
+
+describe('the weights table (migration 0005)', () => {
+  it('refuses a personalization-sourced row without its job, and takes an imported one without', async () => {
+    const tenant = await createTenant('constraint check');
+    const row = { tenantId: tenant.id, method: 'hyperdreambooth', baseModelId: 'm', rank: 1, layers: ['x'], numParameters: 1, totalBytes: 1 };
+    await withDb(async ({ db }) => {
+      await expect(db.insert(weights).values({ ...row, id: newId('weights'), source: 'personalization', jobId: null })).rejects.toThrow();
+      await expect(db.insert(weights).values({ ...row, id: newId('weights') })).rejects.toThrow();
+      await db.insert(weights).values({ ...row, id: newId('weights'), source: 'import', jobId: null });
+    });
   });
 });
