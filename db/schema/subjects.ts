@@ -29,7 +29,10 @@ export const subjectImages = pgTable(
     tenantId: text('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
-    /** `pending` between the row insert and the R2 write; the cron deletes pending rows that never completed. */
+    /**
+     * Uploads write the object first and insert the row `stored` (edge/lib/staged-objects.ts). `pending` marks rows of
+     * the earlier order (row, then R2): the cron deletes those that never completed, with their objects.
+     */
     status: subjectImageStatus('status').notNull().default('pending'),
     r2Key: text('r2_key').notNull(),
     contentType: text('content_type').notNull(),

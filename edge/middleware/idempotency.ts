@@ -1,18 +1,21 @@
 // `Idempotency-Key` on creates: the first response is remembered per tenant and key; a retry gets it again, a reuse
 // with a different body is a 409, and a retry while the first request still runs is a 409 too (Stripe semantics).
 // The handler's writes and the remembered response commit in one transaction, so a request cut off by a database
-// outage is either fully applied (and its retry replays the answer) or not at all (and its retry runs it).
+// outage is either fully applied (and its retry replays the answer) or not at all (and its retry runs it). That
+// transaction wraps the whole handler, or, for a handler with slow work before its writes (an upload's R2 writes, which
+// must not hold a pooled connection: edge/middleware/database.ts), is the handler's own short one (rememberAnswer).
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { idempotencyKeys } from '../../db/schema.ts';
 import type { AppEnv, CommitActions } from '../app-types.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, Transaction } from '../db/client.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { sha256Hex } from '../../contract/index.ts';
 import { badRequest, conflict } from '../lib/errors.ts';
 import { tenantOf } from './auth.ts';
+import { releaseConnection } from './database.ts';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -73,7 +76,15 @@ async function bodyFingerprint(request: Request): Promise<string> {
   return `raw\n${await sha256Hex(new Uint8Array(await request.clone().arrayBuffer()))}`;
 }
 
-export const idempotency = () =>
+/**
+ * Where the writes and the answer commit together. 'middleware': one transaction around the whole handler.
+ * 'handler': the middleware only claims the key (and frees it unless the answer committed), gives its connection back,
+ * and the handler writes the answer with rememberAnswer in the transaction that writes its rows. afterCommit runs its
+ * actions at once there: call it after that transaction.
+ */
+export type IdempotencyOptions = { transaction?: 'middleware' | 'handler' };
+
+export const idempotency = ({ transaction = 'middleware' }: IdempotencyOptions = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const key = c.req.header(IDEMPOTENCY_HEADER);
     if (key === undefined) {
@@ -115,7 +126,16 @@ export const idempotency = () =>
       if (taken.length === 0) throw conflict('idempotency_request_in_progress', 'a request with this Idempotency-Key is still running');
     }
 
-    c.set('idempotency', { key, requestHash });
+    const claim = { key, requestHash, claimedAt, answerWritten: false };
+    c.set('idempotency', claim);
+    if (transaction === 'handler') {
+      releaseConnection(c);
+      await next();
+      // A handler's error (caught by the app's error handler, so next() returned) may have hit its COMMIT: not stored.
+      const stored = claim.answerWritten && c.error === undefined && c.res.status < 300;
+      if (!stored && !isDatabaseUnavailable(c.error)) await c.get('db').delete(idempotencyKeys).where(ownedBy(tenantId, key, claimedAt));
+      return;
+    }
     let stored = false;
     let connectionLost = false;
     const pending: CommitActions = [];
@@ -150,6 +170,23 @@ export const idempotency = () =>
     }
     await runLogged(c, pending);
   });
+
+/**
+ * Under idempotency({ transaction: 'handler' }): remembers the answer in `tx`, the handler's transaction that writes the
+ * request's rows, so both commit or neither does. Nothing to do for a request without an Idempotency-Key.
+ */
+export async function rememberAnswer(c: Context<AppEnv>, tx: Transaction, status: ContentfulStatusCode, body: unknown): Promise<void> {
+  const claim = c.get('idempotency');
+  if (!claim) return;
+  const saved = await tx
+    .update(idempotencyKeys)
+    .set({ responseStatus: status, responseBody: body })
+    .where(ownedBy(tenantOf(c.get('principal')), claim.key, claim.claimedAt))
+    .returning({ key: idempotencyKeys.key });
+  // A retry took the key over meanwhile (we looked abandoned): its run counts, ours must not.
+  if (saved.length === 0) throw new Error(`Idempotency-Key ${claim.key} was taken over by a retry; rolling this request back`);
+  claim.answerWritten = true;
+}
 
 /** The key's in-progress row as claimed at `claimedAt`; no longer matches once answered or taken over. */
 function ownedBy(tenantId: string, key: string, claimedAt: Date) {

@@ -1,5 +1,6 @@
 // Subjects: a person's photos (multipart upload, up to 10 per subject), stored in R2 and owned by one tenant.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { and, asc, count, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { subjectImages, subjects } from '../../db/schema.ts';
 import type { AppEnv } from '../app-types.ts';
@@ -7,15 +8,17 @@ import { FaceBox, faceBoxInside, sha256Hex } from '../../contract/index.ts';
 import { r2Keys } from '../jobs/storage.ts';
 import { eraseSubject, KEEPABLE } from '../lib/erasure.ts';
 import { ApiError, notFound, unprocessable } from '../lib/errors.ts';
-import { newId } from '../lib/ids.ts';
+import { looksLikeId, newId } from '../lib/ids.ts';
 import { probeImage, uprightSize, type ImageInfo } from '../lib/images.ts';
 import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
-import { idempotency } from '../middleware/idempotency.ts';
+import { idempotency, rememberAnswer } from '../middleware/idempotency.ts';
 import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
-import type { Database } from '../db/client.ts';
+import type { Queryable } from '../db/client.ts';
+import { putObjects, commitRowsOrRemove } from '../lib/staged-objects.ts';
+import { releaseConnection, releaseConnectionFirst } from '../middleware/database.ts';
 
 export const IMAGE_LIMITS = {
   maxBytes: 10 * 1024 * 1024,
@@ -160,19 +163,20 @@ export async function checkImages(files: File[], faceBoxes: readonly (FaceBox | 
   return checked;
 }
 
+type ImageInsert = typeof subjectImages.$inferInsert & { r2Key: string };
+
 /**
- * Rows (pending), then R2, then the rows are marked stored. Both callers run it inside a transaction, so the rows are
- * all or nothing; an object written before a rollback has no row and is never served. The cron removes pending rows
- * that never completed.
+ * The rows of checked images, stored as they are inserted: their objects are written first, under keys made from fresh
+ * ids in the caller's tenant (edge/lib/staged-objects.ts).
  */
-async function storeImages(db: Database, bucket: R2Bucket, tenantId: string, subjectId: string, images: CheckedImage[]) {
-  const rows = images.map((image) => {
+function imageRows(tenantId: string, subjectId: string, images: readonly CheckedImage[]): ImageInsert[] {
+  return images.map((image) => {
     const id = newId('subjectImage');
     return {
       id,
       subjectId,
       tenantId,
-      status: 'pending' as const,
+      status: 'stored' as const,
       r2Key: r2Keys.subjectImage(tenantId, subjectId, id, image.info.contentType),
       contentType: image.info.contentType,
       byteSize: image.bytes.byteLength,
@@ -182,14 +186,28 @@ async function storeImages(db: Database, bucket: R2Bucket, tenantId: string, sub
       faceBox: image.faceBox,
     };
   });
-  await db.insert(subjectImages).values(rows);
-  await Promise.all(
-    rows.map((row, i) => bucket.put(row.r2Key, images[i]!.bytes, { httpMetadata: { contentType: row.contentType }, sha256: row.sha256 })),
-  );
-  await db.update(subjectImages).set({ status: 'stored' }).where(inArray(subjectImages.id, rows.map((r) => r.id)));
 }
 
-async function findSubject(db: Database, tenantId: string, id: string): Promise<SubjectRow> {
+/** Writes the photos to R2, with no database connection held (see releaseConnectionFirst on the routes below). */
+async function putPhotos(bucket: R2Bucket, rows: readonly ImageInsert[], images: readonly CheckedImage[]): Promise<void> {
+  await putObjects(
+    bucket,
+    rows.map((row, i) => ({ key: row.r2Key, bytes: images[i]!.bytes, contentType: row.contentType, sha256: row.sha256 })),
+  );
+}
+
+/** After a lost COMMIT: which of these photos' rows exist, asked on a fresh connection. */
+async function committedPhotoKeys(c: Context<AppEnv>, rows: readonly ImageInsert[]): Promise<string[]> {
+  releaseConnection(c);
+  const found = await c
+    .get('db')
+    .select({ r2Key: subjectImages.r2Key })
+    .from(subjectImages)
+    .where(inArray(subjectImages.id, rows.map((row) => row.id)));
+  return found.map((row) => row.r2Key);
+}
+
+async function findSubject(db: Queryable, tenantId: string, id: string): Promise<SubjectRow> {
   const [subject] = await db
     .select()
     .from(subjects)
@@ -198,7 +216,7 @@ async function findSubject(db: Database, tenantId: string, id: string): Promise<
   return subject;
 }
 
-async function imagesOf(db: Database, subjectIds: string[]): Promise<ImageRow[]> {
+async function imagesOf(db: Queryable, subjectIds: string[]): Promise<ImageRow[]> {
   if (subjectIds.length === 0) return [];
   return db.select().from(subjectImages).where(inArray(subjectImages.subjectId, subjectIds)).orderBy(asc(subjectImages.id));
 }
@@ -307,8 +325,10 @@ const getImage = createRoute({
 export function subjectsRouter() {
   const app = new OpenAPIHono<AppEnv>();
   app.use('*', requireRole('tenant'));
-  app.post('/', idempotency());
-  app.post('/:id/images', idempotency());
+  // Uploads read their body and write R2 holding no pooled connection: the one auth may have used goes back first, the
+  // idempotency claim's after it, and the rows and the answer commit in the handler's own short transaction.
+  app.post('/', releaseConnectionFirst(), idempotency({ transaction: 'handler' }));
+  app.post('/:id/images', releaseConnectionFirst(), idempotency({ transaction: 'handler' }));
 
   app.openapi(create, async (c) => {
     const tenantId = tenantOf(c.get('principal'));
@@ -318,35 +338,54 @@ export function subjectsRouter() {
       throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; got ${files.length}`);
     }
     const images = await checkImages(files, parseFaceBoxes(form.face_boxes, files.length));
-    const db = c.get('db');
-    // One transaction: a subject is never left without its images (a database outage mid-upload changes nothing).
-    const subject = await db.transaction(async (tx) => {
-      const [row] = await tx.insert(subjects).values({ id: newId('subject'), tenantId, name: form.name ?? '' }).returning();
-      if (!row) throw new Error('subject insert returned nothing');
-      await storeImages(tx as unknown as Database, c.env.BUCKET, tenantId, row.id, images);
-      return row;
+    const subjectId = newId('subject');
+    const rows = imageRows(tenantId, subjectId, images);
+    await putPhotos(c.env.BUCKET, rows, images);
+    // One short transaction: a subject is never seen without its images (a database outage mid-upload changes nothing).
+    const body = await commitRowsOrRemove(c.get('db'), c.env.BUCKET, rows.map((row) => row.r2Key), {
+      write: async (tx) => {
+        const [subject] = await tx.insert(subjects).values({ id: subjectId, tenantId, name: form.name ?? '' }).returning();
+        if (!subject) throw new Error('subject insert returned nothing');
+        const body = presentSubject(subject, await tx.insert(subjectImages).values(rows).returning());
+        await rememberAnswer(c, tx, 201, body);
+        return body;
+      },
+      committedKeys: () => committedPhotoKeys(c, rows),
     });
-    return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 201);
+    return c.json(body, 201);
   });
 
   app.openapi(addImages, async (c) => {
     const tenantId = tenantOf(c.get('principal'));
     const { id } = c.req.valid('param');
-    const db = c.get('db');
-    const subject = await findSubject(db, tenantId, id);
+    // The id goes into the photos' R2 keys before the transaction looks the subject up.
+    if (!looksLikeId('subject', id)) throw notFound('subject', id);
     const form = c.req.valid('form');
     const files = asFiles(form.images);
     const images = await checkImages(files, parseFaceBoxes(form.face_boxes, files.length));
-    await db.transaction(async (tx) => {
-      // Lock the subject so two concurrent uploads cannot both pass the per-subject limit.
-      await tx.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, subject.id)).for('update');
-      const [{ value: existing } = { value: 0 }] = await tx.select({ value: count() }).from(subjectImages).where(eq(subjectImages.subjectId, subject.id));
-      if (existing + images.length > IMAGE_LIMITS.maxPerSubject) {
-        throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; it has ${existing}, got ${images.length} more`);
-      }
-      await storeImages(tx as unknown as Database, c.env.BUCKET, tenantId, subject.id, images);
+    const rows = imageRows(tenantId, id, images);
+    await putPhotos(c.env.BUCKET, rows, images);
+    const body = await commitRowsOrRemove(c.get('db'), c.env.BUCKET, rows.map((row) => row.r2Key), {
+      write: async (tx) => {
+        // Lock the subject so two concurrent uploads cannot both pass the per-subject limit.
+        const [subject] = await tx
+          .select()
+          .from(subjects)
+          .where(and(eq(subjects.id, id), eq(subjects.tenantId, tenantId), isNull(subjects.deletedAt)))
+          .for('update');
+        if (!subject) throw notFound('subject', id);
+        const [{ value: existing } = { value: 0 }] = await tx.select({ value: count() }).from(subjectImages).where(eq(subjectImages.subjectId, subject.id));
+        if (existing + images.length > IMAGE_LIMITS.maxPerSubject) {
+          throw unprocessable('too_many_images', `a subject holds at most ${IMAGE_LIMITS.maxPerSubject} images; it has ${existing}, got ${images.length} more`);
+        }
+        await tx.insert(subjectImages).values(rows);
+        const body = presentSubject(subject, await imagesOf(tx, [subject.id]));
+        await rememberAnswer(c, tx, 200, body);
+        return body;
+      },
+      committedKeys: () => committedPhotoKeys(c, rows),
     });
-    return c.json(presentSubject(subject, await imagesOf(db, [subject.id])), 200);
+    return c.json(body, 200);
   });
 
   app.openapi(list, async (c) => {
