@@ -1,4 +1,4 @@
-// npm run bench:browser [-- --quick]: HyperDreamBooth on the user's device against the runner, on the same machine in
+// npm run bench:browser [-- --quick] [-- --webgpu]: HyperDreamBooth on the user's device against the runner, on the same machine in
 // one run. The browser is Debian's chromium (playwright-core) on the web client served by `wrangler dev` (the device
 // mode: the runner's library bundled by scripts/build-device.ts on onnxruntime-web); the runner is the same library
 // in this process on onnxruntime-node. Both personalize the same face with the same seed and settings twice (the
@@ -6,7 +6,10 @@
 // batch of images. Also: the pack's first download (bytes over the network) and its second (from the browser cache).
 // Writes bench/results/browser.json and prints a table. Targets (the device-mode issue): device personalization
 // ≤ 3× the runner's wall time; the first load ≤ 25 MB transferred, the second from cache.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// --webgpu adds the same generation with the sampler on WebGPU (`?backend=webgpu`, forced: headless Chromium offers only
+// SwiftShader, a fallback adapter that `auto` leaves on WebAssembly) and what the WebGPU build adds to the download.
+// It is opt-in: SwiftShader runs the UNet on the CPU, ≈140× slower than WebAssembly here (4 minutes a full generation).
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,6 +17,7 @@ import { chromiumPath, missingChromiumMessage } from '../scripts/bootstrap.mjs';
 import { buildDevice } from '../scripts/build-device.ts';
 import { REPO_ROOT } from '../scripts/local-stack/stack.ts';
 import { startStaticEdge } from '../scripts/local-stack/static-edge.ts';
+import type { PackManifest } from '../gpu-runner/browser/protocol.ts';
 import { generate } from '../gpu-runner/diffusion/sampler.ts';
 import { shutdownSharedSessionHost } from '../gpu-runner/onnx/runtime/index.ts';
 import { loadModelPack, schedulerChoice } from '../gpu-runner/pack/model-pack.ts';
@@ -25,6 +29,7 @@ import { PersonalizedSessions } from '../gpu-runner/personalize/personalized-dif
 import { DEFAULT_WORLD, encodePng, sampleAt } from '../gpu-runner/world/index.ts';
 
 const quick = process.argv.includes('--quick');
+const webgpu = process.argv.includes('--webgpu');
 /** The full run: the library's default finetune and the API's default generation (DDIM 25, guidance 7.5), 4 images. */
 const SETTINGS = quick ? { steps: 3, images: 1, inferenceSteps: 2 } : { steps: DEFAULT_FINETUNE_STEPS, images: 4, inferenceSteps: 25 };
 const SEED = 0;
@@ -33,7 +38,8 @@ const PROMPT = 'a photo of a [V] face, on a blue background, wearing a hat';
 /** The issue's targets. */
 const MAX_SLOWDOWN = 3;
 const MAX_FIRST_LOAD_BYTES = 25_000_000;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// --enable-unsafe-webgpu: headless Chromium offers a WebGPU adapter (SwiftShader) only with it.
+const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 interface Personalization {
   predictMs: number;
@@ -105,17 +111,43 @@ async function browserSide(url: string, image: { width: number; height: number; 
         generations.push(performance.now() - started);
       }
       runtime.worker.terminate();
-      return { coldLoad, warmLoad, runs, generations };
+      let webgpu = null;
+      if (${webgpu}) {
+        // The same generation on WebGPU: its own worker (the backend is chosen at load), the same weights (training
+        // stays on WebAssembly), the first generation opening sessions and the second timed.
+        const gpu = new DeviceRuntime();
+        const loaded = await gpu.load(undefined, 'webgpu');
+        await gpu.personalize({ image, steps: ${SETTINGS.steps}, seed: ${SEED} }).done;
+        const generationMs = [];
+        let placements;
+        for (let run = 0; run < 2; run++) {
+          const started = performance.now();
+          ({ placements } = await gpu.request('generate', { prompt: ${JSON.stringify(PROMPT)}, numImages: ${SETTINGS.images}, seed: ${SEED}, steps: ${SETTINGS.inferenceSteps}, guidanceScale: ${GUIDANCE}, size: 32 }));
+          generationMs.push(performance.now() - started);
+        }
+        gpu.worker.terminate();
+        webgpu = { backend: loaded.backend, placements, generationMs };
+      }
+      return { coldLoad, warmLoad, runs, generations, webgpu };
     })()`)) as {
       coldLoad: { backend: Record<string, unknown>; bytes: number; transferred: number; ms: number };
       warmLoad: { bytes: number; transferred: number; ms: number };
       runs: { predictMs: number; firstStepMs: number; stepMs: number[]; totalMs: number }[];
       generations: number[];
+      webgpu: { backend: Record<string, unknown>; placements: Record<string, unknown>; generationMs: number[] } | null;
     };
   } finally {
     await browser.close();
     rmSync(profile, { recursive: true, force: true });
   }
+}
+
+/** The WebGPU build's files as served (scripts/build-device.ts): its API module, loader and WebAssembly parts. */
+function webgpuBuildBytes(manifest: PackManifest): number {
+  const folder = join(REPO_ROOT, 'edge', 'client', 'build', manifest.ortBase);
+  return readdirSync(folder)
+    .filter((file) => file === manifest.ortWebGpu.api || file.includes('.jsep.'))
+    .reduce((sum, file) => sum + statSync(join(folder, file)).size, 0);
 }
 
 async function main(): Promise<void> {
@@ -151,6 +183,7 @@ async function main(): Promise<void> {
     load: { bytes: device.coldLoad.bytes, firstTransferred: device.coldLoad.transferred, firstMs: device.coldLoad.ms, secondTransferred: device.warmLoad.transferred, secondMs: device.warmLoad.ms },
     runner: { personalizations: runner.runs, generationMs: runner.generations },
     device: { personalizations: devicePersonalizations, generationMs: device.generations },
+    webgpu: device.webgpu && { ...device.webgpu, buildBytes: webgpuBuildBytes(manifest) },
     slowdown,
     targets: { maxSlowdown: MAX_SLOWDOWN, slowdownMet: slowdown <= MAX_SLOWDOWN, maxFirstLoadBytes: MAX_FIRST_LOAD_BYTES, firstLoadMet: device.coldLoad.transferred <= MAX_FIRST_LOAD_BYTES, secondLoadFromCache: device.warmLoad.transferred === 0 },
   };
@@ -164,6 +197,13 @@ async function main(): Promise<void> {
     `| pack load, first (transferred) | – | ${ms(device.coldLoad.ms)} (${(device.coldLoad.transferred / 1e6).toFixed(2)} MB) | – |`,
     `| pack load, second (transferred) | – | ${ms(device.warmLoad.ms)} (${(device.warmLoad.transferred / 1e6).toFixed(2)} MB) | – |`,
   ];
+  if (device.webgpu) {
+    const adapter = (device.webgpu.backend.adapter as { name?: string }).name ?? 'no adapter';
+    lines.push(
+      `| generation on WebGPU (${adapter}; sampler's sessions: ${JSON.stringify(device.webgpu.placements.unet)}) | ${ms(runner.generations[1]!)} | ${ms(device.webgpu.generationMs[1]!)} | ${(device.webgpu.generationMs[1]! / runner.generations[1]!).toFixed(2)}× (${(device.webgpu.generationMs[1]! / device.generations[1]!).toFixed(2)}× WebAssembly's) |`,
+      `| WebGPU build (downloaded only to sample on WebGPU) | – | ${(webgpuBuildBytes(manifest) / 1e6).toFixed(2)} MB | – |`,
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n\ndevice personalization ${slowdown.toFixed(2)}× the runner's (target ≤ ${MAX_SLOWDOWN}×)${quick ? ' [--quick: not a measurement]' : ''}\n`);
 }
 

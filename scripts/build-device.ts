@@ -2,7 +2,8 @@
 // - build/device-worker.js: the runner's library bundled for the browser by esbuild (gpu-runner/browser/). Only what
 //   touches Node is swapped: the session host for onnxruntime-web's (gpu-runner/onnx/runtime/browser/), node:fs for
 //   the pack held in memory, sharp for its raw-pixel resize; onnxruntime-node's Tensor is onnxruntime-web's.
-// - build/ort-<version>/: onnxruntime-web's WebAssembly (SIMD, threaded) and its loader;
+// - build/ort-<version>/: onnxruntime-web's WebAssembly (SIMD, threaded) and its loader, and its WebGPU build (the
+//   JSEP API module, loader and WebAssembly, the last in parts), which the device worker loads only to sample on WebGPU;
 // - pack/<id>-<digest>/: the default model pack's files (immutable under a digest-named folder, so edge/client/_headers
 //   lets browsers keep them), and build/pack.json naming them with the pack's example prompts.
 // Usage: tsx scripts/build-device.ts
@@ -29,6 +30,17 @@ const ORT_DIST = join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
 const ORT_VERSION = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8')) as { version: string }).version;
 /** What ort.wasm.min.mjs loads at run time (the SIMD + threads build; it runs single-threaded where threads are not allowed). */
 const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+/**
+ * onnxruntime-web's WebGPU build: the API (`onnxruntime-web`'s default entry, JSEP) and the loader it imports. Not
+ * `onnxruntime-web/webgpu`, which is the native WebGPU execution provider on an asyncify build; JSEP is the one the
+ * WebGPU browsers run without flags.
+ */
+const ORT_WEBGPU_FILES = { api: 'ort.min.mjs', loader: 'ort-wasm-simd-threaded.jsep.mjs', wasm: 'ort-wasm-simd-threaded.jsep.wasm' };
+/**
+ * Workers Static Assets refuses files over 25 MiB (`wrangler deploy`: "Asset too large"); the JSEP WebAssembly is
+ * 28.3 MB, so it is served in parts of at most this many bytes and joined in the worker (webgpu-runtime.ts).
+ */
+export const ASSET_PART_BYTES = 20 * 1024 * 1024;
 /** Paths (relative to the served pack) of the files the pack loader reads and the pack digest covers. */
 const PACK_FILE = /\.(safetensors|json|txt)$/;
 
@@ -77,6 +89,18 @@ function packFiles(dir: string): string[] {
   return out.sort();
 }
 
+/** Copies `source` into `dir` as `<name>.part<i>` files of at most ASSET_PART_BYTES; returns their names in order. */
+function writeInParts(source: string, dir: string): string[] {
+  const bytes = readFileSync(source);
+  const name = source.split(sep).pop()!;
+  const parts: string[] = [];
+  for (let offset = 0, i = 0; offset < bytes.byteLength; offset += ASSET_PART_BYTES, i++) {
+    parts.push(`${name}.part${i}`);
+    writeFileSync(join(dir, parts[i]!), bytes.subarray(offset, offset + ASSET_PART_BYTES));
+  }
+  return parts;
+}
+
 export async function buildDevice(options: { packDir?: string; quiet?: boolean } = {}): Promise<PackManifest> {
   const started = performance.now();
   mkdirSync(BUILD, { recursive: true });
@@ -100,7 +124,8 @@ export async function buildDevice(options: { packDir?: string; quiet?: boolean }
 
   const ortDir = join(BUILD, `ort-${ORT_VERSION}`);
   mkdirSync(ortDir, { recursive: true });
-  for (const file of ORT_FILES) copyFileSync(join(ORT_DIST, file), join(ortDir, file));
+  for (const file of [...ORT_FILES, ORT_WEBGPU_FILES.api, ORT_WEBGPU_FILES.loader]) copyFileSync(join(ORT_DIST, file), join(ortDir, file));
+  const wasmParts = writeInParts(join(ORT_DIST, ORT_WEBGPU_FILES.wasm), ortDir);
 
   const dir = options.packDir ?? defaultModelDir();
   const sha256 = await packDigest(dir);
@@ -124,6 +149,7 @@ export async function buildDevice(options: { packDir?: string; quiet?: boolean }
     // to draw, not the paper's prompts, which it has never seen.
     examples: id === WORLD_PACK_ID ? PROMPT_CONTEXTS.map((context) => captionWithIdentifier(DEFAULT_IDENTIFIER, context)) : [`a photo of a ${DEFAULT_IDENTIFIER} face`],
     ortBase: `ort-${ORT_VERSION}/`,
+    ortWebGpu: { api: ORT_WEBGPU_FILES.api, wasmParts },
     identifier: DEFAULT_IDENTIFIER,
   };
   writeFileSync(join(BUILD, 'pack.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -196,10 +196,29 @@ $('generate-form').addEventListener('submit', async (event) => {
 
 // ---- On this device --------------------------------------------------------------------------------------------
 
-function describeBackend(backend) {
+/** The sampler's session kinds (gpu-runner/browser/backend-choice.ts): what may run on WebGPU. */
+const SAMPLING_KINDS = ['text-encoder', 'unet', 'vae-decoder'];
+
+function describeWasm(backend) {
   const threads = backend.threads > 1 ? `${backend.threads} threads` : backend.crossOriginIsolated ? '1 thread' : '1 thread (the page is not cross-origin isolated)';
-  const gpu = backend.webgpu ? '; WebGPU is offered but not used yet' : '';
-  return `WebAssembly${backend.simd ? ' SIMD' : ''}, ${threads}${gpu}`;
+  return `WebAssembly${backend.simd ? ' SIMD' : ''}, ${threads}`;
+}
+
+/**
+ * Where sampling and training run. `placements` (after a generation) says where the sampler's sessions actually
+ * opened: one that could not be created on WebGPU runs on WebAssembly, and the reason is shown.
+ */
+function describeBackend(backend, placements = {}) {
+  const failed = SAMPLING_KINDS.map((kind) => [kind, placements[kind]]).filter(([, placed]) => placed?.fallback);
+  let sampling;
+  if (failed.length > 0) sampling = `WebAssembly (WebGPU failed for ${failed.map(([kind, placed]) => `${kind}: ${placed.fallback}`).join('; ')})`;
+  else if (backend.sampling.backend === 'webgpu') sampling = `WebGPU (${backend.adapter.name})`;
+  else sampling = `WebAssembly (${backend.sampling.reason})`;
+  return `Sampling: ${sampling} · Training: ${describeWasm(backend)}`;
+}
+
+function showReady(loaded, placements) {
+  say($('device-status'), `Ready on this device: ${loaded.packId}, ${(loaded.bytes / 1e6).toFixed(1)} MB. ${describeBackend(loaded.backend, placements)}.`);
 }
 
 /** Starts the worker and loads the pack once (the browser keeps the files: the second load comes from its cache). */
@@ -216,7 +235,7 @@ function deviceReady() {
     })
     .then((loaded) => {
       bar.hidden = true;
-      say($('device-status'), `Ready on this device: ${loaded.packId}, ${(loaded.bytes / 1e6).toFixed(1)} MB, ${describeBackend(loaded.backend)}.`);
+      showReady(loaded);
       return loaded;
     })
     .catch((error) => {
@@ -324,6 +343,7 @@ async function generateOnDevice() {
       guidanceScale: 7.5,
       size,
     });
+    showReady(await deviceReady(), result.placements);
     for (const image of result.images) {
       const figure = document.createElement('figure');
       const img = document.createElement('img');

@@ -4,6 +4,14 @@
 
 const MANIFEST_URL = '/build/pack.json';
 const WORKER_URL = '/build/device-worker.js';
+/** Where sampling runs (gpu-runner/browser/backend-choice.ts): `?backend=webgpu` or `wasm` on the page's URL overrides `auto`. */
+const BACKENDS = ['auto', 'webgpu', 'wasm'];
+
+/** The backend the page's URL asks for, else `auto` (WebGPU on a hardware adapter, WebAssembly otherwise). */
+export function backendPreference() {
+  const asked = new URLSearchParams(location.search).get('backend');
+  return BACKENDS.includes(asked) ? asked : 'auto';
+}
 
 // A module declaring one v128 function: WebAssembly.validate accepts it only where SIMD is supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
@@ -88,8 +96,8 @@ export class DeviceRuntime {
     });
   }
 
-  load(onUpdate) {
-    return this.request('load', { manifestUrl: new URL(MANIFEST_URL, location.href).href }, onUpdate);
+  load(onUpdate, backend = backendPreference()) {
+    return this.request('load', { manifestUrl: new URL(MANIFEST_URL, location.href).href, backend }, onUpdate);
   }
 
   /**

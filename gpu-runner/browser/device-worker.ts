@@ -4,7 +4,7 @@
 // file system holding the pack, sharp's raw resize) for browser versions, so the face photo never leaves the page.
 import * as ort from 'onnxruntime-web/wasm';
 import { generate } from '../diffusion/sampler.ts';
-import { browserBackend } from '../onnx/runtime/browser/session-host.ts';
+import { browserBackend, sharedSessionHost } from '../onnx/runtime/browser/session-host.ts';
 import { loadModelPack, schedulerChoice, type LoadedPack } from '../pack/model-pack.ts';
 import { fastFinetune, predict } from '../personalize/api.ts';
 import { PersonalizationCanceled } from '../personalize/finetune/fast-finetune.ts';
@@ -12,9 +12,11 @@ import { PersonalizedSessions } from '../personalize/personalized-diffusion.ts';
 import { exportLora } from '../personalize/weights/lora-export.ts';
 import { encodeNativeWeights } from '../personalize/weights/native-format.ts';
 import type { PersonalizedWeights } from '../personalize/weights/personalized-weights.ts';
+import { chooseSampling, describeAdapter, SAMPLING_KINDS, type AdapterLike, type BackendPreference, type SamplingChoice } from './backend-choice.ts';
 import { weightFactors } from './factors.ts';
 import { mountFiles } from './node-shims/fs.ts';
 import type { Backend, DeviceReply, DeviceRequest, PackManifest, RgbPixels } from './protocol.ts';
+import { loadWebGpuRuntime } from './webgpu-runtime.ts';
 
 // The worker's globals (the project's lib is ES2023 without DOM or WebWorker declarations).
 declare const self: {
@@ -22,7 +24,7 @@ declare const self: {
   postMessage(message: DeviceReply, transfer?: ArrayBuffer[]): void;
   location: { href: string };
   crossOriginIsolated?: boolean;
-  navigator: { hardwareConcurrency?: number; gpu?: { requestAdapter(): Promise<unknown> } };
+  navigator: { hardwareConcurrency?: number; gpu?: { requestAdapter(): Promise<(AdapterLike & object) | null> } };
 };
 
 /** Where the pack's files are mounted in the bundle's in-memory file system. */
@@ -45,14 +47,32 @@ function loaded(): State {
   return state;
 }
 
-async function backend(): Promise<Backend> {
-  let webgpu = false;
+async function requestAdapter(): Promise<{ adapter: object | null; failure?: string }> {
+  if (!self.navigator.gpu) return { adapter: null, failure: 'the browser has no WebGPU (navigator.gpu)' };
   try {
-    webgpu = (await self.navigator.gpu?.requestAdapter()) != null;
-  } catch {
-    webgpu = false;
+    return { adapter: await self.navigator.gpu.requestAdapter() };
+  } catch (error) {
+    return { adapter: null, failure: `requesting a WebGPU adapter failed: ${error instanceof Error ? error.message : String(error)}` };
   }
-  return { ...browserBackend(), crossOriginIsolated: self.crossOriginIsolated === true, webgpu };
+}
+
+/**
+ * Chooses where sampling runs and, for WebGPU, starts onnxruntime-web's WebGPU build (in parallel with the pack's
+ * download). A WebGPU that fails to start leaves sampling on WebAssembly with the reason shown, never silently.
+ */
+async function chooseBackend(preference: BackendPreference, ortBase: string, manifest: PackManifest, threads: number): Promise<Omit<Backend, 'threads' | 'simd' | 'name'>> {
+  const { adapter, failure } = await requestAdapter();
+  const report = failure ? ({ available: false, reason: failure } as const) : describeAdapter(adapter as AdapterLike | null);
+  let sampling: SamplingChoice = chooseSampling(preference, report);
+  if (sampling.backend === 'webgpu') {
+    try {
+      const api = await loadWebGpuRuntime({ base: ortBase, files: manifest.ortWebGpu, adapter, threads });
+      sharedSessionHost().useWebGpu({ ort: api, kinds: SAMPLING_KINDS });
+    } catch (error) {
+      sampling = { backend: 'wasm', reason: `WebGPU failed to start: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+  return { crossOriginIsolated: self.crossOriginIsolated === true, webgpu: report.available, preference, adapter: report, sampling };
 }
 
 async function load(request: Extract<DeviceRequest, { type: 'load' }>): Promise<void> {
@@ -62,8 +82,10 @@ async function load(request: Extract<DeviceRequest, { type: 'load' }>): Promise<
   const manifest = (await (await fetch(manifestUrl.href)).json()) as PackManifest;
   const base = new URL(manifest.base, manifestUrl).href;
   // onnxruntime-web's own files, served beside the bundle (scripts/build-device.ts copies them).
-  ort.env.wasm.wasmPaths = new URL(manifest.ortBase, manifestUrl).href;
+  const ortBase = new URL(manifest.ortBase, manifestUrl).href;
+  ort.env.wasm.wasmPaths = ortBase;
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(MAX_THREADS, Math.floor((self.navigator.hardwareConcurrency ?? 2) / 2))) : 1;
+  const backendChosen = chooseBackend(request.backend ?? 'auto', ortBase, manifest, ort.env.wasm.numThreads);
   const total = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
   let done = 0;
   const files = await Promise.all(
@@ -87,7 +109,8 @@ async function load(request: Extract<DeviceRequest, { type: 'load' }>): Promise<
     .getEntriesByType('resource')
     .filter((entry) => entry.name.startsWith(base))
     .reduce((sum, entry) => sum + ((entry as { transferSize?: number }).transferSize ?? 0), 0);
-  reply({ id: request.id, type: 'loaded', packId: pack.id, sha256: pack.sha256, backend: await backend(), bytes: total, transferred, ms: performance.now() - started });
+  const backend: Backend = { ...browserBackend(), ...(await backendChosen) };
+  reply({ id: request.id, type: 'loaded', packId: pack.id, sha256: pack.sha256, backend, bytes: total, transferred, ms: performance.now() - started });
 }
 
 async function personalizeHere(request: Extract<DeviceRequest, { type: 'personalize' }>): Promise<void> {
@@ -119,7 +142,7 @@ async function personalizeHere(request: Extract<DeviceRequest, { type: 'personal
   // The first step also encodes the face and opens the trainer; the later ones are the steady cost.
   const stepMs = stepEnds.slice(1).map((end, i) => end - stepEnds[i]!);
   const firstStepMs = stepEnds.length > 0 ? stepEnds[0]! - started - predictMs : 0;
-  reply({ id: request.id, type: 'personalized', predictMs, finetuneMs, firstStepMs, stepMs, losses: report.losses });
+  reply({ id: request.id, type: 'personalized', predictMs, finetuneMs, firstStepMs, stepMs, losses: report.losses, placements: sharedSessionHost().placements() });
 }
 
 /** One image of a decoded batch [batch, 3, H, W] in [−1, 1] → 8-bit RGB, as the runner's executor converts it. */
@@ -158,7 +181,7 @@ async function generateHere(request: Extract<DeviceRequest, { type: 'generate' }
     scheduler: schedulerChoice(pack, 'ddim'),
   });
   const images = result.seeds.map((seed, index) => ({ width: side, height: side, data: toRgb(result.images, index, side), seed }));
-  reply({ id: request.id, type: 'generated', images, ms: performance.now() - started }, images.map((image) => image.data.buffer as ArrayBuffer));
+  reply({ id: request.id, type: 'generated', images, ms: performance.now() - started, placements: sharedSessionHost().placements() }, images.map((image) => image.data.buffer as ArrayBuffer));
 }
 
 function weightsFile(request: Extract<DeviceRequest, { type: 'weights' }>): void {

@@ -161,7 +161,7 @@ describe.sequential('personalizing on this device in Chromium', () => {
   it('personalizes from the page, cancels, saves the native weight file and generates', async () => {
     await page.goto(`${edgeUrl}/`);
     await page.getByLabel(/On this device/).check();
-    await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 120_000 }).toMatch(/^Ready on this device: hdb-world-faces-32px-v1, [\d.]+ MB, WebAssembly SIMD, \d+ threads?/);
+    await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 120_000 }).toMatch(/^Ready on this device: hdb-world-faces-32px-v1, [\d.]+ MB\. Sampling: WebAssembly \(.+\) · Training: WebAssembly SIMD, \d+ threads?\.$/);
     const examples = await page.locator('#examples button').allTextContents();
     expect(examples[0]).toBe('a photo of a [V] face, on a blue background, wearing a hat');
     expect(examples.join(' ')).not.toMatch(/Pixar/);

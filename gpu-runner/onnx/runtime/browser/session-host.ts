@@ -2,8 +2,11 @@
 // transport), with onnxruntime-web sessions on the calling thread. The browser bundle (gpu-runner/browser/) puts this
 // module in place of ../session-host.ts, so the library above it (trainer, prediction, sampler) runs unchanged; the
 // bundle itself runs in a Web Worker, which is what keeps a long `session.run` off the page's thread here.
+// Sessions run on onnxruntime-web's WebAssembly build, imported here; the page may hand the host onnxruntime-web's
+// WebGPU build (`useWebGpu`, loaded at run time and only then: its WebAssembly is twice the size) for some kinds of
+// session, the sampler's, and `placements()` reports where each kind actually runs.
 import * as ort from 'onnxruntime-web/wasm';
-import type { ModelSource } from '../session-cache.ts';
+import type { GraphOptimizationLevel, ModelSource } from '../session-cache.ts';
 import type { OpenOptions, SessionDefaults, SessionHostOptions, SessionKind, SessionKindStatus, SessionRunner, SessionRunnerOptions } from '../session-host.ts';
 import type { RuntimeFeeds, RuntimeOutputs, RuntimeTensorType } from '../tensor.ts';
 import { ResidentTrainer, type ResidentStepRequest, type ResidentStepResult, type ResidentTrainerSpec } from '../resident-trainer.ts';
@@ -23,15 +26,47 @@ export interface BrowserBackend {
   readonly simd: boolean;
 }
 
+/** onnxruntime-web's API: one build per module instance (the WebAssembly one imported here, or the WebGPU one). */
+export type OrtModule = typeof ort;
+export type BrowserExecutionProvider = 'webgpu' | 'wasm';
+
+/** onnxruntime-web's WebGPU build and the kinds of session to open on it. */
+export interface WebGpuSessions {
+  readonly ort: OrtModule;
+  readonly kinds: ReadonlySet<SessionKind>;
+}
+
+/**
+ * Errors only: at its default (warnings) onnxruntime prints, as a console error for every WebGPU session, that it
+ * placed shape computations on the CPU, which it does on purpose ("ORT explicitly assigns shape related ops to CPU").
+ */
+export const WEBGPU_LOG_SEVERITY = 3;
+
+/** Where a kind's sessions run, as last opened. */
+export interface BrowserKindPlacement {
+  readonly requested: BrowserExecutionProvider;
+  readonly executionProvider: BrowserExecutionProvider;
+  /** Why a kind meant for WebGPU runs on WebAssembly: its session could not be created there. */
+  readonly fallback?: string;
+}
+
 interface Held {
   readonly session: ort.InferenceSession;
+  /** The build that made the session: feeds must be its own Tensor class. */
+  readonly ort: OrtModule;
   readonly opened: Omit<SessionRunner, 'run' | 'close' | 'alive'>;
   holders: number;
 }
 
-function toOrt(feeds: RuntimeFeeds): Record<string, ort.Tensor> {
+interface Created {
+  readonly session: ort.InferenceSession;
+  readonly ort: OrtModule;
+  readonly placement: BrowserKindPlacement;
+}
+
+function toOrt(api: OrtModule, feeds: RuntimeFeeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.type, t.data, t.dims);
+  for (const [name, t] of Object.entries(feeds)) out[name] = new api.Tensor(t.type, t.data, t.dims);
   return out;
 }
 
@@ -70,10 +105,12 @@ export function browserBackend(): BrowserBackend {
 /** Sessions on this thread, kept while the page lives (a pack's handful of graphs; nothing to evict). */
 export class SessionHost {
   private readonly sessions = new Map<string, Held>();
-  /** Model bytes opened before, by identity: the trainer and the samplers reopen the same serialized graph. */
-  private readonly byBytes = new WeakMap<Uint8Array, string>();
+  /** Model bytes opened before, by identity and the provider asked for: the trainer and the samplers reopen the same serialized graph. */
+  private readonly byBytes: Record<BrowserExecutionProvider, WeakMap<Uint8Array, string>> = { webgpu: new WeakMap(), wasm: new WeakMap() };
   private readonly trainers = new Map<number, ResidentTrainer>();
   private readonly kinds = new Map<SessionKind, SessionKindStatus>();
+  private readonly placed = new Map<SessionKind, BrowserKindPlacement>();
+  private webgpu: WebGpuSessions | undefined;
   private nextKey = 1;
   private nextTrainer = 1;
   readonly dead = false;
@@ -85,29 +122,66 @@ export class SessionHost {
     this.defaults = { ...this.defaults, defaults: { ...defaults } };
   }
 
+  /** The Node host's report (cpu or cuda): WebAssembly sessions are 'cpu'; WebGPU ones have no entry there, see `placements`. */
   sessionKinds(): Record<SessionKind, SessionKindStatus> {
     return Object.fromEntries(this.kinds);
   }
 
+  /** Opens the given kinds' later sessions on onnxruntime-web's WebGPU build (sessions already open stay where they are). */
+  useWebGpu(webgpu: WebGpuSessions): void {
+    this.webgpu = webgpu;
+  }
+
+  placements(): Record<SessionKind, BrowserKindPlacement> {
+    return Object.fromEntries(this.placed);
+  }
+
   async open(model: ModelSource, options: OpenOptions = {}): Promise<SessionRunner> {
     if (typeof model === 'string') throw new Error(`the browser opens models from bytes, not paths (${model})`);
-    let key = this.byBytes.get(model);
+    const requested: BrowserExecutionProvider = options.kind !== undefined && this.webgpu?.kinds.has(options.kind) ? 'webgpu' : 'wasm';
+    let key = this.byBytes[requested].get(model);
     let held = key === undefined ? undefined : this.sessions.get(key);
+    let placement: BrowserKindPlacement | undefined;
     if (!held) {
-      const level = options.graphOptimizationLevel ?? 'all';
-      const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: level });
+      const created = await this.create(model, options.graphOptimizationLevel ?? 'all', requested);
+      const { session } = created;
+      placement = created.placement;
       key = `browser-${this.nextKey++}`;
       held = {
         session,
+        ort: created.ort,
         holders: 0,
         opened: { key, executionProvider: 'cpu', source: 'built', digest: key, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
       };
       this.sessions.set(key, held);
-      this.byBytes.set(model, key);
+      this.byBytes[requested].set(model, key);
     }
     held.holders++;
-    if (options.kind !== undefined) this.kinds.set(options.kind, { requested: options.executionProvider ?? 'auto', executionProvider: 'cpu' });
+    if (options.kind !== undefined) {
+      if (placement) this.placed.set(options.kind, placement);
+      const onCpu = (placement ?? this.placed.get(options.kind))?.executionProvider !== 'webgpu';
+      this.kinds.set(options.kind, { requested: options.executionProvider ?? 'auto', ...(onCpu ? { executionProvider: 'cpu' as const } : {}) });
+    }
     return this.runnerFor(held);
+  }
+
+  /**
+   * A session on WebGPU when asked, else on WebAssembly. WebGPU is asked for alone: onnxruntime keeps its CPU kernels
+   * behind any execution provider for the nodes WebGPU lacks, while a list ['webgpu', 'wasm'] would turn a WebGPU that
+   * fails to start into a console warning and a WebAssembly session; here that failure is caught and reported.
+   */
+  private async create(model: Uint8Array, level: GraphOptimizationLevel, requested: BrowserExecutionProvider): Promise<Created> {
+    let fallback: string | undefined;
+    if (requested === 'webgpu' && this.webgpu) {
+      try {
+        const session = await this.webgpu.ort.InferenceSession.create(model, { executionProviders: ['webgpu'], graphOptimizationLevel: level, logSeverityLevel: WEBGPU_LOG_SEVERITY });
+        return { session, ort: this.webgpu.ort, placement: { requested, executionProvider: 'webgpu' } };
+      } catch (error) {
+        fallback = error instanceof Error ? error.message : String(error);
+      }
+    }
+    const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: level });
+    return { session, ort, placement: { requested, executionProvider: 'wasm', ...(fallback === undefined ? {} : { fallback }) } };
   }
 
   private runnerFor(held: Held): SessionRunner {
@@ -119,7 +193,7 @@ export class SessionHost {
       },
       async run(feeds, options = {}) {
         if (closed) throw new Error(`session ${held.opened.key} is closed`);
-        const results = options.fetches ? await held.session.run(toOrt(feeds), options.fetches) : await held.session.run(toOrt(feeds));
+        const results = options.fetches ? await held.session.run(toOrt(held.ort, feeds), options.fetches) : await held.session.run(toOrt(held.ort, feeds));
         return fromOrt(results);
       },
       async close() {
