@@ -5,6 +5,7 @@ import { add, attention, cast, equal, gather, gelu, Graph, matmul, mul, quickGel
 import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { AdaptableLinear } from '../inventory.ts';
 import type { ParamSource } from '../params.ts';
+import type { InferencePrecision } from '../precision.ts';
 import { type ClipTextConfig, LEGACY_EOS_TOKEN_ID } from './config.ts';
 import { CLIP_TEXT_PREFIX, clipLayerPath, clipTextLinears } from './inventory.ts';
 
@@ -22,6 +23,8 @@ export interface ClipTextGraphOptions {
   /** Also output `debug.hidden_states.k` (embeddings, then each layer before the final LayerNorm). */
   debug?: boolean;
   graph?: Graph;
+  /** 'fp16' for sampling on CUDA (`../precision.ts`); default 'fp32', which every training graph uses. */
+  precision?: InferencePrecision;
 }
 
 export interface ClipTextGraph {
@@ -62,10 +65,10 @@ export function buildClipTextGraph(config: ClipTextConfig, params: ParamSource, 
   const { batch, length } = options;
   if (length > config.maxPositionEmbeddings) throw new Error(`text_encoder: ${length} tokens exceed ${config.maxPositionEmbeddings} positions`);
   const g = options.graph ?? new Graph('text_encoder');
-  const mb = new ModelBuilder(g, params, options.adapters ?? []);
+  const mb = new ModelBuilder(g, params, options.adapters ?? [], options.precision);
   const h = config.hiddenSize;
   const debug = (name: string, v: Value) => {
-    if (options.debug) g.output(v, `debug.${name}`);
+    if (options.debug) g.output(mb.leave(v), `debug.${name}`);
   };
 
   const ids = g.input(CLIP_TEXT_INPUT, 'int64', [batch, length]);
@@ -93,7 +96,7 @@ export function buildClipTextGraph(config: ClipTextConfig, params: ParamSource, 
     debug(`hidden_states.${layer + 1}`, hidden);
   }
 
-  const last = mb.layerNorm(`${CLIP_TEXT_PREFIX}.final_layer_norm`, hidden, config.layerNormEps);
+  const last = mb.leave(mb.layerNorm(`${CLIP_TEXT_PREFIX}.final_layer_norm`, hidden, config.layerNormEps));
   const pooled = reshape(matmul(poolingSelector(ids, config), last), [batch, h]);
   return {
     graph: g,

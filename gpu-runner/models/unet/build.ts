@@ -5,6 +5,7 @@ import { buildResnet } from '../blocks/resnet.ts';
 import { buildTransformer2D } from '../blocks/transformer.ts';
 import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { ParamSource } from '../params.ts';
+import type { InferencePrecision } from '../precision.ts';
 import type { UnetPlan } from './plan.ts';
 
 export const UNET_INPUTS = { sample: 'sample', timestep: 'timestep', encoderHiddenStates: 'encoder_hidden_states' } as const;
@@ -24,6 +25,8 @@ export interface UnetGraphOptions extends UnetShapes {
   debug?: boolean;
   /** Build into this graph (to compose with adapters, a loss, other models); by default a new graph. */
   graph?: Graph;
+  /** 'fp16' for sampling on CUDA (`../precision.ts`); default 'fp32', which every training graph uses. */
+  precision?: InferencePrecision;
 }
 
 export interface UnetGraph {
@@ -35,20 +38,21 @@ export interface UnetGraph {
 export function buildUnetGraph(plan: UnetPlan, params: ParamSource, options: UnetGraphOptions): UnetGraph {
   const { config } = plan;
   const g = options.graph ?? new Graph('unet');
-  const mb = new ModelBuilder(g, params, options.adapters ?? []);
+  const mb = new ModelBuilder(g, params, options.adapters ?? [], options.precision);
   const { batch, height, width, textLength } = options;
   const debug = (name: string, v: Value) => {
-    if (options.debug) g.output(v, `debug.${name}`);
+    if (options.debug) g.output(mb.leave(v), `debug.${name}`);
   };
 
-  let sample = g.input(UNET_INPUTS.sample, 'float32', [batch, config.inChannels, height, width]);
+  let sample = mb.enter(g.input(UNET_INPUTS.sample, 'float32', [batch, config.inChannels, height, width]));
   const timestep = g.input(UNET_INPUTS.timestep, 'float32', [batch]);
-  const context = g.input(UNET_INPUTS.encoderHiddenStates, 'float32', [batch, textLength, config.crossAttentionDim[0]!]);
+  const context = mb.enter(g.input(UNET_INPUTS.encoderHiddenStates, 'float32', [batch, textLength, config.crossAttentionDim[0]!]));
   if (new Set(config.crossAttentionDim).size !== 1) throw new Error('unet: per-block cross_attention_dim values must agree (one text encoder)');
 
   if (config.centerInputSample) sample = add(mul(sample, 2), -1);
 
-  const timeProj = timestepEmbedding(timestep, plan.timeProjDim, { flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift });
+  // float32 sin/cos, narrowed after: timesteps reach 999 and fp16's spacing there is 0.5, too coarse for the phase
+  const timeProj = mb.enter(timestepEmbedding(timestep, plan.timeProjDim, { flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift }));
   debug('time_proj', timeProj);
   const linear1 = { name: 'time_embedding.linear_1', inFeatures: plan.timeProjDim, outFeatures: plan.timeEmbedDim, bias: true, kind: 'time_embedding' };
   const linear2 = { name: 'time_embedding.linear_2', inFeatures: plan.timeEmbedDim, outFeatures: plan.timeEmbedDim, bias: true, kind: 'time_embedding' };
@@ -107,6 +111,6 @@ export function buildUnetGraph(plan: UnetPlan, params: ParamSource, options: Une
   h = silu(mb.groupNorm('conv_norm_out', h, config.normNumGroups, config.normEps));
   debug('conv_out_input', h);
   const out = mb.conv2d('conv_out', h, config.outChannels, config.convOutKernel, { padding: (config.convOutKernel - 1) / 2 });
-  const output = g.output(out, UNET_OUTPUT);
+  const output = g.output(mb.leave(out), UNET_OUTPUT);
   return { graph: g, builder: mb, output };
 }

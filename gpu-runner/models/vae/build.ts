@@ -6,6 +6,7 @@ import { add, attention, chunk, div, exp, Graph, max, min, mul, pad, reshape, si
 import { buildResnet } from '../blocks/resnet.ts';
 import { type LinearAdapter, ModelBuilder } from '../layers.ts';
 import type { ParamSource } from '../params.ts';
+import type { InferencePrecision } from '../precision.ts';
 import { VAE_NORM_EPS, type VaeMidBlockPlan, type VaePlan } from './plan.ts';
 
 /** DiagonalGaussianDistribution clamps the log-variance (vae.py). */
@@ -24,6 +25,8 @@ export interface VaeGraphOptions {
   debug?: boolean;
   adapters?: readonly LinearAdapter[];
   graph?: Graph;
+  /** 'fp16' for sampling on CUDA (`../precision.ts`); default 'fp32', which every training graph uses. */
+  precision?: InferencePrecision;
 }
 
 export interface VaeGraph {
@@ -49,12 +52,12 @@ function midBlock(mb: ModelBuilder, mid: VaeMidBlockPlan, x: Value): Value {
 export function buildVaeEncoderGraph(plan: VaePlan, params: ParamSource, options: VaeGraphOptions): VaeGraph {
   const { config } = plan;
   const g = options.graph ?? new Graph('vae_encoder');
-  const mb = new ModelBuilder(g, params, options.adapters ?? []);
+  const mb = new ModelBuilder(g, params, options.adapters ?? [], options.precision);
   const debug = (name: string, v: Value) => {
-    if (options.debug) g.output(v, `debug.encode.${name}`);
+    if (options.debug) g.output(mb.leave(v), `debug.encode.${name}`);
   };
   const channels = config.blockOutChannels;
-  const image = g.input(VAE_ENCODE.input, 'float32', [options.batch, config.inChannels, options.height, options.width]);
+  const image = mb.enter(g.input(VAE_ENCODE.input, 'float32', [options.batch, config.inChannels, options.height, options.width]));
 
   let h = mb.conv2d('encoder.conv_in', image, channels[0]!, 3, { padding: 1 });
   debug('encoder.conv_in', h);
@@ -70,7 +73,8 @@ export function buildVaeEncoderGraph(plan: VaePlan, params: ParamSource, options
   h = silu(mb.groupNorm('encoder.conv_norm_out', h, config.normNumGroups, VAE_NORM_EPS));
   h = mb.conv2d('encoder.conv_out', h, plan.encoder.momentsChannels, 3, { padding: 1 });
   debug('encoder', h);
-  const moments = mb.conv2d('quant_conv', h, plan.encoder.momentsChannels, 1);
+  // the distribution's clamp, exp and scaling in float32, as the outputs are
+  const moments = mb.leave(mb.conv2d('quant_conv', h, plan.encoder.momentsChannels, 1));
   debug('quant_conv', moments);
 
   const [mean, rawLogvar] = chunk(moments, 2, 1) as [Value, Value];
@@ -89,13 +93,13 @@ export function buildVaeDecoderGraph(
 ): VaeGraph {
   const { config } = plan;
   const g = options.graph ?? new Graph('vae_decoder');
-  const mb = new ModelBuilder(g, params, options.adapters ?? []);
+  const mb = new ModelBuilder(g, params, options.adapters ?? [], options.precision);
   const debug = (name: string, v: Value) => {
-    if (options.debug) g.output(v, `debug.decode.${name}`);
+    if (options.debug) g.output(mb.leave(v), `debug.decode.${name}`);
   };
   const channels = config.blockOutChannels;
   const input = g.input(VAE_DECODE.input, 'float32', [options.batch, config.latentChannels, options.height, options.width]);
-  const latents = options.scaledLatents ? div(input, config.scalingFactor) : input;
+  const latents = mb.enter(options.scaledLatents ? div(input, config.scalingFactor) : input);
 
   const z = mb.conv2d('post_quant_conv', latents, config.latentChannels, 1);
   debug('post_quant_conv', z);
@@ -111,6 +115,6 @@ export function buildVaeDecoderGraph(
     }
   }
   h = silu(mb.groupNorm('decoder.conv_norm_out', h, config.normNumGroups, VAE_NORM_EPS));
-  g.output(mb.conv2d('decoder.conv_out', h, config.outChannels, 3, { padding: 1 }), VAE_DECODE.output);
+  g.output(mb.leave(mb.conv2d('decoder.conv_out', h, config.outChannels, 3, { padding: 1 })), VAE_DECODE.output);
   return { graph: g, builder: mb };
 }

@@ -1,4 +1,9 @@
-/** Element types the engine emits. float64 exists for gradient checks; float16 for stored weights (Cast before use). */
+import { float32ToFloat16Bits } from '../../io/safetensors.ts';
+
+/**
+ * Element types the engine emits. float64 exists for gradient checks; float16 for stored weights and the fp16
+ * inference graphs (`../../models/precision.ts`).
+ */
 export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'bool' | 'uint8';
 
 /** A dimension: a static size, or a symbolic name (e.g. 'batch') for inference graphs. */
@@ -111,7 +116,11 @@ export function bytesOf(data: TypedData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Builds a host tensor from plain numbers (int64 values must be exact integers). */
+/**
+ * Builds a host tensor from plain numbers (int64 values must be exact integers). float16 values are rounded to
+ * float32 first, then to the nearest half, ties to even (IEEE 754 binary16: subnormals below 2^-14, infinity past
+ * 65504, NaN kept): the conversion fp16 checkpoints are written with (`../../io/safetensors.ts`).
+ */
 export function tensor(dtype: DType, dims: readonly number[], values: ArrayLike<number> | TypedData): HostTensor {
   const count = sizeOf(dims);
   if (values.length !== count) throw new Error(`tensor: ${values.length} values for shape [${dims.join(', ')}]`);
@@ -119,7 +128,7 @@ export function tensor(dtype: DType, dims: readonly number[], values: ArrayLike<
   if (data instanceof BigInt64Array) {
     for (let i = 0; i < count; i++) data[i] = BigInt(Number((values as ArrayLike<number | bigint>)[i]));
   } else if (dtype === 'float16') {
-    throw new Error('tensor: build float16 tensors from raw bits (Uint16Array) or bytes');
+    (data as Uint16Array).set(float32ToFloat16Bits(Float32Array.from(values as ArrayLike<number>, Number)));
   } else {
     const out = data as Float32Array;
     for (let i = 0; i < count; i++) out[i] = Number((values as ArrayLike<number | bigint>)[i]);

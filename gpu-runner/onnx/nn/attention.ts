@@ -1,5 +1,5 @@
 import type { Value } from '../ir/graph.ts';
-import { add, mul, where } from '../ops/elementwise.ts';
+import { add, cast, mul, where } from '../ops/elementwise.ts';
 import { matmul } from '../ops/linalg.ts';
 import { softmax } from '../ops/normalization.ts';
 import { reshape, transpose } from '../ops/shape-ops.ts';
@@ -30,8 +30,10 @@ export function attention(q: Value, k: Value, v: Value, o: AttentionOptions): Va
   const qh = mul(heads(q, lq!), o.scale ?? 1 / Math.sqrt(dh));
   const kt = transpose(reshape(k, [b!, lk, o.heads, dh]), [0, 2, 3, 1]);
   const vh = heads(v, lk);
-  let scores = matmul(qh, kt);
+  // float16 scores are widened for the mask and the Softmax: its exp and row sums need float32's range and
+  // precision (the precision paragraph of ../runtime/README.md), and CLIP's mask is float32's lowest value
+  let scores = q.dtype === 'float16' ? cast(matmul(qh, kt), 'float32') : matmul(qh, kt);
   if (o.mask) scores = o.mask.dtype === 'bool' ? where(o.mask, scores, MASKED_LOGIT) : add(scores, o.mask);
-  const out = matmul(softmax(scores, -1), vh);
+  const out = matmul(cast(softmax(scores, -1), q.dtype), vh);
   return reshape(transpose(out, [0, 2, 1, 3]), [b!, lq!, d]);
 }
