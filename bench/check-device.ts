@@ -1,8 +1,9 @@
 // `npm run check:device`: on a machine with an NVIDIA GPU, runs the runner's own executor with
 // RUNNER_EXECUTION_PROVIDER=cuda on a full-size SD 1.5-architecture pack of random weights (the UNet as external data,
 // written once under .cache/), checks that every session kind reports CUDA, and measures a 512 px, 25-step generation
-// and a full personalization (hypernetwork prediction + 40 relax steps); bench/results/device.json gets the times, the
-// provider per session kind and the GPU's peak memory (nvidia-smi). Nothing is fetched: the CUDA provider libraries
+// and a full personalization (hypernetwork prediction + 40 relax steps), and the same generation again with
+// RUNNER_SAMPLING_PRECISION=fp16 (its time and its pixel gap to fp32); bench/results/device.json gets the times, the
+// provider and precision per session kind and the GPU's peak memory (nvidia-smi). Nothing is fetched: the CUDA provider libraries
 // come with the install (gpu-runner/README.md, "CUDA provider libraries"). Without a GPU it says so in one line and
 // exits 1. --cpu-smoke runs the same steps on the tiny pack on CPU (64 px, 2 steps), to check the script itself.
 import { execFileSync, spawn } from 'node:child_process';
@@ -151,6 +152,23 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; s: number 
   return { result, s: seconds(performance.now() - start) };
 }
 
+/** The precision each session kind last opened with (the session host reports it next to the provider). */
+function sessionPrecisions(): Record<string, string> {
+  return Object.fromEntries(Object.entries(sharedSessionHost().sessionKinds()).map(([kind, status]) => [kind, status.precision ?? 'unreported']));
+}
+
+/** Largest and mean absolute difference of two 8-bit images. */
+function pixelGap(a: Uint8Array, b: Uint8Array): { max: number; mean: number } {
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const gap = Math.abs(a[i]! - b[i]!);
+    max = Math.max(max, gap);
+    sum += gap;
+  }
+  return { max, mean: Math.round((sum / a.length) * 1000) / 1000 };
+}
+
 async function main(): Promise<void> {
   let gpu: Gpu | null = null;
   if (!SMOKE) {
@@ -166,7 +184,10 @@ async function main(): Promise<void> {
 
   const build = await timed(async () => (SMOKE ? ensureTinyPack() : fullSizePack(PACK_DIR)));
   log(`pack ready in ${build.s} s: ${build.result}`);
-  const executor = new ModelPackExecutor({ modelDir: build.result, executionProvider: SMOKE ? 'cpu' : 'cuda' });
+  const provider = SMOKE ? 'cpu' : 'cuda';
+  const executor = new ModelPackExecutor({ modelDir: build.result, executionProvider: provider, samplingPrecision: 'fp32' });
+  // The same pack with fp16 sampling graphs: only generations run there (personalization is fp32 in both).
+  const fp16Executor = new ModelPackExecutor({ modelDir: build.result, executionProvider: provider, samplingPrecision: 'fp16' });
   const context: ExecutionContext = { signal: new AbortController().signal, reportProgress: () => undefined };
   const face: RgbImage = {
     width: RUN.side,
@@ -198,8 +219,20 @@ async function main(): Promise<void> {
       const generation = await timed(() =>
         executor.generate({ jobId: 'check-device-generate', weights, baseModelId: personalization.result.baseModelId, params }, context),
       );
-      log(`generation (${RUN.side} px, ${RUN.steps} steps) in ${generation.s} s`);
-      return { warmupS: warmup.s, personalizationS: personalization.s, generationS: generation.s };
+      log(`generation (${RUN.side} px, ${RUN.steps} steps, fp32) in ${generation.s} s`);
+      const precisions = sessionPrecisions();
+      await fp16Executor.warmup();
+      const fp16Generation = await timed(() =>
+        fp16Executor.generate({ jobId: 'check-device-generate-fp16', weights, baseModelId: personalization.result.baseModelId, params }, context),
+      );
+      const gap = pixelGap(generation.result.images[0]!.image.data, fp16Generation.result.images[0]!.image.data);
+      log(`generation (${RUN.side} px, ${RUN.steps} steps, fp16) in ${fp16Generation.s} s; pixel gap to fp32: max ${gap.max}, mean ${gap.mean}`);
+      return {
+        warmupS: warmup.s,
+        personalizationS: personalization.s,
+        generationS: generation.s,
+        fp16: { seconds: fp16Generation.s, pixelGap: gap, precisions: { fp32Run: precisions, fp16Run: sessionPrecisions() } },
+      };
     });
     const { result, peakMiB } = await measured.catch((error: unknown) => {
       // A session kind that cannot run on CUDA fails its job: keep what was learned, then say it in one line.
@@ -218,12 +251,14 @@ async function main(): Promise<void> {
       warmupS: result.warmupS,
       personalization: { relaxSteps: RUN.relaxSteps, seconds: result.personalizationS },
       generation: { side: RUN.side, steps: RUN.steps, seconds: result.generationS },
+      generationFp16: result.fp16,
       peakGpuMemoryMiB: peakMiB,
     });
     log(`wrote ${path}`);
     if (notCuda.length > 0) fail(`session kind(s) not on ${SMOKE ? 'cpu' : 'CUDA'}: ${describeProviders(Object.fromEntries(notCuda))}`);
   } finally {
     await executor.close();
+    await fp16Executor.close();
     await shutdownSharedSessionHost();
   }
 }

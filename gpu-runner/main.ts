@@ -28,6 +28,7 @@ const executor = new ModelPackExecutor({
   modelDir,
   ...(config.modelVariant ? { modelVariant: config.modelVariant } : {}),
   executionProvider: config.executionProvider,
+  samplingPrecision: config.samplingPrecision,
 });
 const runner = await startRunner({ config, executor, log });
 stopOnSignals(runner.shutdown, log);

@@ -42,8 +42,7 @@ const PROBES: Record<string, Probe> = {
   ReduceMax: (_, x) => E.reduceMax(x([2, 3]), [1], true),
   Equal: (_, x) => E.equal(x([2, 3]), x([2, 3])),
   Pad: (_, x) => E.pad(x([1, 1, 2, 2]), [0, 0, 0, 0, 0, 0, 1, 1]),
-  // the engine's `tensor()` builds no float16 from numbers, so the fill value is given as raw bits
-  ConstantOfShape: (g) => E.emit1('ConstantOfShape', [g.int64s([3])], { value: { dtype: 'float16', dims: [1], data: Uint16Array.of(FLOAT16_ONE) } }),
+  ConstantOfShape: (g) => E.constantOfShape(g, [3], 1, 'float16'),
   Reshape: (_, x) => E.reshape(x([2, 3]), [3, 2]),
   Transpose: (_, x) => E.transpose(x([2, 3]), [1, 0]),
   Concat: (_, x) => E.concat([x([2, 3]), x([2, 3])], 1),
@@ -66,11 +65,11 @@ function samplingGraphOps(): Set<string> {
   const unet = openUnetFolder(tiny('unet'));
   const vae = openVaeFolder(tiny('vae'));
   const text = openTextEncoderFolder(tiny('text_encoder'));
-  const graphs = [
-    buildUnetGraph(unet.plan, placeholderParams(), { batch: 2, height: 8, width: 8, textLength: 77 }).graph,
-    buildVaeDecoderGraph(vae.plan, placeholderParams(), { batch: 1, height: 4, width: 4, scaledLatents: true }).graph,
-    buildClipTextGraph(text.config, placeholderParams(), { batch: 1, length: 77 }).graph,
-  ];
+  const graphs = (['fp32', 'fp16'] as const).flatMap((precision) => [
+    buildUnetGraph(unet.plan, placeholderParams(), { batch: 2, height: 8, width: 8, textLength: 77, precision }).graph,
+    buildVaeDecoderGraph(vae.plan, placeholderParams(), { batch: 1, height: 4, width: 4, scaledLatents: true, precision }).graph,
+    buildClipTextGraph(text.config, placeholderParams(), { batch: 1, length: 77, precision }).graph,
+  ]);
   return new Set(graphs.flatMap((g) => g.nodes.map((n) => n.op)));
 }
 
@@ -109,5 +108,21 @@ describe('float16 on the CPU provider', () => {
     for (const [op, probe] of Object.entries(PROBES)) measured[await measure(op, probe)].push(op);
     expect(measured.float16.sort()).toEqual(MEASURED.runsInFloat16);
     expect(measured.float32.sort()).toEqual(MEASURED.widenedToFloat32);
+  });
+
+  it('drops a float16 round trip between widened nodes, so activations are not rounded to float16 there', async () => {
+    const g = new E.Graph('round_trip');
+    const half = E.mul(E.cast(g.input('x', 'float32', [3]), 'float16'), 1);
+    g.output(E.cast(E.add(half, E.constantOfShape(g, [3], 0, 'float16')), 'float32'), 'y');
+    for (const graphOptimizationLevel of ['disabled', 'all'] as const) {
+      const session = await ort.InferenceSession.create(E.serializeModel(g), { graphOptimizationLevel, intraOpNumThreads: 1 });
+      try {
+        // In float16 these would be infinity and 1 (2^-12 is below half of float16's spacing at 1).
+        const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(2e5, 1 + 2 ** -12, 3), [3]) });
+        expect(Array.from(y!.data as Float32Array)).toEqual([2e5, 1 + 2 ** -12, 3]);
+      } finally {
+        await session.release();
+      }
+    }
   });
 });

@@ -9,11 +9,13 @@ import { CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS, buildClipTextGraph } from '../model
 import { UNET_INPUTS, UNET_OUTPUT, buildUnetGraph } from '../models/unet/build.ts';
 import { VAE_DECODE, buildVaeDecoderGraph } from '../models/vae/build.ts';
 import { SESSION_KINDS, type JobSessionKind } from '../models/session-kinds.ts';
+import { samplingPrecisionFor, type InferencePrecision, type SamplingPrecisionSetting } from '../models/precision.ts';
 import type { DiffusionModels } from '../diffusion/sampler.ts';
 import { saveModel, serializeModel, type Graph, type HostTensor } from '../onnx/index.ts';
 import {
   createSessionRunner,
   float32Data,
+  providerCandidates,
   type ExecutionProvider,
   type ExecutionProviderPreference,
   type RuntimeFeeds,
@@ -90,6 +92,8 @@ export class PersonalizedSessions {
     /** Components whose weights stay in their checkpoint: graphs are saved there and opened from the file. */
     private readonly externalWeights: ExternalWeightDirs = {},
     private readonly executionProvider: ExecutionProviderPreference = 'auto',
+    /** RUNNER_SAMPLING_PRECISION: the text encoder, UNet and VAE decoder graphs' precision (`../models/precision.ts`). */
+    private readonly samplingPrecision: SamplingPrecisionSetting = 'auto',
   ) {}
 
   /** The provider of the sessions opened so far (undefined before the first). */
@@ -181,12 +185,40 @@ export class PersonalizedSessions {
     });
   }
 
-  private async open(graph: Graph, component: keyof ExternalWeightDirs, key: string, kind: JobSessionKind): Promise<SessionRunner> {
+  /**
+   * The precision of the next sampling graph: for the provider the sessions got so far, or, before the first, the
+   * provider they will try first.
+   */
+  private precision(): InferencePrecision {
+    return samplingPrecisionFor(this.samplingPrecision, this.provider ?? providerCandidates(this.executionProvider)[0]!);
+  }
+
+  /**
+   * Builds the graph at `precision` and opens it. Should `auto` have built fp16 for CUDA and the session still landed
+   * on the CPU (CUDA failed to start), the graph is rebuilt in fp32, which the CPU provider runs without the Casts.
+   */
+  private async open(
+    build: (precision: InferencePrecision) => Graph,
+    precision: InferencePrecision,
+    component: keyof ExternalWeightDirs,
+    key: string,
+    kind: JobSessionKind,
+  ): Promise<SessionRunner> {
+    const runner = await this.openGraph(build(precision), precision, component, key, kind);
+    if (precision === 'fp32' || this.samplingPrecision !== 'auto' || runner.executionProvider === 'cuda') return runner;
+    await runner.close();
+    return this.openGraph(build('fp32'), 'fp32', component, key, kind);
+  }
+
+  private async openGraph(graph: Graph, precision: InferencePrecision, component: keyof ExternalWeightDirs, key: string, kind: JobSessionKind): Promise<SessionRunner> {
     const dir = this.externalWeights[component];
-    // onnxruntime resolves external data relative to the model file, so such a graph is saved beside its weights.
-    const model = dir ? saveModel(graph, dir, `.hdb-runner-${key.replaceAll(/[^A-Za-z0-9_-]/g, '_')}.onnx`) : serializeModel(graph);
+    // onnxruntime resolves external data relative to the model file, so such a graph is saved beside its weights
+    // (one file per precision: an fp16 and an fp32 graph of the same shape are different models).
+    const fileKey = `${key}-${precision}`.replaceAll(/[^A-Za-z0-9_-]/g, '_');
+    const model = dir ? saveModel(graph, dir, `.hdb-runner-${fileKey}.onnx`) : serializeModel(graph);
     const runner = await createSessionRunner(model, {
       kind,
+      precision,
       executionProvider: this.executionProvider,
       ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
     });
@@ -194,43 +226,58 @@ export class PersonalizedSessions {
     return runner;
   }
 
+  // Each build makes its adapter afresh: an adapter records the inputs of the one graph it was built into.
+
   private text(batch: number, layout: AdapterLayout): Promise<AdaptedSession> {
-    return this.cached(`text:${batch}:${textKey(layout)}`, async () => {
-      const adapter = this.adapterFor(TEXT_ENCODER_COMPONENT, layout);
+    const precision = this.precision();
+    return this.cached(`text:${batch}:${textKey(layout)}:${precision}`, async () => {
       const config = this.model.textEncoder.config;
-      let tiGraph: BindingGraph | undefined;
-      if (layout.tiVectors > 0) {
-        const g = (tiGraph = new BindingGraph('text_encoder'));
-        g.redirectParam(TOKEN_EMBEDDING_PARAM, (table) => withFedRows(g, table, layout.tiVectors, config.vocabSize, config.hiddenSize));
-      }
-      const { graph } = buildClipTextGraph(config, this.model.paramSources.textEncoder, {
-        batch,
-        length: TEXT_LENGTH,
-        ...(adapter ? { adapters: [adapter] } : {}),
-        ...(tiGraph ? { graph: tiGraph } : {}),
-      });
-      return { session: await this.open(graph, 'textEncoder', `text-${batch}-${textKey(layout)}`, SESSION_KINDS.textEncoder), adapter: adapter?.values };
+      let adapter: ReturnType<PersonalizedSessions['adapterFor']>;
+      const build = (at: InferencePrecision) => {
+        adapter = this.adapterFor(TEXT_ENCODER_COMPONENT, layout);
+        let tiGraph: BindingGraph | undefined;
+        if (layout.tiVectors > 0) {
+          const g = (tiGraph = new BindingGraph('text_encoder'));
+          g.redirectParam(TOKEN_EMBEDDING_PARAM, (table) => withFedRows(g, table, layout.tiVectors, config.vocabSize, config.hiddenSize));
+        }
+        return buildClipTextGraph(config, this.model.paramSources.textEncoder, {
+          batch,
+          length: TEXT_LENGTH,
+          precision: at,
+          ...(adapter ? { adapters: [adapter] } : {}),
+          ...(tiGraph ? { graph: tiGraph } : {}),
+        }).graph;
+      };
+      const session = await this.open(build, precision, 'textEncoder', `text-${batch}-${textKey(layout)}`, SESSION_KINDS.textEncoder);
+      return { session, adapter: adapter?.values };
     });
   }
 
   private unet(batch: number, height: number, width: number, layout: AdapterLayout): Promise<AdaptedSession> {
-    return this.cached(`unet:${batch}x${height}x${width}:${adapterKey(layout)}`, async () => {
-      const adapter = this.adapterFor(UNET_COMPONENT, layout);
-      const { graph } = buildUnetGraph(this.model.unet.plan, this.model.paramSources.unet, {
-        batch,
-        height,
-        width,
-        textLength: TEXT_LENGTH,
-        ...(adapter ? { adapters: [adapter] } : {}),
-      });
-      return { session: await this.open(graph, 'unet', `unet-${batch}x${height}x${width}-${adapterKey(layout)}`, SESSION_KINDS.unet), adapter: adapter?.values };
+    const precision = this.precision();
+    return this.cached(`unet:${batch}x${height}x${width}:${adapterKey(layout)}:${precision}`, async () => {
+      let adapter: ReturnType<PersonalizedSessions['adapterFor']>;
+      const build = (at: InferencePrecision) => {
+        adapter = this.adapterFor(UNET_COMPONENT, layout);
+        return buildUnetGraph(this.model.unet.plan, this.model.paramSources.unet, {
+          batch,
+          height,
+          width,
+          textLength: TEXT_LENGTH,
+          precision: at,
+          ...(adapter ? { adapters: [adapter] } : {}),
+        }).graph;
+      };
+      const session = await this.open(build, precision, 'unet', `unet-${batch}x${height}x${width}-${adapterKey(layout)}`, SESSION_KINDS.unet);
+      return { session, adapter: adapter?.values };
     });
   }
 
   private vae(batch: number, height: number, width: number): Promise<AdaptedSession> {
-    return this.cached(`vae:${batch}x${height}x${width}`, async () => {
-      const { graph } = buildVaeDecoderGraph(this.model.vae.plan, this.model.paramSources.vae, { batch, height, width });
-      return { session: await this.open(graph, 'vae', `vae-${batch}x${height}x${width}`, SESSION_KINDS.vaeDecoder), adapter: undefined };
+    const precision = this.precision();
+    return this.cached(`vae:${batch}x${height}x${width}:${precision}`, async () => {
+      const build = (at: InferencePrecision) => buildVaeDecoderGraph(this.model.vae.plan, this.model.paramSources.vae, { batch, height, width, precision: at }).graph;
+      return { session: await this.open(build, precision, 'vae', `vae-${batch}x${height}x${width}`, SESSION_KINDS.vaeDecoder), adapter: undefined };
     });
   }
 }

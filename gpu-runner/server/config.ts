@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MIN_SECRET_LENGTH } from '../../contract/index.ts';
 import { LOG_LEVELS } from './log.ts';
 import { INTRA_OP_SPINNING_ENV } from '../onnx/runtime/session-cache.ts';
+import { SAMPLING_PRECISION_SETTINGS, type SamplingPrecisionSetting } from '../models/precision.ts';
 
 /** Container platforms send SIGKILL 30 s after SIGTERM by default; the rest of that is for aborting and flushing. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
@@ -33,6 +34,8 @@ const EnvSchema = z.object({
   /** The diffusers weight variant (`fp16` loads `*.fp16.safetensors`); unset, a folder holding only one variant uses it. */
   RUNNER_MODEL_VARIANT: z.string().regex(/^[A-Za-z0-9_-]+$/, 'RUNNER_MODEL_VARIANT is a name like fp16').optional(),
   RUNNER_EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  /** The sampling graphs' precision (text encoder, UNet, VAE decoder): auto is fp16 on CUDA, fp32 on the CPU. */
+  RUNNER_SAMPLING_PRECISION: z.enum(SAMPLING_PRECISION_SETTINGS).default('auto'),
   RUNNER_SHUTDOWN_GRACE_MS: integer(0, DEFAULT_SHUTDOWN_GRACE_MS),
   RUNNER_PROGRESS_INTERVAL_MS: integer(0, DEFAULT_PROGRESS_INTERVAL_MS),
   RUNNER_MAX_REQUEST_BYTES: integer(1024, DEFAULT_MAX_REQUEST_BYTES),
@@ -57,6 +60,7 @@ export type RunnerConfig = {
   modelDir: string | undefined;
   modelVariant: string | undefined;
   executionProvider: 'auto' | 'cpu' | 'cuda';
+  samplingPrecision: SamplingPrecisionSetting;
   shutdownGraceMs: number;
   progressIntervalMs: number;
   maxRequestBytes: number;
@@ -93,6 +97,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modelDir: e.RUNNER_MODEL_DIR,
     modelVariant: e.RUNNER_MODEL_VARIANT,
     executionProvider: e.RUNNER_EXECUTION_PROVIDER,
+    samplingPrecision: e.RUNNER_SAMPLING_PRECISION,
     shutdownGraceMs: e.RUNNER_SHUTDOWN_GRACE_MS,
     progressIntervalMs: e.RUNNER_PROGRESS_INTERVAL_MS,
     maxRequestBytes: e.RUNNER_MAX_REQUEST_BYTES,

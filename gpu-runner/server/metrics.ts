@@ -77,7 +77,7 @@ export class RunnerMetrics {
     registers: [this.registry],
   });
 
-  private sessionProviders: () => Record<string, { execution_provider?: string; error?: string }> = () => ({});
+  private sessionProviders: () => Record<string, { execution_provider?: string; precision?: string; error?: string }> = () => ({});
   readonly sessionProvider = new Gauge({
     name: 'runner_session_provider',
     help: 'The execution provider each session kind runs on (1 for the kind and its provider; "failed" where it could not open).',
@@ -91,8 +91,21 @@ export class RunnerMetrics {
     },
   });
 
-  /** Where the session gauge reads from at each scrape (the service's executor). */
-  reportSessionProviders(read: () => Record<string, { execution_provider?: string; error?: string }>): void {
+  readonly sessionPrecision = new Gauge({
+    name: 'runner_session_precision',
+    help: 'The precision each session kind opened computes in (1 for the kind and its precision: fp16 or fp32).',
+    labelNames: ['kind', 'precision'],
+    registers: [this.registry],
+    collect: () => {
+      this.sessionPrecision.reset();
+      for (const [kind, report] of Object.entries(this.sessionProviders())) {
+        if (report.precision) this.sessionPrecision.set({ kind, precision: report.precision }, 1);
+      }
+    },
+  });
+
+  /** Where the session gauges read from at each scrape (the service's executor). */
+  reportSessionProviders(read: () => Record<string, { execution_provider?: string; precision?: string; error?: string }>): void {
     this.sessionProviders = read;
   }
 

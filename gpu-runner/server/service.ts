@@ -65,7 +65,7 @@ export type RunnerServiceOptions = {
 };
 
 /** One session kind as /readyz and the startup log show it. */
-export type SessionProviderReport = { requested: string; execution_provider?: string; cuda_unavailable?: string; error?: string };
+export type SessionProviderReport = { requested: string; execution_provider?: string; precision?: string; cuda_unavailable?: string; error?: string };
 
 export class RunnerService {
   readonly queue: JobQueue;
@@ -156,7 +156,12 @@ export class RunnerService {
         kind,
         status.error
           ? { requested: status.requested, error: status.error }
-          : { requested: status.requested, execution_provider: status.executionProvider ?? 'unknown', ...(status.cudaUnavailable ? { cuda_unavailable: status.cudaUnavailable } : {}) },
+          : {
+              requested: status.requested,
+              execution_provider: status.executionProvider ?? 'unknown',
+              ...(status.precision ? { precision: status.precision } : {}),
+              ...(status.cudaUnavailable ? { cuda_unavailable: status.cudaUnavailable } : {}),
+            },
       ]),
     );
   }

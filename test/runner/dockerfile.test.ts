@@ -63,6 +63,10 @@ describe('gpu-runner/Dockerfile', () => {
     expect(text).not.toMatch(/RUNNER_EXECUTION_PROVIDER=auto/);
   });
 
+  it('samples in fp16, the precision CUDA has fast kernels for', () => {
+    expect(args('ENV').join(' ')).toMatch(/RUNNER_SAMPLING_PRECISION=fp16\b/);
+  });
+
   it('carries the world pack, the default pack of an empty RUNNER_MODEL_DIR, and checks it is complete', () => {
     expect(args('COPY')).toContain('gpu-runner ./gpu-runner');
     expect(args('RUN').some((run) => run.includes('world-pack.ts') && run.includes('missingPackFiles'))).toBe(true);

@@ -101,9 +101,11 @@ describe('model pack executor (tiny pack)', () => {
     // Every kind of session the two jobs opened ran on the configured provider, as /readyz and /metrics say.
     const ready = await readJson(await fetch(`${runner.url}/readyz`));
     expect(Object.keys(ready.session_providers).sort()).toEqual([...JOB_SESSION_KINDS].sort());
-    for (const kind of JOB_SESSION_KINDS) expect(ready.session_providers[kind]).toEqual({ requested: 'cpu', execution_provider: 'cpu' });
+    // and in fp32: RUNNER_SAMPLING_PRECISION=auto keeps fp32 on the CPU, and every other graph is fp32
+    for (const kind of JOB_SESSION_KINDS) expect(ready.session_providers[kind]).toEqual({ requested: 'cpu', execution_provider: 'cpu', precision: 'fp32' });
     const metrics = await (await fetch(`${runner.url}/metrics`)).text();
     for (const kind of JOB_SESSION_KINDS) expect(metrics).toContain(`runner_session_provider{kind="${kind}",provider="cpu"} 1`);
+    for (const kind of JOB_SESSION_KINDS) expect(metrics).toContain(`runner_session_precision{kind="${kind}",precision="fp32"} 1`);
   });
 
   it('personalizes with textual inversion (native file and kohya/A1111 embedding), then generates with its token', async () => {

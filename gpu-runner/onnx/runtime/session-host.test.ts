@@ -142,7 +142,8 @@ describe('SessionHost settings and session kinds', () => {
       const sameWithOneThread = await configured.open(affineModel(11), { intraOpNumThreads: 1 });
       expect(sameWithOneThread.key).toBe(unet.key);
       expect(configured.sessionKinds()).toEqual({
-        unet: { requested: 'cpu', executionProvider: 'cpu' },
+        // an open that names no precision is an fp32 graph (only the sampling graphs are built in fp16)
+        unet: { requested: 'cpu', executionProvider: 'cpu', precision: 'fp32' },
         trainer: expect.objectContaining({ requested: 'auto', executionProvider: explicit.executionProvider }),
       });
       // said once per kind, not per open

@@ -34,10 +34,17 @@ export interface SessionDefaults {
  */
 export type SessionKind = string;
 
-/** A kind's provider as last opened, or why it could not be opened. */
+/**
+ * What a session's graph computes in: 'fp16' for the sampling graphs built in half precision
+ * (`../../models/precision.ts`), 'fp32' for every other graph (trainers never run in fp16).
+ */
+export type SessionPrecision = 'fp32' | 'fp16';
+
+/** A kind's provider and precision as last opened, or why it could not be opened. */
 export interface SessionKindStatus {
   readonly requested: ExecutionProviderPreference;
   readonly executionProvider?: ExecutionProvider;
+  readonly precision?: SessionPrecision;
   /** Why `auto` runs on CPU. */
   readonly cudaUnavailable?: string;
   /** The open failed (with `cuda`: this kind cannot run on CUDA). */
@@ -47,6 +54,8 @@ export interface SessionKindStatus {
 export interface OpenOptions extends SessionOptions {
   /** Reported per kind by `sessionKinds()`; unlabelled sessions are not reported. */
   kind?: SessionKind;
+  /** What the graph computes in, reported with the kind (a label: the graph itself decides); default 'fp32'. */
+  precision?: SessionPrecision;
 }
 
 export interface RunOptions {
@@ -122,12 +131,15 @@ export class SessionHost {
   }
 
   async open(model: ModelSource, openOptions: OpenOptions = {}): Promise<SessionRunner> {
-    const { kind, ...explicit } = openOptions;
+    const { kind, precision = 'fp32', ...explicit } = openOptions;
     const options: SessionOptions = { ...withoutUndefined(this.defaults), ...withoutUndefined(explicit) };
     const requested = options.executionProvider ?? 'auto';
     try {
       const runner = await this.openWith(model, options);
-      if (kind !== undefined) this.recordKind(kind, { requested, executionProvider: runner.executionProvider, ...(runner.cudaUnavailable ? { cudaUnavailable: runner.cudaUnavailable } : {}) });
+      if (kind !== undefined) {
+        const cuda = runner.cudaUnavailable ? { cudaUnavailable: runner.cudaUnavailable } : {};
+        this.recordKind(kind, { requested, executionProvider: runner.executionProvider, precision, ...cuda });
+      }
       return runner;
     } catch (error) {
       if (kind !== undefined) this.recordKind(kind, { requested, error: error instanceof Error ? error.message : String(error) });
@@ -138,7 +150,7 @@ export class SessionHost {
   private recordKind(kind: SessionKind, status: SessionKindStatus): void {
     const previous = this.kinds.get(kind);
     this.kinds.set(kind, status);
-    if (previous?.executionProvider === status.executionProvider && previous?.error === status.error) return;
+    if (previous?.executionProvider === status.executionProvider && previous?.precision === status.precision && previous?.error === status.error) return;
     // Once per kind and change: what `auto` chose (and why CPU), or that a kind failed to open.
     this.log({ event: 'onnx.session_kind', kind, ...status });
   }

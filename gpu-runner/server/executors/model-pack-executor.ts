@@ -36,6 +36,7 @@ import type { WeightsCheckResult } from '../../../contract/index.ts';
 import type { PersonalizedWeights } from '../../personalize/weights/personalized-weights.ts';
 import { checkWeightsFile, type BaseModel } from './weight-check.ts';
 import { checkOutputs, resultFigures, weightFiles } from './weight-files.ts';
+import type { SamplingPrecisionSetting } from '../../models/precision.ts';
 
 /** The sampler that draws prior-preservation class images (DDIM, as in the model card's gates). */
 const CLASS_SAMPLE_SCHEDULER = 'ddim';
@@ -51,6 +52,8 @@ export type ModelPackExecutorOptions = {
   weights?: WeightPlacement;
   /** What the operator asked for (RUNNER_EXECUTION_PROVIDER); logged against what the sessions use. */
   executionProvider?: 'auto' | 'cpu' | 'cuda';
+  /** RUNNER_SAMPLING_PRECISION for the text encoder, UNet and VAE decoder of generations (default auto). */
+  samplingPrecision?: SamplingPrecisionSetting;
 };
 
 export class ModelPackExecutor implements JobExecutor {
@@ -79,7 +82,7 @@ export class ModelPackExecutor implements JobExecutor {
     );
     const requested = this.options.executionProvider ?? 'auto';
     configureSharedSessionHost({ executionProvider: requested, ...(this.options.threads ? { intraOpNumThreads: this.options.threads } : {}) });
-    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights, requested);
+    this.sessions = new PersonalizedSessions(this.pack.model, this.options.threads, this.pack.externalWeights, requested, this.options.samplingPrecision);
     this.provider = await this.sessions.warm();
     if (requested === 'auto' && this.provider === 'cpu') {
       const reason = Object.values(this.sessionKinds()).find((status) => status.cudaUnavailable)?.cudaUnavailable;
