@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type HostTensor, serializeModel } from '../onnx/index.ts';
 import { fillGaussianFloat32, Pcg32 } from '../random/index.ts';
 import { referencePath } from '../../test/fixtures/reference-dir.ts';
-import { LoraAdapter } from './adapters/lora.ts';
+import { LORA_SCALE_INPUT, LoraAdapter, loraFeeds, type LoraWeights } from './adapters/lora.ts';
 import { openTextEncoderFolder, openUnetFolder, openVaeFolder } from './checkpoint/diffusers-folder.ts';
 import { buildClipTextGraph, CLIP_TEXT_INPUT, CLIP_TEXT_OUTPUTS } from './clip-text/build.ts';
 import { inlineParams } from './params.ts';
@@ -60,10 +60,11 @@ describe('fp32 graphs are the graphs built before the precision option existed',
 const FLOAT16_ROUNDOFF = 2 ** -11;
 /**
  * Bound on max |fp16 − fp32| / max |fp32| over an output. Measured on the CPU provider (tiny configs, onnxruntime-node
- * 1.30.0): UNet 8.8e-4, text encoder 6.9e-4, VAE decoder 8.9e-4, i.e. 1.4–1.8 × 2^-11: each weight is rounded once
- * (2^-11) and the errors of a few layers in series add up. The CPU provider computes the activations in float32 (it
- * removes the Casts around ops it lacks float16 kernels for; ../onnx/runtime/README.md), so the gap here is the
- * weights' rounding; 8 × 2^-11 leaves 4× margin for summation-order changes, not for CUDA's activation rounding.
+ * 1.30.0): UNet 8.8e-4, text encoder 6.9e-4, VAE decoder 8.9e-4, i.e. 1.4–1.8 × 2^-11, and 1.5e-3 (3.2 × 2^-11)
+ * for the UNet under a strong LoRA: each weight is rounded once (2^-11) and the errors of a few layers in series add
+ * up. The CPU provider computes the activations in float32 (it removes the Casts around ops it lacks float16 kernels
+ * for; ../onnx/runtime/README.md), so the gap here is the weights' rounding; 8 × 2^-11 leaves 2.5–5× margin for
+ * summation-order changes, not for CUDA's activation rounding.
  */
 const FP16_GAP_BOUND = 8 * FLOAT16_ROUNDOFF;
 
@@ -110,6 +111,36 @@ describe('fp16 graphs', () => {
       [UNET_INPUTS.encoderHiddenStates]: float32Feed([1, 77, width], fillGaussianFloat32(rng, 77 * width)),
     };
     expectClose(await outputsOf({ fp32: unetGraph('fp32'), fp16: unetGraph('fp16') }, feeds, UNET_OUTPUT));
+  });
+
+  it('UNet with a LoRA on every attention projection: the float32 deltas keep it within the bound', async () => {
+    const width = unet.plan.config.crossAttentionDim[0]!;
+    const targets = unetAttentionLinears(unet.plan);
+    const build = (precision: InferencePrecision) => {
+      const g = new Graph('unet');
+      const lora = new LoraAdapter(g, targets);
+      buildUnetGraph(unet.plan, inlineParams(unet.weights), { batch: 1, height: 8, width: 8, textLength: 77, adapters: [lora], graph: g, precision });
+      return { g, lora };
+    };
+    const rank = 2;
+    // A strong LoRA (B·A entries of order 0.1, as a trained one at scale 1), so the deltas move the output.
+    const weights: LoraWeights = {
+      scale: 1,
+      layers: new Map(targets.map((layer) => [layer.name, { rank, down: fillGaussianFloat32(rng, rank * layer.inFeatures, 0.3), up: fillGaussianFloat32(rng, layer.outFeatures * rank, 0.3) }])),
+    };
+    const fp32 = build('fp32');
+    const feeds: Record<string, HostTensor> = {
+      [UNET_INPUTS.sample]: float32Feed([1, 4, 8, 8], fillGaussianFloat32(rng, 4 * 8 * 8)),
+      [UNET_INPUTS.timestep]: float32Feed([1], Float32Array.of(500)),
+      [UNET_INPUTS.encoderHiddenStates]: float32Feed([1, 77, width], fillGaussianFloat32(rng, 77 * width)),
+    };
+    for (const [name, feed] of Object.entries(loraFeeds(fp32.lora, weights))) feeds[name] = float32Feed(feed.dims, feed.data);
+    const withLora = await outputsOf({ fp32: fp32.g, fp16: build('fp16').g }, feeds, UNET_OUTPUT);
+    expectClose(withLora);
+    // the LoRA does change the output, so the bound says something about the deltas
+    feeds[LORA_SCALE_INPUT] = float32Feed([1], Float32Array.of(0));
+    const without = await outputsOf({ fp32: fp32.g, fp16: fp32.g }, feeds, UNET_OUTPUT);
+    expect(relativeGap(without.fp32, withLora.fp32)).toBeGreaterThan(10 * FP16_GAP_BOUND);
   });
 
   it('text encoder: finite and within the bound of fp32 (the causal mask stays float32 lowest)', async () => {
