@@ -38,6 +38,8 @@ import { claimRunFile, claimRunFolder, preOptimizeRun, RUN_FILE, writeManifest }
 import { runShardPool } from '../personalize/phase1/pool.ts';
 import { DEFAULT_PRE_OPTIMIZE_LEARNING_RATE, DEFAULT_PRE_OPTIMIZE_STEPS, preOptimizedPath, preOptimizeIdentities, readPreOptimized, shardOf } from '../personalize/phase1/pre-optimize.ts';
 import { createProgress, type ProgressMode } from '../personalize/phase1/progress.ts';
+import { appendTrainingStage, TRAINING_STAGES_KEY, trainingStages } from '../personalize/phase1/training-stages.ts';
+import { readSafetensorsHeader } from '../io/safetensors.ts';
 import { encoderPixels, type Phase1Subject, preparePhase1Subject, preparePhase1View, trainHypernetwork } from '../personalize/phase1/train-hypernetwork.ts';
 import { folderPhase1Subjects, readFaceFolder, type FaceFolder } from '../personalize/phase1/face-folder.ts';
 import { FaceDetector } from '../personalize/face/detector.ts';
@@ -144,6 +146,9 @@ const encoderFormat = values['encoder-format'];
 if (!(ENCODER_FORMATS as readonly string[]).includes(encoderFormat)) throw new Error(`--encoder-format must be ${ENCODER_FORMATS.join(' or ')}, got ${encoderFormat}`);
 /** `--encoder FILE`: a pretrained ViT (timm or open_clip names) replaces the starting hypernetwork's encoder. */
 const model = values.encoder ? withImportedEncoder(startModel, new Uint8Array(readFileSync(values.encoder)), encoderFormat as EncoderFormat) : startModel;
+/** The phase-1 runs the starting hypernetwork already went through (none for a fresh one or an encoder alone). */
+const startingFile = values.config ? undefined : (values.init ?? join(pack.dir, HYPERNETWORK_CHECKPOINT));
+const startingStages = startingFile && existsSync(startingFile) ? trainingStages(readSafetensorsHeader(startingFile).metadata) : [];
 
 /** The pack's model with the hypernetwork of a checkpoint file (e.g. one whose encoder `pretrain-encoder` trained). */
 function withHypernetworkFrom(base: typeof pack.model, file: string): typeof pack.model {
@@ -313,7 +318,11 @@ if (command === 'pre-optimize') {
   });
   progress.finish();
   const out = values.out ?? join(pack.dir, HYPERNETWORK_CHECKPOINT);
-  writeHypernetwork(out, result.params, { steps: String(steps), beta: String(beta), gamma: String(gamma), teacher_weight: String(teacherWeight), views: String(viewCount), inputs: String(inputCount), identities: String(count), extra_identities: String(extraCount) });
+  const stage = { steps, lr: values.lr ? real('lr', values.lr)! : null, schedule: lrSchedule === 'cosine' ? ('cosine' as const) : ('constant' as const), beta, gamma, teacherWeight };
+  writeHypernetwork(out, result.params, {
+    steps: String(steps), beta: String(beta), gamma: String(gamma), teacher_weight: String(teacherWeight), views: String(viewCount), inputs: String(inputCount), identities: String(count), extra_identities: String(extraCount),
+    [TRAINING_STAGES_KEY]: appendTrainingStage(startingStages, stage),
+  });
   console.log(JSON.stringify({ checkpoint: out, steps, finalLoss: result.losses.at(-1) ?? null, validation: result.validation }));
 } else if (command === 'pretrain-encoder') {
   if (!values.out) throw new Error('pretrain-encoder needs --out FILE');

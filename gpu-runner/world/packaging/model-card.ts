@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensorsHeader } from '../../io/safetensors.ts';
+import { describeTrainingStage, type TrainingStage, trainingStages } from '../../personalize/phase1/training-stages.ts';
 import { PACK_HYPERNETWORK_FILE } from '../../pack/write-tiny-pack.ts';
 import { PACK_CARD_FOLDER as CARD_FOLDER, packDigest } from '../../pack/model-pack.ts';
 import { missingPackFiles, packFiles, WORLD_PACK_ID, WORLD_PACK_MAX_BYTES } from '../../pack/world-pack.ts';
@@ -119,6 +120,12 @@ function baseSection(dir: string, digest: string): string[] {
   return lines;
 }
 
+/** "3500 steps at …, then 3500 steps at …": every phase-1 run the checkpoint went through, in order. */
+function stagesInWords(stages: readonly TrainingStage[]): string {
+  if (stages.length === 0) return 'training not recorded';
+  return stages.map((stage, i) => `${i === 0 ? '' : 'then '}${describeTrainingStage(stage)}`).join(', ');
+}
+
 function hypernetworkSection(dir: string): string[] {
   const path = join(dir, PACK_HYPERNETWORK_FILE);
   if (!existsSync(path)) return ['- **Hypernetwork** (`hypernetwork/`): not in the pack yet; the runner then uses an untrained one (ΔW ≈ 0; the 40-step finetune does the work).'];
@@ -126,7 +133,7 @@ function hypernetworkSection(dir: string): string[] {
   if (meta.trained === 'false') return ['- **Hypernetwork** (`hypernetwork/model.safetensors`): untrained (heads N(0, 1e−3), ΔW ≈ 0) until phase 1 trains it.'];
   if (Number(meta.views ?? 0) > 0) {
     return [
-      `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 on ${meta.identities ?? '?'} TRAIN identities${Number(meta.extra_identities ?? 0) > 0 ? ` and ${meta.extra_identities} more in no split of the world (never a validation or test face)` : ''}, ${meta.inputs ?? '?'} input photos and ${meta.views} captioned views each (never a benchmark prompt's context): ${meta.steps ?? '?'} steps, the diffusion loss on a view with the base model's prediction under the view's description as target (teacher weight ${meta.teacher_weight ?? '?'}), attribute probe γ = ${meta.gamma ?? '?'}, from an encoder pretrained on attribute labels. Why and how: [\`docs/hypernetwork.md\`](../../../docs/hypernetwork.md); commands: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
+      `- **Hypernetwork** (\`hypernetwork/model.safetensors\`): phase 1 on ${meta.identities ?? '?'} TRAIN identities${Number(meta.extra_identities ?? 0) > 0 ? ` and ${meta.extra_identities} more in no split of the world (never a validation or test face)` : ''}, ${meta.inputs ?? '?'} input photos and ${meta.views} captioned views each (never a benchmark prompt's context), the diffusion loss on a view with the base model's prediction under the view's description as target, from an encoder pretrained on attribute labels; ${stagesInWords(trainingStages(meta))}. Why and how: [\`docs/hypernetwork.md\`](../../../docs/hypernetwork.md); commands: [\`personalize/phase1/README.md\`](../../personalize/phase1/README.md).`,
     ];
   }
   return [
