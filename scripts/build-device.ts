@@ -4,9 +4,10 @@
 //   the pack held in memory, sharp for its raw-pixel resize; onnxruntime-node's Tensor is onnxruntime-web's.
 // - build/ort-<version>/: onnxruntime-web's WebAssembly (SIMD, threaded) and its loader, and its WebGPU build (the
 //   JSEP API module, loader and WebAssembly, the last in parts), which the device worker loads only to sample on WebGPU;
-// - pack/<id>-<digest>/: the default model pack's files (immutable under a digest-named folder, so edge/client/_headers
+// - pack/<id>-<digest>/: the default model pack's files (immutable under a folder named by their digest, so edge/client/_headers
 //   lets browsers keep them), and build/pack.json naming them with the pack's example prompts.
 // Usage: tsx scripts/build-device.ts
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +102,17 @@ function writeInParts(source: string, dir: string): string[] {
   return parts;
 }
 
+/**
+ * The served pack's folder name. The folder is cached as immutable, so its name must change whenever any file in it
+ * does; the pack digest alone does not do that, since it leaves the hypernetwork out (a retrained hypernetwork fits the
+ * same base model, and weights name the base model by that digest). The name adds the hypernetwork's bytes.
+ */
+export async function servedPackFolder(dir: string): Promise<string> {
+  const id = packIndex(dir).id ?? 'pack';
+  const served = createHash('sha256').update(await packDigest(dir)).update(readFileSync(join(dir, HYPERNETWORK_CHECKPOINT))).digest('hex');
+  return `${id}-${served.slice(0, 12)}`;
+}
+
 export async function buildDevice(options: { packDir?: string; quiet?: boolean } = {}): Promise<PackManifest> {
   const started = performance.now();
   mkdirSync(BUILD, { recursive: true });
@@ -130,10 +142,10 @@ export async function buildDevice(options: { packDir?: string; quiet?: boolean }
   const dir = options.packDir ?? defaultModelDir();
   const sha256 = await packDigest(dir);
   const id = packIndex(dir).id ?? 'pack';
-  const folder = `${id}-${sha256.slice(0, 12)}`;
-  const target = join(PACKS, folder);
   const files = packFiles(dir);
   if (!files.includes(HYPERNETWORK_CHECKPOINT.split(sep).join('/'))) throw new Error(`${dir} has no ${HYPERNETWORK_CHECKPOINT}: the device mode predicts with the pack's hypernetwork`);
+  const folder = await servedPackFolder(dir);
+  const target = join(PACKS, folder);
   // Older packs' folders go: one digest is served at a time.
   if (existsSync(PACKS)) for (const old of readdirSync(PACKS)) if (old !== folder) rmSync(join(PACKS, old), { recursive: true, force: true });
   for (const file of files) {
