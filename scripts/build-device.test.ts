@@ -20,7 +20,7 @@ describe('the served pack folder', () => {
 
     const file = join(copy, HYPERNETWORK_CHECKPOINT);
     const bytes = readFileSync(file);
-    bytes[bytes.length - 1] ^= 1; // one bit of the last parameter
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1); // one bit of the last parameter
     writeFileSync(file, bytes);
     expect(await packDigest(copy)).toBe(before.digest);
     expect(await servedPackFolder(copy)).not.toBe(before.folder);

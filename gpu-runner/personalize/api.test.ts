@@ -48,6 +48,20 @@ describe('personalization API on the tiny SD 1.5', () => {
     }
   });
 
+  it('a saved hypernetwork graph is found by its parameters: a retrained one of the same pack is not served the old copy', async () => {
+    const hyper = model.hypernetwork!;
+    const retrained = { ...model, hypernetwork: { ...hyper, params: new Map([...hyper.params].map(([name, v]) => [name, name.startsWith('heads.') ? v.map((x) => x * 2 + 0.01) : v])) } };
+    expect(retrained.sha256).toBe(model.sha256);
+    const size = hyper.config.encoder.imageSize;
+    const feeds = { pixels: float32Tensor(new Float32Array(3 * size * size).fill(0.25), [1, 3, size, size]) };
+    // Inline limit 0: both save their graph under the default cache folder, as a full-size hypernetwork does.
+    const [saved, savedRetrained, inlineRetrained] = [await openHypernetworkSession(model, 0), await openHypernetworkSession(retrained, 0), await openHypernetworkSession(retrained)];
+    const [a, b, c] = [await saved.run(feeds), await savedRetrained.run(feeds), await inlineRetrained.run(feeds)];
+    expect(b['A_train.0']!.data).toEqual(c['A_train.0']!.data);
+    expect(maxAbsDiff(a['A_train.0']!.data as Float32Array, b['A_train.0']!.data as Float32Array)).toBeGreaterThan(1e-3);
+    await Promise.all([saved.close(), savedRetrained.close(), inlineRetrained.close()]);
+  });
+
   it('fastFinetune lowers the diffusion loss on the subject, reports progress, and is deterministic', async () => {
     const init = await predict(model, { image });
     const progress: number[] = [];

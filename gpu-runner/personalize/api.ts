@@ -1,4 +1,5 @@
 // The personalization library the runner calls (docs/method.md): predict, fastFinetune, and the baselines as methods.
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -114,7 +115,7 @@ export async function openHypernetworkSession(
   if (bytes <= inlineLimitBytes) return createSessionRunner(serializeModel(g), { kind: SESSION_KINDS.hypernetwork });
   // One saved copy per model, reused by later processes; written beside it and renamed, so readers never see half a file.
   const name = pooledPhotos > 1 ? `hypernetwork-${pooledPhotos}-photos` : 'hypernetwork';
-  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', model.sha256.slice(0, 32), ...(pooledPhotos > 1 ? [name] : []));
+  const dir = cacheDir ?? join(tmpdir(), 'hdb-hypernetwork', hypernetworkDigest(hyper).slice(0, 32), ...(pooledPhotos > 1 ? [name] : []));
   const modelPath = join(dir, `${name}.onnx`);
   if (!existsSync(modelPath)) {
     const partial = `${dir}.partial-${process.pid}`;
@@ -128,6 +129,19 @@ export async function openHypernetworkSession(
     }
   }
   return createSessionRunner(modelPath, { kind: SESSION_KINDS.hypernetwork });
+}
+
+/**
+ * Names a saved hypernetwork graph by what is in it: its config and parameters. The model's digest would not do, since
+ * the pack digest leaves the hypernetwork out, so a retrained one would reuse the old saved copy.
+ */
+function hypernetworkDigest(hyper: NonNullable<PersonalizationModel['hypernetwork']>): string {
+  const hash = createHash('sha256').update(JSON.stringify(hyper.config));
+  for (const name of [...hyper.params.keys()].sort()) {
+    const values = hyper.params.get(name)!;
+    hash.update(`${name}\0${values.length}\0`).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  }
+  return hash.digest('hex');
 }
 
 function predictSession(model: PersonalizationModel, pooledPhotos = 1): Promise<SessionRunner> {
