@@ -8,7 +8,8 @@
 // ≤ 3× the runner's wall time; the first load ≤ 25 MB transferred, the second from cache.
 // --webgpu adds the same generation with the sampler on WebGPU (`?backend=webgpu`, forced: headless Chromium offers only
 // SwiftShader, a fallback adapter that `auto` leaves on WebAssembly) and what the WebGPU build adds to the download.
-// It is opt-in: SwiftShader runs the UNet on the CPU, ≈140× slower than WebAssembly here (4 minutes a full generation).
+// It is opt-in: SwiftShader runs the UNet on the CPU, ≈140× slower than WebAssembly here (173 s for 2 images at DDIM
+// 25 against 1.2 s), so the full run's 4 images take minutes.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
