@@ -1,5 +1,6 @@
 // One whole local stack per test file: a fresh database on the test PostgreSQL, a temporary data folder, free ports,
-// the runner on the tiny pack and the edge under `wrangler dev`; an admin key and a first tenant key.
+// the runner on the tiny pack (or a pack the test names) and the edge under `wrangler dev`; an admin key and a first
+// tenant key.
 import { cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,12 @@ export interface E2eStackOptions extends Pick<StackOptions, 'edgeVars' | 'runner
   readonly ownPostgres?: boolean;
   /** Every line the runner and the edge print, besides the kept tail (e.g. a benchmark counting runner log events). */
   readonly onOutput?: (name: string, line: string) => void;
+  /**
+   * The model pack the runner serves, copied; the tiny pack when absent. A test that saves weights made by the web
+   * client's device mode names the pack the device build serves (the world pack): the runner refuses weights made
+   * for another base model (docs/api.md, "Importing weights").
+   */
+  readonly packDir?: string;
 }
 
 /** The test PostgreSQL's database, or nothing when the stack brings its own server. */
@@ -54,9 +61,10 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     await source.server.stop();
   };
   const dataDir = await mkdtemp(join(tmpdir(), 'hdb-e2e-'));
-  // A private copy of the tiny pack: the shared one in .cache may be rewritten (npm run pack:tiny) mid-run.
+  // A private copy of the pack: the shared one may be rewritten mid-run (npm run pack:tiny, or a training writing the
+  // world pack's hypernetwork).
   const modelDir = join(dataDir, 'model-pack');
-  cpSync(ensureTinyPack(), modelDir, { recursive: true });
+  cpSync(options.packDir ?? ensureTinyPack(), modelDir, { recursive: true });
   const lines: string[] = [];
   let total = 0;
   const onOutput = (name: string, line: string) => {
