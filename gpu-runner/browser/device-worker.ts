@@ -31,6 +31,11 @@ declare const self: {
 const PACK_ROOT = '/pack';
 /** onnxruntime-web's default cap: it uses at most 4 threads, and half the cores otherwise. */
 const MAX_THREADS = 4;
+/**
+ * The browser samples with float32 graphs on either backend: the runner's fp16 choice is for CUDA (onnx/runtime's
+ * README, precision), and WebGPU's float16 needs the adapter's shader-f16 feature, which nothing here measures.
+ */
+const BROWSER_SAMPLING_PRECISION = 'fp32';
 
 interface State {
   pack: LoadedPack;
@@ -103,7 +108,7 @@ async function load(request: Extract<DeviceRequest, { type: 'load' }>): Promise<
   // Inline weights: the browser has no folder to save graphs beside external data (and the world pack is 24 MB).
   const pack = await loadModelPack(PACK_ROOT, (message) => warnings.push(message), 'inline');
   if (pack.sha256 !== manifest.sha256) throw new Error(`the pack's digest ${pack.sha256.slice(0, 12)}… differs from the manifest's ${manifest.sha256.slice(0, 12)}…`);
-  state = { pack, manifest, sessions: new PersonalizedSessions(pack.model, undefined) };
+  state = { pack, manifest, sessions: new PersonalizedSessions(pack.model, undefined, {}, 'auto', BROWSER_SAMPLING_PRECISION) };
   // What came over the network (0 for files from the browser's cache), from the worker's resource timings.
   const transferred = performance
     .getEntriesByType('resource')

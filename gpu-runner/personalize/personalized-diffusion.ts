@@ -190,6 +190,8 @@ export class PersonalizedSessions {
    * provider they will try first.
    */
   private precision(): InferencePrecision {
+    // An explicit setting needs no provider: the browser's host (no CUDA, no Node module lookup) always passes one.
+    if (this.samplingPrecision !== 'auto') return this.samplingPrecision;
     return samplingPrecisionFor(this.samplingPrecision, this.provider ?? providerCandidates(this.executionProvider)[0]!);
   }
 
