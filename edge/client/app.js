@@ -9,9 +9,9 @@ const POLL_MS = 700;
 const DEVICE_FINETUNE_SEED = 0;
 const state = { key: localStorage.getItem(KEY_STORAGE) ?? '', weightsId: null, mode: 'server', device: null, deviceReady: null, deviceWeights: false, run: null };
 
-async function api(path, init = {}) {
+async function api(path, init = {}, key = state.key) {
   const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${state.key}`);
+  headers.set('authorization', `Bearer ${key}`);
   const response = await fetch(path, { ...init, headers });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -35,12 +35,15 @@ const idempotencyKey = () => crypto.randomUUID();
 $('api-key').value = state.key;
 $('key-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  state.key = $('api-key').value.trim();
+  const key = $('api-key').value.trim();
   try {
-    await api('/v1/subjects?limit=1');
-    localStorage.setItem(KEY_STORAGE, state.key);
+    await api('/v1/subjects?limit=1', {}, key);
+    state.key = key;
+    localStorage.setItem(KEY_STORAGE, key);
     say($('key-status'), 'Key accepted.');
   } catch (error) {
+    // A refused key is not the page's key: nothing is sent with it, and the device mode offers no saving to an account.
+    state.key = '';
     say($('key-status'), `Key refused: ${error.message}`, true);
   }
 });

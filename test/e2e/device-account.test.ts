@@ -130,4 +130,25 @@ describe.sequential('on this device, saved to the account', () => {
     // And the account holds no photo.
     expect((await e2e.tenant.expectJson<{ data: unknown[] }>('GET', '/v1/subjects', 200)).data).toEqual([]);
   });
+
+  it('offers no saving to an account after a refused key', async () => {
+    // A page of its own: a fresh browser context, so no accepted key kept from the first page.
+    const other = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      await other.goto(`${proxy.url}/`);
+      await other.getByLabel('Your API key').fill('hdb_live_not_a_real_key');
+      await other.getByRole('button', { name: 'Use this key' }).click();
+      await expect.poll(() => other.locator('#key-status').textContent()).toMatch(/^Key refused/);
+      await other.getByLabel(/On this device/).check();
+      await other.locator('#photo').setInputFiles({ name: 'face.png', mimeType: 'image/png', buffer: photo });
+      await other.getByLabel(/Finetune steps/).fill(String(FINETUNE_STEPS));
+      await expect.poll(() => other.locator('#device-status').textContent(), { timeout: DEVICE_TIMEOUT_MS }).toMatch(/^Ready on this device/);
+      await other.getByRole('button', { name: 'Personalize' }).click();
+      await expect.poll(() => other.locator('#job-status').textContent(), { timeout: DEVICE_TIMEOUT_MS }).toMatch(/^succeeded/);
+      expect(await other.locator('#downloads').isVisible()).toBe(true);
+      expect(await other.locator('#save-weights').isVisible()).toBe(false);
+    } finally {
+      await other.close();
+    }
+  }, 300_000);
 });
