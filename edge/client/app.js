@@ -300,6 +300,9 @@ async function personalizeOnDevice() {
     $('cancel').hidden = false;
     const done = await run.done;
     state.deviceWeights = true;
+    // One Idempotency-Key per set of weights: a double click or a retry after a lost answer saves them once.
+    state.saveKey = idempotencyKey();
+    $('save-weights-button').disabled = false;
     say($('job-status'), `succeeded (prediction ${(done.predictMs / 1000).toFixed(2)} s, finetune ${(done.finetuneMs / 1000).toFixed(2)} s)`);
     $('downloads').hidden = false;
     // Saving needs an account: only offered once a key was entered (in the server mode's step 1).
@@ -320,15 +323,18 @@ $('cancel').addEventListener('click', () => state.run?.cancel());
 // server checks it against its base model and then generates from it like from its own weights.
 $('save-weights-button').addEventListener('click', async () => {
   if (!state.key || !state.deviceWeights) return;
+  const button = $('save-weights-button');
+  button.disabled = true;
   say($('save-status'), 'saving…');
   try {
     const file = await state.device.request('weights', { format: 'lidb', dtype: 'fp16' });
     const form = new FormData();
     form.append('file', new Blob([file.bytes], { type: 'application/octet-stream' }), file.name);
-    const saved = await (await api('/v1/weights', { method: 'POST', body: form, headers: { 'idempotency-key': idempotencyKey() } })).json();
+    const saved = await (await api('/v1/weights', { method: 'POST', body: form, headers: { 'idempotency-key': state.saveKey } })).json();
     say($('save-status'), `Saved to your account as ${saved.id}.`);
   } catch (error) {
     say($('save-status'), `Not saved: ${error.message}`, true);
+    button.disabled = false;
   }
 });
 

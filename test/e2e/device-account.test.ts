@@ -81,8 +81,10 @@ describe.sequential('on this device, saved to the account', () => {
     await expect.poll(() => page.locator('#job-status').textContent(), { timeout: DEVICE_TIMEOUT_MS }).toMatch(/^succeeded/);
     expect(await page.locator('#job-steps').textContent()).toBe(`step ${FINETUNE_STEPS} / ${FINETUNE_STEPS}`);
 
-    await page.getByRole('button', { name: 'Save weights to my account' }).click();
+    // A double click saves once (the next test lists exactly one weights), and a saved set cannot be saved again.
+    await page.getByRole('button', { name: 'Save weights to my account' }).dblclick();
     await expect.poll(() => page.locator('#save-status').textContent(), { timeout: 30_000 }).toMatch(/^Saved to your account as wts_\w+\.$/);
+    expect(await page.getByRole('button', { name: 'Save weights to my account' }).isDisabled()).toBe(true);
     savedId = /as (wts_\w+)\.$/.exec((await page.locator('#save-status').textContent())!)![1]!;
     await shot('1-saved');
     expect(consoleErrors).toEqual([]);
