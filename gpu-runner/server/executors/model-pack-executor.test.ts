@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationParams } from '../../../contract/index.ts';
 import { parseSafetensors, serializeSafetensors, type Tensor } from '../../io/safetensors.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
-import { InvalidInputError, type ExecutionContext, type RgbImage } from '../jobs/executor.ts';
+import { InvalidInputError } from '../jobs/executor.ts';
 import { ModelPackExecutor } from './model-pack-executor.ts';
+import { personalizedLidbFile, TEST_CONTEXT as context, TEST_FACE as face } from './testing/tiny-personalization.ts';
 
-const context: ExecutionContext = { signal: new AbortController().signal, reportProgress: () => undefined };
-const face: RgbImage = { width: 64, height: 64, channels: 3, data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7) % 251) };
 const params = GenerationParams.parse({ prompt: 'a [V] face', steps: 2, width: 64, height: 64, seed: 3 });
 
 let root: string;
@@ -24,17 +23,7 @@ beforeAll(async () => {
   cpSync(ensureTinyPack(), packDir, { recursive: true });
   inline = new ModelPackExecutor({ modelDir: packDir, weights: 'inline', threads: 1 });
   await inline.warmup();
-  const personalized = await inline.personalize(
-    {
-      jobId: 'job_p',
-      method: 'hyperdreambooth',
-      images: [face],
-      finetune: { steps: 2, rank: 2, relax: 'lora', seed: 0, identifier_token: '[V]' },
-      outputs: [{ format: 'lidb', dtype: 'fp32' }],
-    },
-    context,
-  );
-  lidbFile = personalized.files[0]!.bytes;
+  lidbFile = await personalizedLidbFile(inline);
 });
 
 afterAll(async () => {

@@ -9,11 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationParams } from '../../../contract/index.ts';
 import { ensureTinyPack } from '../../pack/write-tiny-pack.ts';
 import { loadConfig } from '../config.ts';
-import type { ExecutionContext, RgbImage } from '../jobs/executor.ts';
 import { ModelPackExecutor } from './model-pack-executor.ts';
+import { personalizedLidbFile, TEST_CONTEXT as context } from './testing/tiny-personalization.ts';
 
-const context: ExecutionContext = { signal: new AbortController().signal, reportProgress: () => undefined };
-const face: RgbImage = { width: 64, height: 64, channels: 3, data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7) % 251) };
 const params = GenerationParams.parse({ prompt: 'a [V] face', steps: 3, width: 64, height: 64, seed: 7, scheduler: 'euler' });
 const SAMPLER_KINDS = ['text-encoder', 'unet', 'vae-decoder'] as const;
 /**
@@ -38,17 +36,7 @@ beforeAll(async () => {
   const executor = new ModelPackExecutor({ modelDir: join(root, 'pack'), weights: 'inline', threads: 1, executionProvider: 'cpu' });
   await executor.warmup();
   try {
-    const personalized = await executor.personalize(
-      {
-        jobId: 'job_p',
-        method: 'hyperdreambooth',
-        images: [face],
-        finetune: { steps: 2, rank: 2, relax: 'lora', seed: 0, identifier_token: '[V]' },
-        outputs: [{ format: 'lidb', dtype: 'fp32' }],
-      },
-      context,
-    );
-    lidbFile = personalized.files[0]!.bytes;
+    lidbFile = await personalizedLidbFile(executor);
   } finally {
     await executor.close();
   }
