@@ -17,6 +17,7 @@ import type { Job } from './support/api.ts';
 import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
 import { facePng } from './support/face.ts';
 import { startRecordingProxy, type RecordingProxy } from './support/recording-proxy.ts';
+import { collectPageErrors } from './support/page-errors.ts';
 
 const CHROMIUM = chromiumPath();
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -54,10 +55,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 390, height: 844 } });
   // Playwright reports the device worker's fetches on its page too.
   page.on('request', (request) => sent.push({ method: request.method(), url: new URL(request.url()) }));
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  collectPageErrors(page, consoleErrors);
 }, 300_000);
 
 afterAll(async () => {

@@ -17,6 +17,7 @@ import { WORLD_PACK_DIR } from '../../gpu-runner/pack/world-pack.ts';
 import { decodeFaceImage } from '../../gpu-runner/personalize/face/preprocess.ts';
 import { DEFAULT_WORLD, encodePng, sampleAt } from '../../gpu-runner/world/index.ts';
 import { benchmarkPrompts } from '../../gpu-runner/world/benchmark/prompts.ts';
+import { collectPageErrors } from './support/page-errors.ts';
 
 const CHROMIUM = chromiumPath();
 const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -52,10 +53,7 @@ async function openPage(path: string): Promise<{ page: Page; requests: string[] 
   const requests: string[] = [];
   // Playwright reports the device worker's fetches on its page.
   page.on('request', (request) => requests.push(request.url()));
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  collectPageErrors(page, consoleErrors);
   await page.goto(`${edge.url}${path}`);
   return { page, requests };
 }

@@ -24,6 +24,7 @@ import { DEFAULT_WORLD, encodePng, sampleAt } from '../../gpu-runner/world/index
 import { BenchmarkSamplers } from '../../gpu-runner/world/benchmark/generation.ts';
 import { benchmarkPrompts } from '../../gpu-runner/world/benchmark/prompts.ts';
 import { identitySimilarity, WorldEvaluator } from '../../gpu-runner/world/evaluators/evaluator.ts';
+import { collectPageErrors } from './support/page-errors.ts';
 
 function meanAbsolute(a: Float32Array, b: Float32Array): number {
   let sum = 0;
@@ -78,10 +79,7 @@ beforeAll(async () => {
   edgeUrl = edge.url;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, acceptDownloads: true });
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  collectPageErrors(page, consoleErrors);
 }, 300_000);
 
 afterAll(async () => {

@@ -10,6 +10,7 @@ import { REPO_ROOT } from '../../scripts/local-stack/stack.ts';
 import { startE2eStack, type E2eStack } from './support/e2e-stack.ts';
 import { facePng } from './support/face.ts';
 import { parseSafetensors } from './support/safetensors.ts';
+import { collectPageErrors } from './support/page-errors.ts';
 
 // `npm test` installs Debian's chromium when it is missing and it can (scripts/bootstrap.mjs).
 const CHROMIUM = chromiumPath();
@@ -40,11 +41,8 @@ beforeAll(async () => {
   e2e = await startE2eStack();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, acceptDownloads: true });
-  page.on('console', (message) => {
-    // The wrong key's 401 is logged by Chromium itself; anything else is a client bug.
-    if (message.type() === 'error' && !/status of 401/.test(message.text())) consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  // The wrong key's 401 is logged by Chromium itself; anything else is a client bug.
+  collectPageErrors(page, consoleErrors, /status of 401/);
 }, 300_000);
 
 afterAll(async () => {
