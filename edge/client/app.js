@@ -332,6 +332,8 @@ $('save-weights-button').addEventListener('click', async () => {
     form.append('file', new Blob([file.bytes], { type: 'application/octet-stream' }), file.name);
     const saved = await (await api('/v1/weights', { method: 'POST', body: form, headers: { 'idempotency-key': state.saveKey } })).json();
     say($('save-status'), `Saved to your account as ${saved.id}.`);
+    // The saved weights are the account's now: "On the server" generates from them too.
+    state.weightsId = saved.id;
   } catch (error) {
     say($('save-status'), `Not saved: ${error.message}`, true);
     button.disabled = false;

@@ -88,6 +88,15 @@ describe.sequential('on this device, saved to the account', () => {
     expect(consoleErrors).toEqual([]);
   }, 300_000);
 
+  it('generates from the saved weights on the server from the same page', async () => {
+    await page.getByLabel(/On the server/).check();
+    await page.locator('#num-images').fill('1');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await expect.poll(() => page.locator('#generate-status').textContent(), { timeout: JOB_TIMEOUT_MS }).toBe('1 image(s) ready.');
+    await shot('2-generated-on-server');
+    expect(consoleErrors).toEqual([]);
+  }, JOB_TIMEOUT_MS + 30_000);
+
   it('lists the saved weights as imported, with no subject and no personalization', async () => {
     const listed = await e2e.tenant.expectJson<{ data: Record<string, unknown>[] }>('GET', '/v1/weights', 200);
     expect(listed.data.map((weights) => weights.id)).toEqual([savedId]);
@@ -117,9 +126,11 @@ describe.sequential('on this device, saved to the account', () => {
     // The key check reads one subject (GET /v1/subjects?limit=1); nothing is ever sent to create one.
     expect(proxy.requests.filter((request) => request.path.startsWith('/v1/subjects') && request.method !== 'GET')).toEqual([]);
     expect(proxy.requests.filter((request) => request.path.startsWith('/v1/personalizations'))).toEqual([]);
-    // The one request that carries anything is the weight file's, and it holds the very file the account stored.
+    // The requests that carry anything: the weight file, holding the very file the account stored, then the server
+    // generation's prompt, which names the saved weights.
     const withBody = proxy.requests.filter((request) => request.body.byteLength > 0);
-    expect(withBody.map((request) => `${request.method} ${request.path}`)).toEqual(['POST /v1/weights']);
+    expect(withBody.map((request) => `${request.method} ${request.path}`)).toEqual(['POST /v1/weights', 'POST /v1/generations']);
+    expect(JSON.parse(withBody[1]!.body.toString('utf8'))).toMatchObject({ weights_id: savedId });
     const stored = await e2e.tenant.bytes(`/v1/weights/${savedId}/download?format=lidb&dtype=fp16`);
     expect(stored.status).toBe(200);
     expect(withBody[0]!.body.includes(Buffer.from(stored.bytes))).toBe(true);
