@@ -14,7 +14,9 @@ import { decodeCursor, page, PageQuery } from '../lib/pagination.ts';
 import { requireRole, tenantOf } from '../middleware/auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { requireContentType } from '../middleware/content-type.ts';
-import { idempotency } from '../middleware/idempotency.ts';
+import { idempotency, rememberAnswer } from '../middleware/idempotency.ts';
+import { releaseConnection, releaseConnectionFirst } from '../middleware/database.ts';
+import { commitRowsOrRemove, putObjects } from '../lib/staged-objects.ts';
 import { bearer, errorResponses, IdempotencyHeader, IdParam } from './common.ts';
 
 export type WeightsRow = typeof weights.$inferSelect;
@@ -175,7 +177,8 @@ const remove = createRoute({
 export function weightsRouter() {
   const app = new OpenAPIHono<AppEnv>();
   app.use('*', requireRole('tenant'));
-  app.post('/', idempotency());
+  // Reading the file, the runner's check and the R2 write need no database connection: give auth's back first.
+  app.post('/', releaseConnectionFirst(), idempotency({ transaction: 'handler' }));
 
   app.openapi(importWeights, async (c) => {
     const tenantId = tenantOf(c.get('principal'));
@@ -190,12 +193,12 @@ export function weightsRouter() {
     const figures = await checkWeightsOnRunner(c.env, bytes, sha256);
     const id = newId('weights');
     const stored = { weightsId: id, format: 'lidb' as const, dtype: figures.dtype, r2Key: r2Keys.weightFile(tenantId, id, 'lidb', figures.dtype), byteSize: bytes.byteLength, sha256 };
-    await c.env.BUCKET.put(stored.r2Key, bytes, { httpMetadata: { contentType: 'application/octet-stream' }, sha256 });
-    const db = c.get('db');
-    let row: WeightsRow;
-    try {
-      row = await db.transaction(async (tx) => {
-        const [inserted] = await tx
+    // The same order as a photo upload (edge/lib/staged-objects.ts): the object first, with no connection held, then
+    // its rows and the idempotent answer in one short transaction, or the object removed again.
+    await putObjects(c.env.BUCKET, [{ key: stored.r2Key, bytes, contentType: 'application/octet-stream', sha256 }]);
+    const body = await commitRowsOrRemove(c.get('db'), c.env.BUCKET, [stored.r2Key], {
+      write: async (tx) => {
+        const [row] = await tx
           .insert(weights)
           .values({
             id,
@@ -211,17 +214,19 @@ export function weightsRouter() {
             totalBytes: stored.byteSize,
           })
           .returning();
-        if (!inserted) throw new Error('weights insert returned nothing');
+        if (!row) throw new Error('weights insert returned nothing');
         await tx.insert(weightFiles).values(stored);
-        return inserted;
-      });
-    } catch (error) {
-      // No row points at the object: remove it (a failure here leaves it under the tenant's prefix, which tenant
-      // deletion sweeps).
-      await c.env.BUCKET.delete(stored.r2Key).catch(() => {});
-      throw error;
-    }
-    return c.json(presentWeights(row, [stored]), 201);
+        const body = presentWeights(row, [stored]);
+        await rememberAnswer(c, tx, 201, body);
+        return body;
+      },
+      committedKeys: async () => {
+        releaseConnection(c);
+        const found = await c.get('db').select({ r2Key: weightFiles.r2Key }).from(weightFiles).where(eq(weightFiles.weightsId, id));
+        return found.map((file) => file.r2Key);
+      },
+    });
+    return c.json(body, 201);
   });
 
   app.openapi(list, async (c) => {
