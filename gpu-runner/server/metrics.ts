@@ -7,6 +7,9 @@ const JOB_DURATION_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60,
 
 export type JobLabels = { kind: string; method: string };
 
+/** What the session gauges read per kind: the part of the service's report they show. */
+type SessionGaugeReport = { execution_provider?: string; precision?: string; error?: string };
+
 export class RunnerMetrics {
   readonly registry = new Registry();
   readonly queueDepth = new Gauge({ name: 'runner_queue_depth', help: 'Jobs waiting to run.', registers: [this.registry] });
@@ -77,7 +80,7 @@ export class RunnerMetrics {
     registers: [this.registry],
   });
 
-  private sessionProviders: () => Record<string, { execution_provider?: string; precision?: string; error?: string }> = () => ({});
+  private sessionProviders: () => Record<string, SessionGaugeReport> = () => ({});
   readonly sessionProvider = new Gauge({
     name: 'runner_session_provider',
     help: 'The execution provider each session kind runs on (1 for the kind and its provider; "failed" where it could not open).',
@@ -105,7 +108,7 @@ export class RunnerMetrics {
   });
 
   /** Where the session gauges read from at each scrape (the service's executor). */
-  reportSessionProviders(read: () => Record<string, { execution_provider?: string; precision?: string; error?: string }>): void {
+  reportSessionProviders(read: () => Record<string, SessionGaugeReport>): void {
     this.sessionProviders = read;
   }
 
