@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 import { edgeProject } from './edge/vitest.project.ts';
 
+/** The browser tests that build the device mode (scripts/build-device.ts) before they load it. */
+const DEVICE_BUILD_TESTS = ['test/e2e/device.test.ts', 'test/e2e/device-webgpu.test.ts', 'test/e2e/device-account.test.ts'];
+
 // One project per runtime: the runner and tooling run in Node; the edge runs inside workerd
 // (edge/vitest.project.ts).
 export default defineConfig({
@@ -16,6 +19,20 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['gpu-runner/**/*.test.ts', 'contract/**/*.test.ts', 'edge/**/*.node.test.ts', 'db/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'test/{runner,db,e2e,world}/**/*.test.ts'],
+          exclude: [...DEVICE_BUILD_TESTS],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          // Each of these builds the device mode into the one folder the edge serves (scripts/build-device.ts) and
+          // then loads it in Chromium: run side by side, one build rewrote files while another's page was reading
+          // them (a forced-WebGPU page hung). One at a time, in file order.
+          name: 'device',
+          environment: 'node',
+          include: [...DEVICE_BUILD_TESTS],
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },
