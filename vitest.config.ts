@@ -1,8 +1,11 @@
 import { defineConfig } from 'vitest/config';
 import { edgeProject } from './edge/vitest.project.ts';
 
-/** The browser tests that build the device mode (scripts/build-device.ts) before they load it. */
-const DEVICE_BUILD_TESTS = ['test/e2e/device.test.ts', 'test/e2e/device-webgpu.test.ts', 'test/e2e/device-account.test.ts'];
+/**
+ * The browser tests that build the device mode (scripts/build-device.ts) or load a page that reads that build (the
+ * web client's example prompts come from its pack.json).
+ */
+const DEVICE_BUILD_TESTS = ['test/e2e/device.test.ts', 'test/e2e/device-webgpu.test.ts', 'test/e2e/device-account.test.ts', 'test/e2e/web-client.test.ts'];
 
 // One project per runtime: the runner and tooling run in Node; the edge runs inside workerd
 // (edge/vitest.project.ts).
@@ -26,9 +29,9 @@ export default defineConfig({
       },
       {
         test: {
-          // Each of these builds the device mode into the one folder the edge serves (scripts/build-device.ts) and
-          // then loads it in Chromium: run side by side, one build rewrote files while another's page was reading
-          // them (a forced-WebGPU page hung). One at a time, in file order.
+          // These build the device mode into the one folder the edge serves (scripts/build-device.ts) or load pages
+          // that read it: run side by side, one build rewrote files while another's page was reading them (a
+          // forced-WebGPU page hung; the web client's page got a 404). One at a time, in file order.
           name: 'device',
           environment: 'node',
           include: [...DEVICE_BUILD_TESTS],
