@@ -88,7 +88,7 @@ export function checkWebhookTarget(raw: string, policy: WebhookTargetPolicy): Ta
   try {
     url = new URL(raw);
   } catch {
-    return reject('not an absolute URL');
+    return reject('not a valid absolute URL (the host must parse, punycode labels included)');
   }
   if (url.username !== '' || url.password !== '') return reject('credentials in the URL are not allowed');
 
