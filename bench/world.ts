@@ -33,6 +33,7 @@ const { values: flags } = parseArgs({
     methods: { type: 'string' },
     relax: { type: 'string' },
     rank: { type: 'string' },
+    timesteps: { type: 'string' },
     seed: { type: 'string' },
     threads: { type: 'string' },
     'no-reference-rows': { type: 'boolean', default: false },
@@ -56,6 +57,14 @@ function learningRateFlags(entries: readonly string[]): Record<string, number> {
     }),
   );
 }
+/** `--timesteps uniform` or `--timesteps stratified:F`: the HyperDreamBooth finetune's timesteps. */
+function timestepsFlag(value: string | undefined) {
+  if (value === undefined) return base.finetuneTimesteps;
+  if (value === 'uniform') return { kind: 'uniform' as const };
+  const match = /^stratified:([0-9.]+)$/.exec(value);
+  if (!match) throw new Error(`--timesteps takes uniform or stratified:F (F in (0, 1], e.g. stratified:0.6), got "${value}"`);
+  return { kind: 'stratified' as const, maxFraction: Number(match[1]) };
+}
 const num = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
 const settings = parseSettings({
   ...base,
@@ -73,6 +82,7 @@ const settings = parseSettings({
     'textual-inversion': num(flags['ti-steps'], base.steps['textual-inversion']),
   },
   relax: { mode: flags.relax ?? base.relax.mode, rank: num(flags.rank, base.relax.rank) },
+  finetuneTimesteps: timestepsFlag(flags.timesteps),
   learningRates: { ...base.learningRates, ...learningRateFlags(flags.lr ?? []) },
   priorWeight: num(flags['prior-weight'], base.priorWeight),
   priorImages: num(flags['prior-images'], base.priorImages),

@@ -10,6 +10,7 @@ import { type FaceBox, preprocessFace, type RgbPixels } from './face/preprocess.
 import {
   DEFAULT_FINETUNE_LEARNING_RATE,
   DEFAULT_FINETUNE_STEPS,
+  DEFAULT_FINETUNE_TIMESTEPS,
   DEFAULT_IDENTIFIER,
   DEFAULT_RELAX_RANK,
   lidbFromParams,
@@ -211,7 +212,7 @@ export interface FastFinetuneOptions extends OptimizeOptions {
 
 /**
  * Rank-relaxed finetuning from `init` (the prediction, kept fixed): trains a rank-`rank` relax term on the subject's
- * photos, one photo per step in turn.
+ * photos, one photo per step in turn, at `DEFAULT_FINETUNE_TIMESTEPS` unless the options name others.
  */
 export async function fastFinetune(
   model: PersonalizationModel,
@@ -223,7 +224,12 @@ export async function fastFinetune(
   const mode = options.relax ?? 'lora';
   const rank = options.rank ?? DEFAULT_RELAX_RANK;
   const subject = await encodeSubjectPhotos(model, input);
-  const { params, values, report } = await optimizeOnSubject(model, subject, { kind: 'relax', mode, rank, fixedLidb: init.lidb }, options);
+  const { params, values, report } = await optimizeOnSubject(
+    model,
+    subject,
+    { kind: 'relax', mode, rank, fixedLidb: init.lidb },
+    { ...options, timesteps: options.timesteps ?? DEFAULT_FINETUNE_TIMESTEPS },
+  );
   const steps = options.steps ?? DEFAULT_FINETUNE_STEPS;
   return { weights: weightsOf(model, 'hyperdreambooth', steps, { lidb: init.lidb, relax: relaxFromParams(model, mode, rank, params, values) }), report };
 }

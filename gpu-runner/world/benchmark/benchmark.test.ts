@@ -119,6 +119,7 @@ describe('world benchmark settings and helpers', () => {
     expect(() => parseSettings({ ...QUICK_SETTINGS, priorWeight: -1 })).toThrow(/invalid world benchmark settings[\s\S]*priorWeight/);
     expect(() => parseSettings({ ...QUICK_SETTINGS, priorImages: 0 })).toThrow(/priorImages/);
     expect(() => parseSettings({ ...QUICK_SETTINGS, priorImages: 65 })).toThrow(/priorImages/);
+    expect(() => parseSettings({ ...QUICK_SETTINGS, finetuneTimesteps: { kind: 'stratified', maxFraction: 0 } })).toThrow(/finetuneTimesteps/);
   });
 
   it('runs the optimizing methods with prior preservation: priorImages class samples drawn once, λ applied', async () => {

@@ -1,7 +1,7 @@
 // Settings of the world benchmark (docs/world.md, "Benchmark"): what is run, how long each method optimizes, and how
 // the images are sampled. Validated with zod at the boundary (the CLI's flags), so a typo fails before minutes of work.
 import { z } from 'zod';
-import { DEFAULT_FINETUNE_STEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
+import { DEFAULT_FINETUNE_STEPS, DEFAULT_FINETUNE_TIMESTEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
 import { DEFAULT_FROM_ZERO_STEPS, DEFAULT_LEARNING_RATES as LIBRARY_LEARNING_RATES } from '../../personalize/api.ts';
 import { DEFAULT_CLASS_PROMPTS, MAX_CLASS_SAMPLES } from '../../personalize/finetune/prior.ts';
 import { PERSONALIZATION_METHODS } from '../../personalize/weights/personalized-weights.ts';
@@ -46,6 +46,11 @@ export const worldBenchmarkSettingsSchema = z.object({
   steps: stepsSchema,
   learningRates: z.object(Object.fromEntries(BENCHMARK_METHODS.map((m) => [m, z.number().nonnegative()])) as Record<BenchmarkMethod, z.ZodNumber>),
   relax: z.object({ mode: z.enum(['lora', 'lidb']), rank: positiveInt }),
+  /** The HyperDreamBooth finetune's timesteps (personalize/finetune/timesteps.ts); the baselines keep uniform draws. */
+  finetuneTimesteps: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('uniform') }),
+    z.object({ kind: z.literal('stratified'), maxFraction: z.number().gt(0).max(1) }),
+  ]),
   /** Also score the base model without personalization and the world's own renders (chance and ceiling rows). */
   referenceRows: z.boolean(),
   /**
@@ -85,6 +90,7 @@ export const FULL_SETTINGS: WorldBenchmarkSettings = {
   steps: { hyperdreambooth: DEFAULT_FINETUNE_STEPS, 'lidb-zero': DEFAULT_FROM_ZERO_STEPS, 'dreambooth-lora': PAPER_DREAMBOOTH_STEPS, 'textual-inversion': DEFAULT_FROM_ZERO_STEPS },
   learningRates: { ...DEFAULT_LEARNING_RATES },
   relax: { mode: 'lora', rank: DEFAULT_RELAX_RANK },
+  finetuneTimesteps: DEFAULT_FINETUNE_TIMESTEPS,
   referenceRows: true,
   warmup: true,
   priorWeight: 0,
