@@ -1,7 +1,7 @@
 // `npm run bench:edge`: the edge's throughput and latency under `wrangler dev` on loopback, against a Hono hello-world
 // under the same `wrangler dev` in the same run. Closed loop at 50 and 200 connections (autocannon): the hello world,
 // the edge's /healthz, two authenticated GETs, an upload of a PHOTO_BYTES photo and a generation request. Open loop
-// (autocannon's overallRate): the GETs at OPEN_LOOP_RATE and, with the hello world, at half the hello world's best rate.
+// (bench/paced-load.ts, evenly spaced requests): the GETs at OPEN_LOOP_RATE and, with the hello world, at half the hello world's best rate.
 // The data is real: a tenant, a face, one personalization run by the runner on its default model pack (named in the
 // log). Bounded: each measurement stops at its request cap or DURATION_S, whichever comes first. BENCH_EDGE_PROFILE=1
 // adds a CPU profile of the edge's workerd per GET route (bench/edge-profile.ts).
@@ -24,6 +24,7 @@ import { freePort } from '../test/support/postgres.ts';
 import { Api } from '../test/e2e/support/api.ts';
 import { facePng } from '../test/e2e/support/face.ts';
 import { cpuByProcessName, cpuPerRequest, profileDuring } from './edge-profile.ts';
+import { type LoadResult, pacedLoad } from './paced-load.ts';
 import { printTable, type Row, writeResults } from './report.ts';
 
 /** The two loads; BENCH_EDGE_CONNECTIONS=1,50,200 adds an unloaded per-request latency. */
@@ -41,10 +42,11 @@ const TARGET_P99_RATIO_AT_HALF = 3;
 /** The share of the asked rate a route must serve for its open-loop p99 to count. */
 const OPEN_LOOP_SUSTAINED = 0.95;
 /**
- * autocannon's overallRate gives each connection rate/connections requests a second, sent back to back at the start
- * of each second: the connections bound the bursts. Ten keeps a burst at ten requests in flight.
+ * Open loop: requests evenly spaced at the rate (bench/paced-load.ts; autocannon's overallRate sends each connection's
+ * share of a second in one burst). The sockets only bound how many may wait at once; a request due while all are busy
+ * waits, and the wait counts in its latency.
  */
-const OPEN_LOOP_CONNECTIONS = Number(process.env.BENCH_EDGE_OPEN_LOOP_CONNECTIONS ?? 10);
+const OPEN_LOOP_CONNECTIONS = Number(process.env.BENCH_EDGE_OPEN_LOOP_CONNECTIONS ?? 100);
 /** The upload the issue names: an authenticated POST /v1/subjects with a 300 kB photo. */
 const PHOTO_BYTES = 300_000;
 const PROFILE = process.env.BENCH_EDGE_PROFILE === '1';
@@ -92,17 +94,28 @@ type Target = {
 /** How a measurement drives the target: a closed loop of `connections`, or `rate` requests a second (open loop). */
 type Load = { connections: number; durationS: number; maxRequests: number; rate?: number };
 
-async function measure(target: Target, load: Load): Promise<autocannon.Result> {
+async function measure(target: Target, load: Load): Promise<LoadResult> {
   let next = 0;
   const keys = target.keys;
   const headers = { ...target.headers };
+  if (load.rate) {
+    return pacedLoad({
+      url: target.url,
+      rate: load.rate,
+      durationS: load.durationS,
+      maxSockets: load.connections,
+      timeoutMs: 10_000,
+      ...(target.method ? { method: target.method } : {}),
+      ...(target.body ? { body: target.body } : {}),
+      headers: (i) => (keys ? { ...headers, authorization: `Bearer ${keys[i % keys.length]}` } : headers),
+    });
+  }
   return autocannon({
     url: target.url,
     connections: load.connections,
     duration: load.durationS,
     maxOverallRequests: Math.max(load.maxRequests, load.connections),
     timeout: 10,
-    ...(load.rate ? { overallRate: load.rate } : {}),
     ...(target.method ? { method: target.method } : {}),
     ...(target.body ? { body: target.body } : {}),
     ...(Object.keys(headers).length > 0 ? { headers } : {}),
@@ -118,7 +131,7 @@ async function measure(target: Target, load: Load): Promise<autocannon.Result> {
   });
 }
 
-function row(target: Target, load: Load, result: autocannon.Result): Row {
+function row(target: Target, load: Load, result: LoadResult): Row {
   return {
     target: target.name,
     connections: load.connections,
@@ -131,9 +144,10 @@ function row(target: Target, load: Load, result: autocannon.Result): Row {
     'max ms': result.latency.max,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
-    statuses: Object.entries(result.statusCodeStats ?? {})
-      .map(([status, { count }]) => `${status}:${count}`)
-      .join(' '),
+    statuses: [
+      ...Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => `${status}:${count}`),
+      ...Object.entries(result.errorCodes ?? {}).map(([code, count]) => `${code}:${count}`),
+    ].join(' '),
   };
 }
 
@@ -405,7 +419,7 @@ try {
     databasePool: DATABASE_POOL,
     openLoop: { connections: OPEN_LOOP_CONNECTIONS, rate: OPEN_LOOP_RATE, halfHello },
     photoBytes: PHOTO_BYTES,
-    note: `autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production; the Worker reaches PostgreSQL ${DATABASE_POOL ? "through the local stack's PgBouncer where installed (standing in for Hyperdrive)" : 'directly, one backend per request'}; autocannon's overallRate sends each connection's share of a second back to back at the start of the second`,
+    note: `autocannon and workerd share the same CPUs; wrangler dev (local mode), not the Workers runtime in production; the Worker reaches PostgreSQL ${DATABASE_POOL ? "through the local stack's PgBouncer where installed (standing in for Hyperdrive)" : 'directly, one backend per request'}; closed loop: autocannon; open loop: evenly spaced requests (bench/paced-load.ts), latency from each request's due time, at most ${OPEN_LOOP_CONNECTIONS} sockets`,
     checks,
     ratios,
     rows,
