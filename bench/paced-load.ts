@@ -51,6 +51,11 @@ export async function pacedLoad(load: PacedLoad): Promise<LoadResult> {
   let timeouts = 0;
   let non2xx = 0;
   const inFlight = new Set<Promise<void>>();
+  const countError = (error: NodeJS.ErrnoException) => {
+    errors++;
+    const code = error.code ?? error.name;
+    errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+  };
 
   const send = (index: number, dueAt: number): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -68,9 +73,7 @@ export async function pacedLoad(load: PacedLoad): Promise<LoadResult> {
           res.resume();
           res.on('end', () => finish(res.statusCode));
           res.on('error', (error: NodeJS.ErrnoException) => {
-            errors++;
-            const code = error.code ?? error.name;
-            errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+            countError(error);
             finish();
           });
         },
@@ -82,11 +85,7 @@ export async function pacedLoad(load: PacedLoad): Promise<LoadResult> {
         req.destroy(new Error('timeout'));
       });
       req.on('error', (error: NodeJS.ErrnoException) => {
-        if (!timedOut) {
-          errors++;
-          const code = error.code ?? error.name;
-          errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-        }
+        if (!timedOut) countError(error);
         finish();
       });
       req.end(load.body);

@@ -5,6 +5,7 @@
 // world's VALIDATION faces (docs/hypernetwork.md) spreading the steps evenly over the lower 60% of the schedule gave
 // the same identity as uniform draws at a higher learning rate with better prompt fidelity, and steadier from seed to
 // seed.
+import { z } from 'zod';
 import { namedRng } from '../../random/index.ts';
 
 export type TimestepSchedule =
@@ -17,6 +18,12 @@ export type TimestepSchedule =
   | { readonly kind: 'stratified'; readonly maxFraction: number };
 
 export const UNIFORM_TIMESTEPS: TimestepSchedule = { kind: 'uniform' };
+
+/** A schedule as settings carry it (the world benchmark's), with the bounds `checkTimestepSchedule` holds it to. */
+export const timestepScheduleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('uniform') }),
+  z.object({ kind: z.literal('stratified'), maxFraction: z.number().gt(0).max(1) }),
+]);
 
 /** 1/φ: consecutive multiples modulo 1 leave the most even gaps of any rotation (the three-gap theorem). */
 const INVERSE_GOLDEN_RATIO = (Math.sqrt(5) - 1) / 2;

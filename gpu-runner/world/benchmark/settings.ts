@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_FINETUNE_STEPS, DEFAULT_FINETUNE_TIMESTEPS, DEFAULT_RELAX_RANK } from '../../personalize/finetune/fast-finetune.ts';
 import { DEFAULT_FROM_ZERO_STEPS, DEFAULT_LEARNING_RATES as LIBRARY_LEARNING_RATES } from '../../personalize/api.ts';
 import { DEFAULT_CLASS_PROMPTS, MAX_CLASS_SAMPLES } from '../../personalize/finetune/prior.ts';
+import { timestepScheduleSchema } from '../../personalize/finetune/timesteps.ts';
 import { PERSONALIZATION_METHODS } from '../../personalize/weights/personalized-weights.ts';
 
 export const BENCHMARK_METHODS = PERSONALIZATION_METHODS;
@@ -47,10 +48,7 @@ export const worldBenchmarkSettingsSchema = z.object({
   learningRates: z.object(Object.fromEntries(BENCHMARK_METHODS.map((m) => [m, z.number().nonnegative()])) as Record<BenchmarkMethod, z.ZodNumber>),
   relax: z.object({ mode: z.enum(['lora', 'lidb']), rank: positiveInt }),
   /** The HyperDreamBooth finetune's timesteps (personalize/finetune/timesteps.ts); the baselines keep uniform draws. */
-  finetuneTimesteps: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('uniform') }),
-    z.object({ kind: z.literal('stratified'), maxFraction: z.number().gt(0).max(1) }),
-  ]),
+  finetuneTimesteps: timestepScheduleSchema,
   /** Also score the base model without personalization and the world's own renders (chance and ceiling rows). */
   referenceRows: z.boolean(),
   /**
