@@ -20,7 +20,7 @@ import { startChild, waitUntilReady } from '../scripts/local-stack/processes.ts'
 import { REPO_ROOT, startStack } from '../scripts/local-stack/stack.ts';
 import { startLocalPostgres } from '../scripts/local-stack/postgres.ts';
 import { packLabel } from '../gpu-runner/pack/pack-index.ts';
-import { freePort } from '../test/support/postgres.ts';
+import { freePort } from '../scripts/local-stack/ports.ts';
 import { Api } from '../test/e2e/support/api.ts';
 import { facePng } from '../test/e2e/support/face.ts';
 import { cpuByProcessName, cpuPerRequest, profileDuring } from './edge-profile.ts';

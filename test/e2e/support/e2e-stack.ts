@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { ensureTinyPack } from '../../../gpu-runner/pack/write-tiny-pack.ts';
 import { seedKeysOnce } from '../../../scripts/local-stack/keys.ts';
 import { startStack, type Stack, type StackOptions } from '../../../scripts/local-stack/stack.ts';
-import { createFreshDatabase, freePort, startPostgres, type PostgresServer } from '../../support/postgres.ts';
+import { freePort } from '../../../scripts/local-stack/ports.ts';
+import { createFreshDatabase, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 import { Api } from './api.ts';
 
 /** Child output kept for failure messages; HDB_E2E_VERBOSE=1 prints it live. */
