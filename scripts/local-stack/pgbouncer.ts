@@ -11,8 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { MISSING_PGBOUNCER_MESSAGE, pgbouncerPath } from '../bootstrap.mjs';
-import { portAnswers } from '../../test/support/postgres.ts';
-import { freePort } from './ports.ts';
+import { freePort, portAnswers } from './ports.ts';
 import { SERVER_ACCOUNT, serverUser } from './embedded-postgres.ts';
 import { startChild, type Child } from './processes.ts';
 

@@ -1,11 +1,12 @@
-// Ports for a child process to listen on (the edge, the runner, PgBouncer, PostgreSQL). A port the kernel hands out
-// with listen(0) comes from its ephemeral range, the range it also takes outgoing connections' local ports from: in
-// the moment between the probe closing and the child binding, one of the stack's own outgoing connections can take it,
-// and the child dies with EADDRINUSE (seen in CI: the runner, after the edge had opened its connections). A port below
-// that range is never given to an outgoing connection, so only another listener can take it, and the probe sees those.
+// The local stack's ports: whether one answers, and free ones for a child process to listen on (the edge, the runner,
+// PgBouncer, PostgreSQL). A port the kernel hands out with listen(0) comes from its ephemeral range, the range it also
+// takes outgoing connections' local ports from: in the moment between the probe closing and the child binding, one of
+// the stack's own outgoing connections can take it, and the child dies with EADDRINUSE (seen in CI: the runner, after
+// the edge had opened its connections). A port below that range is never given to an outgoing connection, so only
+// another listener can take it, and the probe sees those.
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, Socket } from 'node:net';
 
 /** The lowest port handed out: above the well-known and most registered service ports. */
 export const LOWEST_FREE_PORT = 20_000;
@@ -14,6 +15,8 @@ const DEFAULT_EPHEMERAL_START = 49_152;
 /** Random ports probed before falling back to one of the kernel's own. */
 const ATTEMPTS = 64;
 const HOST = '127.0.0.1';
+/** How long a probe of a port that may be served waits for the connection. */
+const PROBE_TIMEOUT_MS = 500;
 
 /** The first port of the kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range). */
 export function ephemeralRangeStart(rangeFile = '/proc/sys/net/ipv4/ip_local_port_range'): number {
@@ -51,4 +54,18 @@ export async function freePort(rangeStart = ephemeralRangeStart()): Promise<numb
   const port = await listenOnce(0);
   if (port === null) throw new Error(`no free port on ${HOST}`);
   return port;
+}
+
+/** Whether something accepts connections on host:port (a server already there, or one that has come up). */
+export function portAnswers(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, host, () => done(true));
+  });
 }

